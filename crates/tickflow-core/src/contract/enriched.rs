@@ -1,0 +1,100 @@
+//! The enriched trade contract (`schemas/enriched_trade.schema.json`): what the
+//! stream-processor writes to `enriched_trades`. Every trade field is carried unchanged.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::trade::{Side, Trade, Venue};
+use crate::decimal::{Decimal, Notional};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AssetClass {
+    Equity,
+    Crypto,
+}
+
+/// The trading session the trade happened in, from the instrument's calendar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Session {
+    /// Regular hours of an exchange-traded instrument.
+    Regular,
+    /// Pre-market or after-hours.
+    Extended,
+    /// Outside every session (weekends, overnight).
+    Closed,
+    /// Instruments that trade around the clock (crypto).
+    Continuous,
+}
+
+/// A validated, deduplicated trade with reference data and derived values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrichedTrade<'a> {
+    #[serde(borrow)]
+    pub trade_key: Cow<'a, str>,
+    pub venue: Venue,
+    #[serde(borrow)]
+    pub venue_symbol: Cow<'a, str>,
+    #[serde(borrow)]
+    pub instrument_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub trade_id: Option<Cow<'a, str>>,
+    pub price: Decimal,
+    pub size: Decimal,
+    pub side: Side,
+    pub conditions: Vec<Cow<'a, str>>,
+    pub price_only: bool,
+    pub event_time_us: i64,
+    pub receive_time_us: i64,
+    pub asset_class: AssetClass,
+    pub exchange: Arc<str>,
+    pub quote_currency: Arc<str>,
+    pub session: Session,
+    /// price × size, exact.
+    pub trade_value: Notional,
+    /// Price minus the previous accepted trade's price of the instrument; null for the first.
+    pub price_change: Option<Decimal>,
+    /// The same change in basis points of the previous price.
+    pub price_change_bps: Option<f64>,
+}
+
+/// What enrichment adds to a trade.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enrichment {
+    pub asset_class: AssetClass,
+    pub exchange: Arc<str>,
+    pub quote_currency: Arc<str>,
+    pub session: Session,
+    pub trade_value: Notional,
+    pub price_change: Option<Decimal>,
+    pub price_change_bps: Option<f64>,
+}
+
+impl<'a> EnrichedTrade<'a> {
+    pub fn new(trade: Trade<'a>, enrichment: Enrichment) -> Self {
+        EnrichedTrade {
+            trade_key: trade.trade_key,
+            venue: trade.venue,
+            venue_symbol: trade.venue_symbol,
+            instrument_id: trade.instrument_id,
+            trade_id: trade.trade_id,
+            price: trade.price,
+            size: trade.size,
+            side: trade.side,
+            conditions: trade.conditions,
+            price_only: trade.price_only,
+            event_time_us: trade.event_time_us,
+            receive_time_us: trade.receive_time_us,
+            asset_class: enrichment.asset_class,
+            exchange: enrichment.exchange,
+            quote_currency: enrichment.quote_currency,
+            session: enrichment.session,
+            trade_value: enrichment.trade_value,
+            price_change: enrichment.price_change,
+            price_change_bps: enrichment.price_change_bps,
+        }
+    }
+}

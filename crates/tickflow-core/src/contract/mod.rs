@@ -1,0 +1,14 @@
+//! The data contracts every part of tickflow shares. `schemas/` is the single source; the
+//! types here serialize to JSON that validates against it (checked by tests), and the column
+//! model in [`schema`] is read from it.
+
+pub mod dead_letter;
+pub mod enriched;
+pub mod metric;
+pub mod schema;
+pub mod trade;
+
+pub use dead_letter::{DeadLetter, RejectReason, Rejection, Stage};
+pub use enriched::{AssetClass, EnrichedTrade, Enrichment, Session};
+pub use metric::{Anomaly, AnomalyKind, Candle, Metric};
+pub use trade::{Side, Trade, Venue};

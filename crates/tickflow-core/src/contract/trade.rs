@@ -1,0 +1,82 @@
+//! The trade contract (`schemas/trade.schema.json`): what the producer writes to `raw_trades`.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use crate::decimal::Decimal;
+
+/// The venue a trade was reported by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Venue {
+    Finnhub,
+    Binance,
+    Coinbase,
+}
+
+impl Venue {
+    pub const ALL: [Venue; 3] = [Venue::Finnhub, Venue::Binance, Venue::Coinbase];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Venue::Finnhub => "finnhub",
+            Venue::Binance => "binance",
+            Venue::Coinbase => "coinbase",
+        }
+    }
+}
+
+/// The aggressor (taker) side. `Unknown` where the venue does not say; never guessed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Buy,
+    Sell,
+    Unknown,
+}
+
+/// One trade as reported by a venue, normalized. Borrows from the bytes it was parsed from.
+///
+/// Times are microseconds since the Unix epoch, UTC. `event_time_us` is the venue's time of the
+/// trade; `receive_time_us` is when tickflow received the frame. A missing exchange time is
+/// never replaced by the receive time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Trade<'a> {
+    /// Deterministic identity: `venue:venue_symbol:trade_id`, or a content hash where the venue
+    /// has no trade id (Finnhub). Two deliveries of one trade carry the same key.
+    pub trade_key: Cow<'a, str>,
+    pub venue: Venue,
+    pub venue_symbol: Cow<'a, str>,
+    pub instrument_id: Cow<'a, str>,
+    pub trade_id: Option<Cow<'a, str>>,
+    pub price: Decimal,
+    pub size: Decimal,
+    pub side: Side,
+    pub conditions: Vec<Cow<'a, str>>,
+    /// A price update from a venue that does not stream trades (Finnhub `v = 0`): not a trade,
+    /// so it never counts towards volume or candles.
+    pub price_only: bool,
+    pub event_time_us: i64,
+    pub receive_time_us: i64,
+}
+
+impl Trade<'_> {
+    /// A copy that owns all its text, free of the input buffer's lifetime.
+    pub fn into_owned(self) -> Trade<'static> {
+        Trade {
+            trade_key: Cow::Owned(self.trade_key.into_owned()),
+            venue: self.venue,
+            venue_symbol: Cow::Owned(self.venue_symbol.into_owned()),
+            instrument_id: Cow::Owned(self.instrument_id.into_owned()),
+            trade_id: self.trade_id.map(|id| Cow::Owned(id.into_owned())),
+            price: self.price,
+            size: self.size,
+            side: self.side,
+            conditions: self.conditions.into_iter().map(|c| Cow::Owned(c.into_owned())).collect(),
+            price_only: self.price_only,
+            event_time_us: self.event_time_us,
+            receive_time_us: self.receive_time_us,
+        }
+    }
+}

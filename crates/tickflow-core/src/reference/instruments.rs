@@ -1,0 +1,141 @@
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+
+use super::calendar::{Calendar, CalendarRow};
+use crate::contract::{AssetClass, Venue};
+
+/// Index of an instrument in its [`ReferenceData`]: dense, so per-instrument state is a `Vec`.
+pub type InstrumentIx = u32;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instrument {
+    pub id: Arc<str>,
+    pub asset_class: AssetClass,
+    pub exchange: Arc<str>,
+    pub base_asset: Arc<str>,
+    pub quote_currency: Arc<str>,
+    /// Index into [`ReferenceData::calendars`].
+    pub calendar: usize,
+    /// How each venue spells this instrument, where it is listed there.
+    pub venue_symbols: Vec<(Venue, Arc<str>)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReferenceError {
+    #[error("reference data is not valid CSV: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("instrument {instrument}: unknown calendar {calendar}")]
+    UnknownCalendar { instrument: String, calendar: String },
+    #[error("calendar {calendar}: {problem}")]
+    BadCalendar { calendar: String, problem: String },
+    #[error("instrument {0} is listed twice")]
+    DuplicateInstrument(String),
+    #[error("{venue} symbol {symbol} maps to two instruments")]
+    DuplicateVenueSymbol { venue: &'static str, symbol: String },
+}
+
+/// The catalogue of instruments and calendars, indexed for lookups on the hot path.
+#[derive(Debug, Clone)]
+pub struct ReferenceData {
+    instruments: Vec<Instrument>,
+    calendars: Vec<Calendar>,
+    by_id: FxHashMap<Arc<str>, InstrumentIx>,
+    /// One map per venue, indexed by `Venue as usize`.
+    by_venue_symbol: [FxHashMap<Arc<str>, InstrumentIx>; 3],
+}
+
+#[derive(Debug, Deserialize)]
+struct InstrumentRow {
+    instrument_id: String,
+    asset_class: AssetClass,
+    exchange: String,
+    base_asset: String,
+    quote_currency: String,
+    calendar: String,
+    finnhub_symbol: Option<String>,
+    binance_symbol: Option<String>,
+    coinbase_product: Option<String>,
+}
+
+const BUNDLED_INSTRUMENTS: &str = include_str!("../../../../schemas/reference/instruments.csv");
+const BUNDLED_CALENDARS: &str = include_str!("../../../../schemas/reference/calendars.csv");
+
+impl ReferenceData {
+    /// The catalogue shipped in `schemas/reference/`.
+    pub fn bundled() -> Result<Self, ReferenceError> {
+        Self::from_csv(BUNDLED_INSTRUMENTS, BUNDLED_CALENDARS)
+    }
+
+    pub fn from_csv(instruments_csv: &str, calendars_csv: &str) -> Result<Self, ReferenceError> {
+        let calendars = csv::Reader::from_reader(calendars_csv.as_bytes())
+            .deserialize::<CalendarRow>()
+            .map(|row| Calendar::try_from(row?))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut reader = csv::Reader::from_reader(instruments_csv.as_bytes());
+        let mut instruments = Vec::new();
+        for row in reader.deserialize::<InstrumentRow>() {
+            let row = row?;
+            let calendar = calendars.iter().position(|c| c.name == row.calendar).ok_or_else(|| {
+                ReferenceError::UnknownCalendar { instrument: row.instrument_id.clone(), calendar: row.calendar.clone() }
+            })?;
+            let venue_symbols = [
+                (Venue::Finnhub, row.finnhub_symbol),
+                (Venue::Binance, row.binance_symbol),
+                (Venue::Coinbase, row.coinbase_product),
+            ]
+            .into_iter()
+            .filter_map(|(venue, symbol)| symbol.filter(|s| !s.is_empty()).map(|s| (venue, Arc::from(s))))
+            .collect();
+            instruments.push(Instrument {
+                id: row.instrument_id.into(),
+                asset_class: row.asset_class,
+                exchange: row.exchange.into(),
+                base_asset: row.base_asset.into(),
+                quote_currency: row.quote_currency.into(),
+                calendar,
+                venue_symbols,
+            });
+        }
+        Self::new(instruments, calendars)
+    }
+
+    pub fn new(instruments: Vec<Instrument>, calendars: Vec<Calendar>) -> Result<Self, ReferenceError> {
+        let mut by_id = FxHashMap::default();
+        let mut by_venue_symbol: [FxHashMap<Arc<str>, InstrumentIx>; 3] = Default::default();
+        for (ix, instrument) in instruments.iter().enumerate() {
+            let ix = InstrumentIx::try_from(ix).unwrap_or(InstrumentIx::MAX);
+            if by_id.insert(instrument.id.clone(), ix).is_some() {
+                return Err(ReferenceError::DuplicateInstrument(instrument.id.to_string()));
+            }
+            for (venue, symbol) in &instrument.venue_symbols {
+                if by_venue_symbol[*venue as usize].insert(symbol.clone(), ix).is_some() {
+                    return Err(ReferenceError::DuplicateVenueSymbol { venue: venue.as_str(), symbol: symbol.to_string() });
+                }
+            }
+        }
+        Ok(ReferenceData { instruments, calendars, by_id, by_venue_symbol })
+    }
+
+    pub fn instruments(&self) -> &[Instrument] {
+        &self.instruments
+    }
+
+    pub fn calendars(&self) -> &[Calendar] {
+        &self.calendars
+    }
+
+    pub fn lookup(&self, instrument_id: &str) -> Option<InstrumentIx> {
+        self.by_id.get(instrument_id).copied()
+    }
+
+    pub fn instrument(&self, ix: InstrumentIx) -> &Instrument {
+        &self.instruments[ix as usize]
+    }
+
+    /// The unified instrument for a venue's symbol, if the catalogue lists it.
+    pub fn by_venue_symbol(&self, venue: Venue, symbol: &str) -> Option<&Instrument> {
+        self.by_venue_symbol[venue as usize].get(symbol).map(|&ix| self.instrument(ix))
+    }
+}

@@ -1,0 +1,151 @@
+//! Turning untrusted bytes into a [`Trade`], or a typed [`Rejection`]: never a panic, whatever
+//! the input. The same value checks serve the producer (on venue frames) and the
+//! stream-processor (on `raw_trades` records, which anyone with topic access can write).
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use crate::contract::{RejectReason, Rejection, Side, Trade, Venue};
+use crate::decimal::{Decimal, DecimalError};
+
+/// Limits applied to every trade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationRules {
+    /// A message above this many bytes is rejected as `too_large` before it is parsed.
+    pub max_message_bytes: usize,
+    /// How far event time may run ahead of receive time.
+    pub max_future_skew_us: i64,
+    /// How far event time may lag behind receive time.
+    pub max_past_skew_us: i64,
+}
+
+impl Default for ValidationRules {
+    fn default() -> Self {
+        ValidationRules { max_message_bytes: 16 * 1024, max_future_skew_us: 5_000_000, max_past_skew_us: 3_600_000_000 }
+    }
+}
+
+/// Text that borrows from the input unless JSON escapes force a copy.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Text<'a>(#[serde(borrow)] pub(crate) Cow<'a, str>);
+
+/// The wire shape of `schemas/trade.schema.json`, with decimals still as text so a bad price
+/// is reported as `invalid_price` rather than as a shape error.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TradeWire<'a> {
+    #[serde(borrow)]
+    trade_key: Text<'a>,
+    venue: Venue,
+    #[serde(borrow)]
+    venue_symbol: Text<'a>,
+    #[serde(borrow)]
+    instrument_id: Text<'a>,
+    #[serde(borrow)]
+    trade_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    price: Text<'a>,
+    #[serde(borrow)]
+    size: Text<'a>,
+    side: Side,
+    #[serde(borrow)]
+    conditions: Vec<Text<'a>>,
+    price_only: bool,
+    event_time_us: i64,
+    receive_time_us: i64,
+}
+
+/// 2100-01-01T00:00:00Z: times beyond are not microseconds since the epoch.
+const LATEST_TIME_US: i64 = 4_102_444_800_000_000;
+
+pub(crate) const TOO_LARGE: Rejection = Rejection::new(RejectReason::TooLarge, "message exceeds the size limit");
+
+/// Parses a `raw_trades` record and checks its values.
+pub fn parse_trade<'a>(bytes: &'a [u8], rules: &ValidationRules) -> Result<Trade<'a>, Rejection> {
+    if bytes.len() > rules.max_message_bytes {
+        return Err(TOO_LARGE);
+    }
+    let wire: TradeWire<'a> = serde_json::from_slice(bytes).map_err(|_| json_rejection(bytes))?;
+    if wire.trade_key.0.is_empty() || wire.instrument_id.0.is_empty() || wire.venue_symbol.0.is_empty() {
+        return Err(Rejection::new(RejectReason::SchemaError, "identity fields must not be empty"));
+    }
+    let trade = Trade {
+        trade_key: wire.trade_key.0,
+        venue: wire.venue,
+        venue_symbol: wire.venue_symbol.0,
+        instrument_id: wire.instrument_id.0,
+        trade_id: wire.trade_id.map(|t| t.0),
+        price: parse_price(&wire.price.0)?,
+        size: parse_size(&wire.size.0)?,
+        side: wire.side,
+        conditions: wire.conditions.into_iter().map(|c| c.0).collect(),
+        price_only: wire.price_only,
+        event_time_us: wire.event_time_us,
+        receive_time_us: wire.receive_time_us,
+    };
+    check_values(&trade, rules)?;
+    Ok(trade)
+}
+
+/// Classifies bytes that did not deserialize: broken JSON is a `parse_error`, JSON of the wrong
+/// shape a `schema_error`. (serde_json's own error categories cannot tell these apart reliably:
+/// a `null` where an enum belongs is reported as a syntax error.) Runs on the error path only.
+pub fn json_rejection(bytes: &[u8]) -> Rejection {
+    if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+        Rejection::new(RejectReason::SchemaError, "JSON does not match the contract")
+    } else {
+        Rejection::new(RejectReason::ParseError, "not valid JSON")
+    }
+}
+
+pub fn parse_price(text: &str) -> Result<Decimal, Rejection> {
+    Decimal::parse(text).map_err(|e| {
+        Rejection::new(
+            RejectReason::InvalidPrice,
+            match e {
+                DecimalError::Syntax => "price is not a decimal number",
+                DecimalError::TooPrecise => "price has more than 8 fractional digits",
+                DecimalError::OutOfRange => "price is out of range",
+            },
+        )
+    })
+}
+
+pub fn parse_size(text: &str) -> Result<Decimal, Rejection> {
+    Decimal::parse(text).map_err(|e| {
+        Rejection::new(
+            RejectReason::InvalidSize,
+            match e {
+                DecimalError::Syntax => "size is not a decimal number",
+                DecimalError::TooPrecise => "size has more than 8 fractional digits",
+                DecimalError::OutOfRange => "size is out of range",
+            },
+        )
+    })
+}
+
+/// Checks a trade's values: positive price, positive size (zero exactly for a price-only
+/// update), and event time within the allowed skew of receive time.
+pub fn check_values(trade: &Trade<'_>, rules: &ValidationRules) -> Result<(), Rejection> {
+    if !trade.price.is_positive() {
+        return Err(Rejection::new(RejectReason::InvalidPrice, "price must be positive"));
+    }
+    match (trade.price_only, trade.size.is_positive(), trade.size == Decimal::ZERO) {
+        (true, _, false) => return Err(Rejection::new(RejectReason::InvalidSize, "a price-only update must have size 0")),
+        (false, false, _) => return Err(Rejection::new(RejectReason::InvalidSize, "size must be positive")),
+        _ => {}
+    }
+    if !(0..LATEST_TIME_US).contains(&trade.event_time_us) || !(0..LATEST_TIME_US).contains(&trade.receive_time_us) {
+        return Err(Rejection::new(RejectReason::SchemaError, "timestamps must lie between 1970 and 2100"));
+    }
+    let ahead = trade.event_time_us.saturating_sub(trade.receive_time_us);
+    if ahead > rules.max_future_skew_us {
+        return Err(Rejection::new(RejectReason::ClockSkew, "event time is too far ahead of receive time"));
+    }
+    if ahead < -rules.max_past_skew_us {
+        return Err(Rejection::new(RejectReason::ClockSkew, "event time is too far behind receive time"));
+    }
+    Ok(())
+}

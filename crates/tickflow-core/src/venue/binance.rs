@@ -1,0 +1,93 @@
+//! Binance spot `@trade` streams, raw (`{"e":"trade",...}`) or combined
+//! (`{"stream":"btcusdt@trade","data":{...}}`). `t` is the per-symbol trade id, `p`/`q` decimal
+//! strings, `T` the trade time in ms, `m` "buyer is maker", so the aggressor sold when it is true.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{NormalizeContext, VenueFrame, millis_to_micros, schema_error};
+use crate::contract::{Rejection, Side, Trade, Venue};
+use crate::validate::{Text, json_rejection, parse_price, parse_size};
+
+#[derive(Deserialize)]
+struct Message<'a> {
+    /// The payload of a combined-stream wrapper.
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+    #[serde(rename = "e", borrow)]
+    event: Option<Text<'a>>,
+    #[serde(borrow)]
+    s: Option<Text<'a>>,
+    t: Option<u64>,
+    #[serde(borrow)]
+    p: Option<Text<'a>>,
+    #[serde(borrow)]
+    q: Option<Text<'a>>,
+    #[serde(rename = "T")]
+    trade_time_ms: Option<i64>,
+    m: Option<bool>,
+    id: Option<serde_json::Value>,
+    error: Option<ErrorBody>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    msg: String,
+}
+
+pub fn normalize_binance<'a>(frame: &'a [u8], context: &NormalizeContext<'_>) -> Result<VenueFrame<'a>, Rejection> {
+    let message: Message<'a> = serde_json::from_slice(frame).map_err(|_| json_rejection(frame))?;
+    classify(message, context)
+}
+
+fn classify<'a>(message: Message<'a>, context: &NormalizeContext<'_>) -> Result<VenueFrame<'a>, Rejection> {
+    if let Some(inner) = message.data {
+        let inner: Message<'a> = serde_json::from_str(inner.get()).map_err(|_| json_rejection(inner.get().as_bytes()))?;
+        return classify(inner, context);
+    }
+    if let Some(error) = message.error {
+        return Ok(VenueFrame::VenueError { message: error.msg });
+    }
+    Ok(match message.event.as_ref().map(|e| e.0.as_ref()) {
+        Some("trade") => {
+            VenueFrame::Trades { trades: vec![normalize_trade(message, context)], sequence: None, snapshot: false }
+        }
+        Some("serverShutdown") => VenueFrame::ServerShutdown,
+        None if message.id.is_some() => VenueFrame::Subscribed,
+        _ => VenueFrame::Ignored,
+    })
+}
+
+fn normalize_trade<'a>(message: Message<'a>, context: &NormalizeContext<'_>) -> Result<Trade<'a>, Rejection> {
+    let (Some(symbol), Some(trade_id), Some(price), Some(size), Some(trade_time_ms)) =
+        (message.s, message.t, message.p, message.q, message.trade_time_ms)
+    else {
+        return Err(schema_error("a trade needs s, t, p, q and T"));
+    };
+    if symbol.0.is_empty() {
+        return Err(schema_error("symbol must not be empty"));
+    }
+    let side = match message.m {
+        Some(true) => Side::Sell,
+        Some(false) => Side::Buy,
+        None => Side::Unknown,
+    };
+    let instrument_id = context.instrument_id(Venue::Binance, &symbol.0)?;
+    context.finish(Trade {
+        trade_key: Cow::Owned(format!("binance:{}:{trade_id}", symbol.0)),
+        venue: Venue::Binance,
+        instrument_id,
+        trade_id: Some(Cow::Owned(trade_id.to_string())),
+        price: parse_price(&price.0)?,
+        size: parse_size(&size.0)?,
+        venue_symbol: symbol.0,
+        side,
+        conditions: Vec::new(),
+        price_only: false,
+        event_time_us: millis_to_micros(trade_time_ms),
+        receive_time_us: context.receive_time_us,
+    })
+}

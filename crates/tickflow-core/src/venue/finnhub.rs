@@ -1,0 +1,95 @@
+//! Finnhub: `{"type":"trade","data":[{"s":"AAPL","p":129.58,"t":1672348887666,"v":1,"c":["1","24"]}]}`.
+//! Prices and volumes are JSON numbers, read from their text so no float rounding creeps in.
+//! `v = 0` is a price-only update. There is no trade id and no side: the identity is a hash of
+//! the trade's content and its occurrence among identical trades in the frame.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use xxhash_rust::xxh3::Xxh3;
+
+use super::{NormalizeContext, VenueFrame, millis_to_micros, schema_error};
+use crate::contract::{Rejection, Side, Trade, Venue};
+use crate::validate::{Text, json_rejection, parse_price, parse_size};
+
+#[derive(Deserialize)]
+struct Frame<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    data: Vec<&'a RawValue>,
+    msg: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FinnhubTrade<'a> {
+    #[serde(borrow)]
+    s: Text<'a>,
+    #[serde(borrow)]
+    p: &'a RawValue,
+    t: i64,
+    #[serde(borrow)]
+    v: &'a RawValue,
+    #[serde(borrow, default)]
+    c: Option<Vec<Text<'a>>>,
+}
+
+pub fn normalize_finnhub<'a>(frame: &'a [u8], context: &NormalizeContext<'_>) -> Result<VenueFrame<'a>, Rejection> {
+    let frame: Frame<'a> = serde_json::from_slice(frame).map_err(|_| json_rejection(frame))?;
+    let kind = frame.kind.as_ref().map(|k| k.0.as_ref());
+    Ok(match kind {
+        Some("trade") => {
+            let mut seen: Vec<u64> = Vec::with_capacity(frame.data.len());
+            let trades = frame.data.iter().map(|raw| normalize_trade(raw, &mut seen, context)).collect();
+            VenueFrame::Trades { trades, sequence: None, snapshot: false }
+        }
+        Some("ping") => VenueFrame::Ping,
+        Some("error") => VenueFrame::VenueError { message: frame.msg.unwrap_or_default() },
+        _ => VenueFrame::Ignored,
+    })
+}
+
+fn normalize_trade<'a>(
+    raw: &'a RawValue,
+    seen: &mut Vec<u64>,
+    context: &NormalizeContext<'_>,
+) -> Result<Trade<'a>, Rejection> {
+    let trade: FinnhubTrade<'a> = serde_json::from_str(raw.get()).map_err(|_| json_rejection(raw.get().as_bytes()))?;
+    if trade.s.0.is_empty() {
+        return Err(schema_error("symbol must not be empty"));
+    }
+    let price = parse_price(trade.p.get())?;
+    let size = parse_size(trade.v.get())?;
+    let conditions: Vec<Cow<'a, str>> = trade.c.unwrap_or_default().into_iter().map(|c| c.0).collect();
+
+    let mut content = Xxh3::new();
+    content.update(trade.s.0.as_bytes());
+    content.update(&trade.t.to_le_bytes());
+    content.update(&price.units().to_le_bytes());
+    content.update(&size.units().to_le_bytes());
+    for condition in &conditions {
+        content.update(condition.as_bytes());
+        content.update(&[0]);
+    }
+    let content = content.digest();
+    let occurrence = seen.iter().filter(|&&h| h == content).count() as u64;
+    seen.push(content);
+    let identity = if occurrence == 0 { content } else { xxhash_rust::xxh3::xxh3_64(&[content.to_le_bytes(), occurrence.to_le_bytes()].concat()) };
+
+    let instrument_id = context.instrument_id(Venue::Finnhub, &trade.s.0)?;
+    context.finish(Trade {
+        trade_key: Cow::Owned(format!("finnhub:{}:{}:{identity:016x}", trade.s.0, trade.t)),
+        venue: Venue::Finnhub,
+        venue_symbol: trade.s.0,
+        instrument_id,
+        trade_id: None,
+        price,
+        size,
+        side: Side::Unknown,
+        conditions,
+        price_only: size.units() == 0,
+        event_time_us: millis_to_micros(trade.t),
+        receive_time_us: context.receive_time_us,
+    })
+}

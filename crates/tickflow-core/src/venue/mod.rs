@@ -1,0 +1,83 @@
+//! Venue frames normalized into the trade contract. Each venue module turns the bytes of one
+//! WebSocket text frame into a [`VenueFrame`]; trades in it are checked like any other trade,
+//! one by one, so one bad trade in a batch costs only itself.
+
+mod binance;
+mod coinbase;
+mod finnhub;
+
+use std::borrow::Cow;
+
+pub use binance::normalize_binance;
+pub use coinbase::normalize_coinbase;
+pub use finnhub::normalize_finnhub;
+
+use crate::contract::{RejectReason, Rejection, Trade, Venue};
+use crate::reference::ReferenceData;
+use crate::validate::{TOO_LARGE, ValidationRules, check_values};
+
+/// What one frame from a venue said.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VenueFrame<'a> {
+    /// Trades (each one checked on its own). `sequence` is the venue's per-connection message
+    /// counter where it has one (Coinbase); `snapshot` marks a replay of recent trades.
+    Trades { trades: Vec<Result<Trade<'a>, Rejection>>, sequence: Option<u64>, snapshot: bool },
+    /// An application-level ping (Finnhub `{"type":"ping"}`).
+    Ping,
+    /// A heartbeat that keeps a subscription open (Coinbase `heartbeats`).
+    Heartbeat { sequence: Option<u64> },
+    /// A subscription acknowledgement.
+    Subscribed,
+    /// An error reported by the venue, e.g. Finnhub's "Subscribing to too many symbols".
+    VenueError { message: String },
+    /// The venue announced maintenance (Binance `serverShutdown`): reconnect now.
+    ServerShutdown,
+    /// A frame of a kind tickflow does not use.
+    Ignored,
+}
+
+/// Everything a normalizer needs besides the frame.
+#[derive(Debug, Clone, Copy)]
+pub struct NormalizeContext<'r> {
+    pub reference: &'r ReferenceData,
+    pub rules: &'r ValidationRules,
+    /// When the frame was received, microseconds since the epoch, UTC.
+    pub receive_time_us: i64,
+}
+
+/// Normalizes one frame from `venue`.
+pub fn normalize<'a>(venue: Venue, frame: &'a [u8], context: &NormalizeContext<'_>) -> Result<VenueFrame<'a>, Rejection> {
+    if frame.len() > context.rules.max_message_bytes {
+        return Err(TOO_LARGE);
+    }
+    match venue {
+        Venue::Finnhub => normalize_finnhub(frame, context),
+        Venue::Binance => normalize_binance(frame, context),
+        Venue::Coinbase => normalize_coinbase(frame, context),
+    }
+}
+
+impl NormalizeContext<'_> {
+    /// The unified instrument id of a venue symbol, or `unknown_symbol`.
+    fn instrument_id(&self, venue: Venue, venue_symbol: &str) -> Result<Cow<'static, str>, Rejection> {
+        self.reference
+            .by_venue_symbol(venue, venue_symbol)
+            .map(|instrument| Cow::Owned(instrument.id.to_string()))
+            .ok_or(Rejection::new(RejectReason::UnknownSymbol, "venue symbol is not in the reference data"))
+    }
+
+    /// Final checks shared by every venue.
+    fn finish<'a>(&self, trade: Trade<'a>) -> Result<Trade<'a>, Rejection> {
+        check_values(&trade, self.rules)?;
+        Ok(trade)
+    }
+}
+
+/// Milliseconds since the epoch to microseconds, saturating so range checks catch nonsense.
+fn millis_to_micros(millis: i64) -> i64 {
+    millis.saturating_mul(1_000)
+}
+
+fn schema_error(detail: &'static str) -> Rejection {
+    Rejection::new(RejectReason::SchemaError, detail)
+}

@@ -1,0 +1,82 @@
+//! Whatever the bytes, the core answers with a trade or a typed rejection: never a panic.
+
+use proptest::prelude::*;
+use serde_json::Value;
+use tickflow_core::contract::{RejectReason, Venue};
+use tickflow_core::processor::ProcessorConfig;
+use tickflow_core::validate::ValidationRules;
+use tickflow_core::venue::{NormalizeContext, normalize};
+
+use crate::support::{T0, bytes, processor, reference, trade};
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        "[a-zA-Z0-9.:_ -]{0,12}".prop_map(Value::from),
+        prop_oneof![Just("-1"), Just("0"), Just("NaN"), Just("1e12"), Just("0.000000001"), Just("1e-3")].prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map("[a-zA-Z_]{1,14}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// A valid record with one field replaced by arbitrary JSON or removed.
+fn mutated_record() -> impl Strategy<Value = Vec<u8>> {
+    let base: Value = serde_json::from_slice(&bytes(&trade(1, T0, "100.5", "2"))).expect("JSON");
+    let fields: Vec<String> = base.as_object().expect("object").keys().cloned().collect();
+    (0..fields.len(), prop::option::of(json_value())).prop_map(move |(field, replacement)| {
+        let mut record = base.clone();
+        let object = record.as_object_mut().expect("object");
+        match replacement {
+            Some(value) => object.insert(fields[field].clone(), value),
+            None => object.remove(&fields[field]),
+        };
+        serde_json::to_vec(&record).expect("serializes")
+    })
+}
+
+fn feed_everywhere(payload: &[u8]) -> Result<(), RejectReason> {
+    let reference = reference();
+    let rules = ValidationRules::default();
+    let context = NormalizeContext { reference: &reference, rules: &rules, receive_time_us: T0 };
+    for venue in Venue::ALL {
+        let _ = normalize(venue, payload, &context);
+    }
+    let mut processor = processor(ProcessorConfig::default());
+    processor.process(payload, &mut Vec::new()).map(|_| ()).map_err(|r| r.reason)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_are_rejected_as_parse_errors(payload in prop::collection::vec(any::<u8>(), 0..512)) {
+        let outcome = feed_everywhere(&payload);
+        if serde_json::from_slice::<Value>(&payload).is_err() {
+            prop_assert_eq!(outcome, Err(RejectReason::ParseError));
+        }
+    }
+
+    #[test]
+    fn arbitrary_json_is_rejected_as_a_schema_error(value in json_value()) {
+        let payload = serde_json::to_vec(&value).expect("serializes");
+        prop_assert_eq!(feed_everywhere(&payload), Err(RejectReason::SchemaError));
+    }
+
+    #[test]
+    fn a_broken_field_costs_only_its_record(payload in mutated_record()) {
+        let outcome = feed_everywhere(&payload);
+        prop_assert!(outcome.is_ok() || outcome.is_err());
+        let mut processor = processor(ProcessorConfig::default());
+        let _ = processor.process(&payload, &mut Vec::new());
+        let good = bytes(&trade(2, T0, "100", "1"));
+        prop_assert!(processor.process(&good, &mut Vec::new()).is_ok(), "a good record after a bad one is accepted");
+    }
+}

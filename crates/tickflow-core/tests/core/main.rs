@@ -1,0 +1,10 @@
+//! The core's integration tests, one binary (see ARCHITECTURE.md, "Tests").
+
+mod boundaries;
+mod contracts;
+mod dependencies;
+mod fuzz;
+mod oracle;
+mod support;
+mod venues;
+mod windows_property;

@@ -1,0 +1,130 @@
+//! Venue frames, in the shapes the venues really send, normalized into trades.
+
+use tickflow_core::contract::{RejectReason, Side, Trade, Venue};
+use tickflow_core::validate::ValidationRules;
+use tickflow_core::venue::{NormalizeContext, VenueFrame, normalize};
+
+use crate::support::reference;
+
+const RECEIVED: i64 = 1_672_515_782_200_000;
+
+fn frame(venue: Venue, text: &str) -> Result<VenueFrame<'static>, RejectReason> {
+    let reference = reference();
+    let rules = ValidationRules { max_past_skew_us: i64::MAX / 4, ..ValidationRules::default() };
+    let context = NormalizeContext { reference: &reference, rules: &rules, receive_time_us: RECEIVED };
+    let bytes: &'static [u8] = Box::leak(text.as_bytes().to_vec().into_boxed_slice());
+    normalize(venue, bytes, &context).map_err(|r| r.reason)
+}
+
+fn trades(venue: Venue, text: &str) -> Vec<Result<Trade<'static>, RejectReason>> {
+    match frame(venue, text) {
+        Ok(VenueFrame::Trades { trades, .. }) => trades.into_iter().map(|t| t.map_err(|r| r.reason)).collect(),
+        other => panic!("expected trades, got {other:?}"),
+    }
+}
+
+#[test]
+fn finnhub_trade_batches_keep_exact_prices_and_flag_price_only_updates() {
+    let text = r#"{"type":"trade","data":[
+        {"s":"AAPL","p":129.58,"t":1672348887666,"v":1,"c":["1","24","12"]},
+        {"s":"BINANCE:BTCUSDT","p":16600.01,"t":1672348887667,"v":0.00123,"c":null},
+        {"s":"MSFT","p":240.1,"t":1672348887668,"v":0}]}"#;
+    let out = trades(Venue::Finnhub, text);
+    let aapl = out[0].as_ref().expect("valid");
+    assert_eq!((aapl.instrument_id.as_ref(), aapl.price.to_string().as_str()), ("AAPL", "129.58"));
+    assert_eq!(aapl.conditions, vec!["1", "24", "12"]);
+    assert_eq!((aapl.side, aapl.trade_id.as_ref(), aapl.price_only), (Side::Unknown, None, false));
+    assert_eq!(aapl.event_time_us, 1_672_348_887_666_000);
+    let btc = out[1].as_ref().expect("valid");
+    assert_eq!((btc.instrument_id.as_ref(), btc.size.to_string().as_str()), ("BTC-USDT", "0.00123"));
+    assert!(btc.conditions.is_empty(), "null conditions read as none");
+    let msft = out[2].as_ref().expect("a price-only update is valid");
+    assert!(msft.price_only && msft.size.units() == 0);
+}
+
+#[test]
+fn finnhub_identity_survives_redelivery_and_separates_identical_trades() {
+    let one = r#"{"type":"trade","data":[{"s":"AAPL","p":129.58,"t":1672348887666,"v":1}]}"#;
+    let two = r#"{"type":"trade","data":[{"s":"AAPL","p":129.5,"t":1672348887600,"v":3},{"s":"AAPL","p":129.58,"t":1672348887666,"v":1},{"s":"AAPL","p":129.58,"t":1672348887666,"v":1}]}"#;
+    let first = trades(Venue::Finnhub, one);
+    let again = trades(Venue::Finnhub, two);
+    let key = |t: &Result<Trade<'_>, RejectReason>| t.as_ref().expect("valid").trade_key.to_string();
+    assert_eq!(key(&first[0]), key(&again[1]), "the same trade in another batch has the same identity");
+    assert_ne!(key(&again[1]), key(&again[2]), "two identical trades in one batch are two trades");
+    assert!(key(&first[0]).starts_with("finnhub:AAPL:1672348887666:"));
+}
+
+#[test]
+fn finnhub_control_frames_and_bad_trades() {
+    assert_eq!(frame(Venue::Finnhub, r#"{"type":"ping"}"#), Ok(VenueFrame::Ping));
+    assert_eq!(
+        frame(Venue::Finnhub, r#"{"type":"error","msg":"Subscribing to too many symbols"}"#),
+        Ok(VenueFrame::VenueError { message: "Subscribing to too many symbols".into() })
+    );
+    assert_eq!(frame(Venue::Finnhub, r#"{"type":"news","data":[]}"#), Ok(VenueFrame::Ignored));
+    let out = trades(
+        Venue::Finnhub,
+        r#"{"type":"trade","data":[{"s":"AAPL","p":-1,"t":1672348887666,"v":1},{"s":"ZZZZ","p":1,"t":1672348887666,"v":1},{"s":"AAPL","p":1e12,"t":1672348887666,"v":1},{"s":"AAPL","t":1},{"s":"AAPL","p":1.5,"t":1672348887666,"v":-2}]}"#,
+    );
+    assert_eq!(
+        out.into_iter().map(|t| t.err()).collect::<Vec<_>>(),
+        vec![
+            Some(RejectReason::InvalidPrice),
+            Some(RejectReason::UnknownSymbol),
+            Some(RejectReason::InvalidPrice),
+            Some(RejectReason::SchemaError),
+            Some(RejectReason::InvalidSize)
+        ]
+    );
+    assert_eq!(frame(Venue::Finnhub, r#"{"type":"trade","data":[{"s":"AAPL""#), Err(RejectReason::ParseError));
+}
+
+#[test]
+fn binance_raw_and_combined_streams_map_the_maker_flag_to_the_aggressor() {
+    let raw = r#"{"e":"trade","E":1672515782136,"s":"BTCUSDT","t":12345,"p":"16500.10","q":"0.0100","T":1672515782134,"m":true,"M":true}"#;
+    let combined = r#"{"stream":"ethusdt@trade","data":{"e":"trade","E":1672515782136,"s":"ETHUSDT","t":777,"p":"1200.5","q":"2","T":1672515782135,"m":false,"M":true}}"#;
+    let sell = trades(Venue::Binance, raw).remove(0).expect("valid");
+    assert_eq!((sell.side, sell.trade_key.as_ref(), sell.trade_id.as_deref()), (Side::Sell, "binance:BTCUSDT:12345", Some("12345")));
+    assert_eq!((sell.price.to_string(), sell.size.to_string(), sell.event_time_us), ("16500.1".into(), "0.01".into(), 1_672_515_782_134_000));
+    let buy = trades(Venue::Binance, combined).remove(0).expect("valid");
+    assert_eq!((buy.side, buy.instrument_id.as_ref()), (Side::Buy, "ETH-USDT"));
+    assert_eq!(frame(Venue::Binance, r#"{"result":null,"id":1}"#), Ok(VenueFrame::Subscribed));
+    assert_eq!(frame(Venue::Binance, r#"{"e":"serverShutdown","E":1672515782136}"#), Ok(VenueFrame::ServerShutdown));
+    assert_eq!(
+        frame(Venue::Binance, r#"{"error":{"code":2,"msg":"Invalid request"},"id":1}"#),
+        Ok(VenueFrame::VenueError { message: "Invalid request".into() })
+    );
+    let bad = r#"{"e":"trade","s":"BTCUSDT","t":1,"p":"NaN","q":"1","T":1672515782134,"m":true}"#;
+    assert_eq!(trades(Venue::Binance, bad).remove(0).err(), Some(RejectReason::InvalidPrice));
+    let no_time = r#"{"e":"trade","s":"BTCUSDT","t":1,"p":"1","q":"1","m":true}"#;
+    assert_eq!(trades(Venue::Binance, no_time).remove(0).err(), Some(RejectReason::SchemaError), "no guessing the time");
+}
+
+#[test]
+fn coinbase_market_trades_snapshot_update_and_heartbeats() {
+    let snapshot = r#"{"channel":"market_trades","client_id":"","timestamp":"2023-02-09T20:19:35.39625135Z","sequence_num":0,"events":[{"type":"snapshot","trades":[
+        {"trade_id":"12345","product_id":"ETH-USD","price":"1260.01","size":"0.3","side":"BUY","time":"2019-08-14T20:42:27.265Z"},
+        {"trade_id":"12346","product_id":"ETH-USD","price":"1260.02","size":"0.00000001","side":"SELL","time":"2019-08-14T20:42:27.265123456Z"}]}]}"#;
+    match frame(Venue::Coinbase, snapshot) {
+        Ok(VenueFrame::Trades { trades, sequence, snapshot }) => {
+            assert_eq!((sequence, snapshot), (Some(0), true));
+            let first = trades[0].as_ref().expect("valid");
+            assert_eq!((first.side, first.trade_key.as_ref()), (Side::Buy, "coinbase:ETH-USD:12345"));
+            assert_eq!(first.event_time_us, 1_565_815_347_265_000);
+            let second = trades[1].as_ref().expect("valid");
+            assert_eq!((second.side, second.event_time_us), (Side::Sell, 1_565_815_347_265_123), "kept to the microsecond");
+        }
+        other => panic!("expected trades, got {other:?}"),
+    }
+    let heartbeat = r#"{"channel":"heartbeats","client_id":"","timestamp":"2023-06-23T20:31:26.122969572Z","sequence_num":7,"events":[{"current_time":"2023-06-23 20:31:56.121961769 +0000 UTC m=+91717.525857105","heartbeat_counter":"3049"}]}"#;
+    assert_eq!(frame(Venue::Coinbase, heartbeat), Ok(VenueFrame::Heartbeat { sequence: Some(7) }));
+    assert_eq!(frame(Venue::Coinbase, r#"{"type":"error","message":"failure to subscribe"}"#), Ok(VenueFrame::VenueError { message: "failure to subscribe".into() }));
+    let bad_time = r#"{"channel":"market_trades","sequence_num":1,"events":[{"type":"update","trades":[{"trade_id":"1","product_id":"ETH-USD","price":"1","size":"1","side":"BUY","time":"yesterday"}]}]}"#;
+    assert_eq!(trades(Venue::Coinbase, bad_time).remove(0).err(), Some(RejectReason::SchemaError));
+}
+
+#[test]
+fn oversized_frames_are_refused_before_parsing() {
+    let huge = format!(r#"{{"type":"trade","data":[{}]}}"#, vec![r#"{"s":"AAPL","p":1,"t":1,"v":1}"#; 2_000].join(","));
+    assert_eq!(frame(Venue::Finnhub, &huge), Err(RejectReason::TooLarge));
+}
