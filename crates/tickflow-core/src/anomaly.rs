@@ -46,7 +46,15 @@ impl AnomalyDetector {
         let spike = baseline(&self.volumes, config.lookback_windows).and_then(|(mean, std)| {
             let ratio = volume / mean;
             (mean > 0.0 && ratio > config.volume_spike_factor).then(|| {
-                anomaly(candle, AnomalyKind::VolumeSpike, volume, (mean, std), ratio, config.volume_spike_factor, config)
+                anomaly(
+                    candle,
+                    AnomalyKind::VolumeSpike,
+                    volume,
+                    (mean, std),
+                    ratio,
+                    config.volume_spike_factor,
+                    config,
+                )
             })
         });
         push_bounded(&mut self.volumes, volume, config.lookback_windows);

@@ -104,7 +104,39 @@ impl<const S: u32> WideDecimal<S> {
 
 /// Parses `text` into an integer count of `10^-scale` units, refusing anything inexact.
 pub fn parse_scaled(text: &str, scale: u32) -> Result<i128, DecimalError> {
-    let bytes = text.as_bytes();
+    match parse_plain(text.as_bytes(), scale) {
+        Some(units) => Ok(units),
+        None => parse_general(text.as_bytes(), scale),
+    }
+}
+
+/// The common case on the hot path: unsigned plain notation with at most 18 digits, parsed in
+/// 64-bit arithmetic. `None` sends everything else to [`parse_general`].
+fn parse_plain(bytes: &[u8], scale: u32) -> Option<i128> {
+    let mut mantissa: u64 = 0;
+    let mut digits = 0u32;
+    let mut fraction_digits: Option<u32> = None;
+    for &byte in bytes {
+        match byte {
+            b'0'..=b'9' if digits < 18 => {
+                mantissa = mantissa * 10 + u64::from(byte - b'0');
+                digits += 1;
+                if let Some(f) = fraction_digits.as_mut() {
+                    *f += 1;
+                }
+            }
+            b'.' if fraction_digits.is_none() => fraction_digits = Some(0),
+            _ => return None,
+        }
+    }
+    let fraction_digits = fraction_digits.unwrap_or(0);
+    if digits == 0 || fraction_digits > scale {
+        return None;
+    }
+    10i128.checked_pow(scale - fraction_digits).map(|factor| i128::from(mantissa) * factor)
+}
+
+fn parse_general(bytes: &[u8], scale: u32) -> Result<i128, DecimalError> {
     let (negative, body) = match bytes.first() {
         Some(b'-') => (true, &bytes[1..]),
         Some(b'+') => (false, &bytes[1..]),
@@ -149,7 +181,8 @@ pub fn parse_scaled(text: &str, scale: u32) -> Result<i128, DecimalError> {
         if mantissa == 0 {
             0
         } else {
-            let factor = u32::try_from(shift).ok().and_then(|s| 10i128.checked_pow(s)).ok_or(DecimalError::OutOfRange)?;
+            let factor =
+                u32::try_from(shift).ok().and_then(|s| 10i128.checked_pow(s)).ok_or(DecimalError::OutOfRange)?;
             mantissa.checked_mul(factor).ok_or(DecimalError::OutOfRange)?
         }
     } else {

@@ -2,11 +2,12 @@
 //!
 //! A trade older than its instrument's watermark minus the allowed lateness is rejected as
 //! late before it gets here, so dedup only has to remember the identities of trades inside
-//! that horizon. Each instrument keeps those identities in arrival order and forgets them as
-//! the watermark moves on: memory follows the trade rate times the lateness, not the number
-//! of trades ever seen.
-
-use std::collections::VecDeque;
+//! that horizon. Each instrument keeps two generations of identities: the current one takes
+//! new identities; when the watermark has moved a full horizon past the start of the current
+//! generation, the previous generation is dropped whole and the current one becomes the
+//! previous. Everything dropped is older than the horizon, so memory follows the trade rate
+//! times the lateness, not the number of trades ever seen, and no identity is ever removed
+//! one by one.
 
 use rustc_hash::FxHashSet;
 use xxhash_rust::xxh3::xxh3_128;
@@ -22,39 +23,37 @@ pub fn trade_identity(trade: &Trade<'_>) -> u128 {
 /// The identities seen for one instrument within the lateness horizon.
 #[derive(Debug, Default, Clone)]
 pub struct RecentIdentities {
-    seen: FxHashSet<u128>,
-    by_arrival: VecDeque<(i64, u128)>,
+    current: FxHashSet<u128>,
+    previous: FxHashSet<u128>,
+    /// The watermark when the current generation started.
+    current_since_us: Option<i64>,
 }
 
 impl RecentIdentities {
     /// Records an identity; `false` if it was already there (a duplicate).
-    pub fn insert(&mut self, identity: u128, event_time_us: i64) -> bool {
-        if !self.seen.insert(identity) {
-            return false;
-        }
-        self.by_arrival.push_back((event_time_us, identity));
-        true
+    pub fn insert(&mut self, identity: u128) -> bool {
+        !self.previous.contains(&identity) && self.current.insert(identity)
     }
 
-    /// Forgets identities of trades older than `horizon_us`, oldest arrivals first. A trade that
-    /// arrived out of order stays until the trades before it have gone: a little longer than
-    /// needed, never shorter.
-    pub fn forget_before(&mut self, horizon_us: i64) {
-        while let Some(&(event_time_us, identity)) = self.by_arrival.front() {
-            if event_time_us >= horizon_us {
-                break;
-            }
-            self.seen.remove(&identity);
-            self.by_arrival.pop_front();
+    /// Called as the watermark advances: once it is `horizon_us` past the start of the
+    /// current generation, every identity of the previous generation belongs to a trade older
+    /// than `watermark - horizon` (it was accepted before the current generation began, when
+    /// the watermark was lower), so it can be dropped.
+    pub fn advance(&mut self, watermark_us: i64, horizon_us: i64) {
+        let since = *self.current_since_us.get_or_insert(watermark_us);
+        if watermark_us.saturating_sub(since) > horizon_us {
+            std::mem::swap(&mut self.current, &mut self.previous);
+            self.current.clear();
+            self.current_since_us = Some(watermark_us);
         }
     }
 
     pub fn len(&self) -> usize {
-        self.by_arrival.len()
+        self.current.len() + self.previous.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_arrival.is_empty()
+        self.len() == 0
     }
 }
 
@@ -65,23 +64,26 @@ mod tests {
     #[test]
     fn remembers_within_the_horizon_and_forgets_after() {
         let mut recent = RecentIdentities::default();
-        assert!(recent.insert(1, 100));
-        assert!(recent.insert(2, 200));
-        assert!(!recent.insert(1, 100), "second delivery is a duplicate");
-        recent.forget_before(150);
+        recent.advance(100, 50);
+        assert!(recent.insert(1));
+        recent.advance(140, 50);
+        assert!(recent.insert(2));
+        assert!(!recent.insert(1), "second delivery within the horizon is a duplicate");
+        recent.advance(160, 50); // a new generation: 1 and 2 move to the previous one
+        assert!(!recent.insert(1) && !recent.insert(2), "still remembered one generation on");
+        assert!(recent.insert(3));
+        recent.advance(220, 50); // 1 and 2 are now older than 220 - 50 and are dropped
         assert_eq!(recent.len(), 1);
-        assert!(recent.insert(1, 100), "forgotten once past the horizon");
-        assert!(!recent.insert(2, 200));
+        assert!(recent.insert(1), "forgotten once past the horizon");
     }
 
     #[test]
     fn state_stays_bounded_on_an_endless_stream() {
         let mut recent = RecentIdentities::default();
         for i in 0..100_000u128 {
-            let time = i as i64;
-            assert!(recent.insert(i, time));
-            recent.forget_before(time - 1_000);
+            recent.advance(i as i64, 1_000);
+            assert!(recent.insert(i));
         }
-        assert!(recent.len() <= 1_001, "kept {}", recent.len());
+        assert!(recent.len() <= 2_002, "kept {}", recent.len());
     }
 }

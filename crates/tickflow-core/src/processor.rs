@@ -13,8 +13,6 @@
 //! `late_event`; every other trade lands in windows that are still open. The output is a
 //! function of the input order alone, so a replay produces the same records.
 
-use std::sync::Arc;
-
 use crate::anomaly::AnomalyConfig;
 use crate::contract::{EnrichedTrade, Enrichment, Metric, RejectReason, Rejection, Trade};
 use crate::decimal::Decimal;
@@ -98,7 +96,8 @@ pub struct StreamProcessor {
 
 const LATE: Rejection = Rejection::new(RejectReason::LateEvent, "older than the watermark minus the allowed lateness");
 const DUPLICATE: Rejection = Rejection::new(RejectReason::Duplicate, "trade identity already seen");
-const UNKNOWN_SYMBOL: Rejection = Rejection::new(RejectReason::UnknownSymbol, "instrument is not in the reference data");
+const UNKNOWN_SYMBOL: Rejection =
+    Rejection::new(RejectReason::UnknownSymbol, "instrument is not in the reference data");
 
 impl StreamProcessor {
     pub fn new(config: ProcessorConfig, reference: ReferenceData) -> Result<Self, ConfigError> {
@@ -169,7 +168,7 @@ impl StreamProcessor {
             return Err(LATE);
         }
         let state = &mut self.instruments[ix as usize];
-        if !state.recent.insert(trade_identity(&trade), time) {
+        if !state.recent.insert(trade_identity(&trade)) {
             return Err(DUPLICATE);
         }
 
@@ -193,12 +192,13 @@ impl StreamProcessor {
 
         let instrument = self.reference.instrument(ix);
         let state = &mut self.instruments[ix as usize];
-        let price_change = state.last_price.and_then(|previous| trade.price.checked_sub(previous).map(|c| (previous, c)));
+        let price_change =
+            state.last_price.and_then(|previous| trade.price.checked_sub(previous).map(|c| (previous, c)));
         state.last_price = Some(trade.price);
         let enrichment = Enrichment {
             asset_class: instrument.asset_class,
-            exchange: Arc::clone(&instrument.exchange),
-            quote_currency: Arc::clone(&instrument.quote_currency),
+            exchange: instrument.exchange.clone(),
+            quote_currency: instrument.quote_currency.clone(),
             session: self.sessions.session(instrument.calendar, time),
             trade_value: trade.price.mul_exact(trade.size),
             price_change: price_change.map(|(_, change)| change),
@@ -217,7 +217,7 @@ impl StreamProcessor {
         for series in &mut state.series {
             series.advance(watermark, lateness, &self.config.anomaly, id, metrics);
         }
-        state.recent.forget_before(watermark.saturating_sub(lateness));
+        state.recent.advance(watermark, lateness);
     }
 
     /// Sweeps all instruments once the stream watermark has moved a smallest window further.
@@ -225,7 +225,8 @@ impl StreamProcessor {
         let horizon = self.stream_watermark_us.saturating_sub(self.config.idle_timeout_us);
         if horizon >= self.next_sweep_us {
             self.sweep(metrics);
-            self.next_sweep_us = horizon.div_euclid(self.sweep_step_us).saturating_add(1).saturating_mul(self.sweep_step_us);
+            self.next_sweep_us =
+                horizon.div_euclid(self.sweep_step_us).saturating_add(1).saturating_mul(self.sweep_step_us);
         }
     }
 

@@ -3,8 +3,8 @@
 //! identities and sides. The same seed gives the same trades on every machine. It feeds the
 //! demo, the property tests and the benchmarks, and renders venue frames for the normalizers.
 
+use smol_str::SmolStr;
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use rand::SeedableRng;
 use rand_distr::{Distribution, LogNormal, StandardNormal, StandardUniform};
@@ -54,8 +54,8 @@ impl Default for SyntheticConfig {
 #[derive(Debug, Clone)]
 struct Quote {
     venue: Venue,
-    venue_symbol: Arc<str>,
-    instrument_id: Arc<str>,
+    venue_symbol: SmolStr,
+    instrument_id: SmolStr,
     price: f64,
     price_tick: i64,
     size_lot: i64,
@@ -109,7 +109,15 @@ impl SyntheticMarket {
             })
             .collect();
         let mean_gap_us = 1e6 / config.trades_per_second.max(1e-9);
-        SyntheticMarket { time_us: config.start_time_us, config, rng, quotes, cumulative_weights, burst: None, mean_gap_us }
+        SyntheticMarket {
+            time_us: config.start_time_us,
+            config,
+            rng,
+            quotes,
+            cumulative_weights,
+            burst: None,
+            mean_gap_us,
+        }
     }
 
     pub fn instrument_count(&self) -> usize {
@@ -165,7 +173,11 @@ impl SyntheticMarket {
             price: Decimal::from_units(price_units),
             size,
             side,
-            conditions: if quote.venue == Venue::Finnhub && !price_only { vec![Cow::Borrowed("1")] } else { Vec::new() },
+            conditions: if quote.venue == Venue::Finnhub && !price_only {
+                vec![Cow::Borrowed("1")]
+            } else {
+                Vec::new()
+            },
             price_only,
             event_time_us,
             receive_time_us: self.time_us + 1_500,
@@ -191,7 +203,7 @@ impl SyntheticMarket {
 }
 
 /// The venue a synthetic instrument trades on: its own exchange's feed where tickflow has one.
-fn preferred_listing(instrument: &Instrument) -> Option<(Venue, Arc<str>)> {
+fn preferred_listing(instrument: &Instrument) -> Option<(Venue, SmolStr)> {
     [Venue::Binance, Venue::Coinbase, Venue::Finnhub]
         .into_iter()
         .find_map(|venue| instrument.venue_symbols.iter().find(|(v, _)| *v == venue).cloned())

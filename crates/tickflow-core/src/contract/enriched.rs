@@ -1,8 +1,8 @@
 //! The enriched trade contract (`schemas/enriched_trade.schema.json`): what the
 //! stream-processor writes to `enriched_trades`. Every trade field is carried unchanged.
 
+use smol_str::SmolStr;
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -50,8 +50,8 @@ pub struct EnrichedTrade<'a> {
     pub event_time_us: i64,
     pub receive_time_us: i64,
     pub asset_class: AssetClass,
-    pub exchange: Arc<str>,
-    pub quote_currency: Arc<str>,
+    pub exchange: SmolStr,
+    pub quote_currency: SmolStr,
     pub session: Session,
     /// price × size, exact.
     pub trade_value: Notional,
@@ -65,8 +65,8 @@ pub struct EnrichedTrade<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Enrichment {
     pub asset_class: AssetClass,
-    pub exchange: Arc<str>,
-    pub quote_currency: Arc<str>,
+    pub exchange: SmolStr,
+    pub quote_currency: SmolStr,
     pub session: Session,
     pub trade_value: Notional,
     pub price_change: Option<Decimal>,

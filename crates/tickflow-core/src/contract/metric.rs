@@ -1,7 +1,7 @@
 //! The realtime metric contracts (`schemas/candle.schema.json`, `schemas/anomaly.schema.json`):
 //! what the stream-processor writes to `realtime_metrics`, told apart by `metric`.
 
-use std::sync::Arc;
+use smol_str::SmolStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +16,7 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub fn instrument_id(&self) -> &Arc<str> {
+    pub fn instrument_id(&self) -> &SmolStr {
         match self {
             Metric::Candle(candle) => &candle.instrument_id,
             Metric::Anomaly(anomaly) => &anomaly.instrument_id,
@@ -34,7 +34,7 @@ impl Metric {
 /// highest revision. With no allowed lateness the final record is the only one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candle {
-    pub instrument_id: Arc<str>,
+    pub instrument_id: SmolStr,
     pub window_start_us: i64,
     pub window_length_us: i64,
     /// Price of the earliest trade by (event time, arrival order).
@@ -73,7 +73,7 @@ pub enum AnomalyKind {
 /// An anomaly detected on a final candle, with the evidence that triggered it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Anomaly {
-    pub instrument_id: Arc<str>,
+    pub instrument_id: SmolStr,
     pub window_start_us: i64,
     pub window_length_us: i64,
     pub kind: AnomalyKind,

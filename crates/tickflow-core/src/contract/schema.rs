@@ -40,7 +40,10 @@ pub enum ColumnType {
     Float64,
     Boolean,
     Binary,
-    Decimal { precision: u8, scale: i8 },
+    Decimal {
+        precision: u8,
+        scale: i8,
+    },
     /// Microseconds since the epoch, UTC.
     TimestampMicrosUtc,
     ListOfUtf8,
@@ -72,8 +75,10 @@ impl Contract {
     /// The columns, in the order the schema declares its properties.
     pub fn columns(&self) -> Result<Vec<Column>, SchemaError> {
         let document = self.document()?;
-        let properties =
-            document.get("properties").and_then(Value::as_object).ok_or(SchemaError::NoProperties { contract: self.name })?;
+        let properties = document
+            .get("properties")
+            .and_then(Value::as_object)
+            .ok_or(SchemaError::NoProperties { contract: self.name })?;
         properties
             .iter()
             .map(|(name, property)| {

@@ -45,7 +45,8 @@ impl TryFrom<CalendarRow> for Calendar {
     type Error = ReferenceError;
 
     fn try_from(row: CalendarRow) -> Result<Self, Self::Error> {
-        let bad = |problem: &str| ReferenceError::BadCalendar { calendar: row.calendar.clone(), problem: problem.into() };
+        let bad =
+            |problem: &str| ReferenceError::BadCalendar { calendar: row.calendar.clone(), problem: problem.into() };
         let times = [&row.extended_open, &row.regular_open, &row.regular_close, &row.extended_close];
         if times.iter().all(|t| t.as_deref().is_none_or(str::is_empty)) {
             return Ok(Calendar { name: row.calendar.clone(), hours: None });
@@ -62,7 +63,14 @@ impl TryFrom<CalendarRow> for Calendar {
         let trading_days = parse_days(&row.trading_days).ok_or_else(|| bad("trading_days must look like Mon-Fri"))?;
         Ok(Calendar {
             name: row.calendar.clone(),
-            hours: Some(CalendarHours { timezone, trading_days, extended_open, regular_open, regular_close, extended_close }),
+            hours: Some(CalendarHours {
+                timezone,
+                trading_days,
+                extended_open,
+                regular_open,
+                regular_close,
+                extended_close,
+            }),
         })
     }
 }

@@ -1,4 +1,4 @@
-use std::sync::Arc;
+use smol_str::SmolStr;
 
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
@@ -11,15 +11,15 @@ pub type InstrumentIx = u32;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instrument {
-    pub id: Arc<str>,
+    pub id: SmolStr,
     pub asset_class: AssetClass,
-    pub exchange: Arc<str>,
-    pub base_asset: Arc<str>,
-    pub quote_currency: Arc<str>,
+    pub exchange: SmolStr,
+    pub base_asset: SmolStr,
+    pub quote_currency: SmolStr,
     /// Index into [`ReferenceData::calendars`].
     pub calendar: usize,
     /// How each venue spells this instrument, where it is listed there.
-    pub venue_symbols: Vec<(Venue, Arc<str>)>,
+    pub venue_symbols: Vec<(Venue, SmolStr)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,9 +41,9 @@ pub enum ReferenceError {
 pub struct ReferenceData {
     instruments: Vec<Instrument>,
     calendars: Vec<Calendar>,
-    by_id: FxHashMap<Arc<str>, InstrumentIx>,
+    by_id: FxHashMap<SmolStr, InstrumentIx>,
     /// One map per venue, indexed by `Venue as usize`.
-    by_venue_symbol: [FxHashMap<Arc<str>, InstrumentIx>; 3],
+    by_venue_symbol: [FxHashMap<SmolStr, InstrumentIx>; 3],
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,7 +78,10 @@ impl ReferenceData {
         for row in reader.deserialize::<InstrumentRow>() {
             let row = row?;
             let calendar = calendars.iter().position(|c| c.name == row.calendar).ok_or_else(|| {
-                ReferenceError::UnknownCalendar { instrument: row.instrument_id.clone(), calendar: row.calendar.clone() }
+                ReferenceError::UnknownCalendar {
+                    instrument: row.instrument_id.clone(),
+                    calendar: row.calendar.clone(),
+                }
             })?;
             let venue_symbols = [
                 (Venue::Finnhub, row.finnhub_symbol),
@@ -86,7 +89,7 @@ impl ReferenceData {
                 (Venue::Coinbase, row.coinbase_product),
             ]
             .into_iter()
-            .filter_map(|(venue, symbol)| symbol.filter(|s| !s.is_empty()).map(|s| (venue, Arc::from(s))))
+            .filter_map(|(venue, symbol)| symbol.filter(|s| !s.is_empty()).map(|s| (venue, SmolStr::from(s))))
             .collect();
             instruments.push(Instrument {
                 id: row.instrument_id.into(),
@@ -103,7 +106,7 @@ impl ReferenceData {
 
     pub fn new(instruments: Vec<Instrument>, calendars: Vec<Calendar>) -> Result<Self, ReferenceError> {
         let mut by_id = FxHashMap::default();
-        let mut by_venue_symbol: [FxHashMap<Arc<str>, InstrumentIx>; 3] = Default::default();
+        let mut by_venue_symbol: [FxHashMap<SmolStr, InstrumentIx>; 3] = Default::default();
         for (ix, instrument) in instruments.iter().enumerate() {
             let ix = InstrumentIx::try_from(ix).unwrap_or(InstrumentIx::MAX);
             if by_id.insert(instrument.id.clone(), ix).is_some() {
@@ -111,7 +114,10 @@ impl ReferenceData {
             }
             for (venue, symbol) in &instrument.venue_symbols {
                 if by_venue_symbol[*venue as usize].insert(symbol.clone(), ix).is_some() {
-                    return Err(ReferenceError::DuplicateVenueSymbol { venue: venue.as_str(), symbol: symbol.to_string() });
+                    return Err(ReferenceError::DuplicateVenueSymbol {
+                        venue: venue.as_str(),
+                        symbol: symbol.to_string(),
+                    });
                 }
             }
         }

@@ -45,7 +45,8 @@ pub fn normalize_binance<'a>(frame: &'a [u8], context: &NormalizeContext<'_>) ->
 
 fn classify<'a>(message: Message<'a>, context: &NormalizeContext<'_>) -> Result<VenueFrame<'a>, Rejection> {
     if let Some(inner) = message.data {
-        let inner: Message<'a> = serde_json::from_str(inner.get()).map_err(|_| json_rejection(inner.get().as_bytes()))?;
+        let inner: Message<'a> =
+            serde_json::from_str(inner.get()).map_err(|_| json_rejection(inner.get().as_bytes()))?;
         return classify(inner, context);
     }
     if let Some(error) = message.error {

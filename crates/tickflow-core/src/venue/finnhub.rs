@@ -75,7 +75,11 @@ fn normalize_trade<'a>(
     let content = content.digest();
     let occurrence = seen.iter().filter(|&&h| h == content).count() as u64;
     seen.push(content);
-    let identity = if occurrence == 0 { content } else { xxhash_rust::xxh3::xxh3_64(&[content.to_le_bytes(), occurrence.to_le_bytes()].concat()) };
+    let identity = if occurrence == 0 {
+        content
+    } else {
+        xxhash_rust::xxh3::xxh3_64(&[content.to_le_bytes(), occurrence.to_le_bytes()].concat())
+    };
 
     let instrument_id = context.instrument_id(Venue::Finnhub, &trade.s.0)?;
     context.finish(Trade {

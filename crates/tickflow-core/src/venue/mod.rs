@@ -46,7 +46,11 @@ pub struct NormalizeContext<'r> {
 }
 
 /// Normalizes one frame from `venue`.
-pub fn normalize<'a>(venue: Venue, frame: &'a [u8], context: &NormalizeContext<'_>) -> Result<VenueFrame<'a>, Rejection> {
+pub fn normalize<'a>(
+    venue: Venue,
+    frame: &'a [u8],
+    context: &NormalizeContext<'_>,
+) -> Result<VenueFrame<'a>, Rejection> {
     if frame.len() > context.rules.max_message_bytes {
         return Err(TOO_LARGE);
     }

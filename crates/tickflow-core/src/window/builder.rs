@@ -1,6 +1,6 @@
 //! The accumulator of one candle: constant-size state, whatever the number of trades.
 
-use std::sync::Arc;
+use smol_str::SmolStr;
 
 use crate::contract::{Candle, Side};
 use crate::decimal::{Decimal, Notional, Volume};
@@ -94,7 +94,7 @@ impl CandleBuilder {
         self.last_arrival_log_price = tick.log_price;
     }
 
-    pub fn to_candle(&self, instrument_id: &Arc<str>, revision: u32, is_final: bool) -> Candle {
+    pub fn to_candle(&self, instrument_id: &SmolStr, revision: u32, is_final: bool) -> Candle {
         let volume = Volume::from_units(self.volume);
         let quote_volume = Notional::from_units(self.quote_volume);
         Candle {

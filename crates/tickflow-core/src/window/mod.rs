@@ -9,7 +9,7 @@
 
 mod builder;
 
-use std::sync::Arc;
+use smol_str::SmolStr;
 
 pub use builder::{CandleBuilder, Tick, vwap};
 
@@ -47,7 +47,7 @@ impl WindowSeries {
     }
 
     /// Adds a trade to its window. A window already emitted is revised at once.
-    pub fn add(&mut self, tick: &Tick, instrument_id: &Arc<str>, out: &mut Vec<Metric>) {
+    pub fn add(&mut self, tick: &Tick, instrument_id: &SmolStr, out: &mut Vec<Metric>) {
         let start = self.window_start(tick.event_time_us);
         let position = self.open.iter().rposition(|w| w.builder.start_us() <= start);
         match position {
@@ -74,7 +74,7 @@ impl WindowSeries {
         watermark_us: i64,
         allowed_lateness_us: i64,
         anomaly: &AnomalyConfig,
-        instrument_id: &Arc<str>,
+        instrument_id: &SmolStr,
         out: &mut Vec<Metric>,
     ) {
         let mut finished = 0;

@@ -40,12 +40,12 @@ fn late_trades_within_lateness_revise_and_beyond_it_are_rejected() {
     assert_eq!((provisional.revision, provisional.is_final, provisional.trade_count), (0, false, 1));
 
     send(3, T0 + 900_000, "99", &mut metrics).expect("late but within lateness");
-    let revised = candles(&metrics).into_iter().filter(|c| c.window_start_us == T0).last().expect("revised").clone();
+    let revised = candles(&metrics).into_iter().rfind(|c| c.window_start_us == T0).expect("revised").clone();
     assert_eq!((revised.revision, revised.is_final, revised.trade_count), (1, false, 2));
     assert_eq!((revised.low.to_string(), revised.close.to_string()), ("99".into(), "99".into()));
 
     send(4, T0 + 3_000_000, "102", &mut metrics).expect("on time; the watermark reaches T0+1s+2s");
-    let last = candles(&metrics).into_iter().filter(|c| c.window_start_us == T0).last().expect("final").clone();
+    let last = candles(&metrics).into_iter().rfind(|c| c.window_start_us == T0).expect("final").clone();
     assert_eq!((last.revision, last.is_final, last.trade_count), (2, true, 2));
 
     assert_eq!(send(5, T0 + 500_000, "98", &mut metrics), Err(RejectReason::LateEvent));
@@ -147,14 +147,24 @@ fn a_volume_spike_is_reported_with_its_evidence() {
     let mut processor = processor(anomaly_config());
     let mut metrics = Vec::new();
     for second in 0..12 {
-        let size = if second == 11 { "40" } else if second % 2 == 0 { "9" } else { "11" };
+        let size = if second == 11 {
+            "40"
+        } else if second % 2 == 0 {
+            "9"
+        } else {
+            "11"
+        };
         processor.process(&bytes(&trade(second as u64, T0 + second * SECOND, "100", size)), &mut metrics).expect("ok");
     }
     processor.finish(&mut metrics);
-    let anomalies: Vec<_> = metrics.iter().filter_map(|m| if let Metric::Anomaly(a) = m { Some(a) } else { None }).collect();
+    let anomalies: Vec<_> =
+        metrics.iter().filter_map(|m| if let Metric::Anomaly(a) = m { Some(a) } else { None }).collect();
     assert_eq!(anomalies.len(), 1, "{anomalies:?}");
     let spike = anomalies[0];
-    assert_eq!((spike.kind, spike.window_start_us, spike.lookback_windows), (AnomalyKind::VolumeSpike, T0 + 11 * SECOND, 10));
+    assert_eq!(
+        (spike.kind, spike.window_start_us, spike.lookback_windows),
+        (AnomalyKind::VolumeSpike, T0 + 11 * SECOND, 10)
+    );
     assert_eq!((spike.observed, spike.baseline_mean, spike.baseline_std, spike.score), (40.0, 10.0, 1.0, 4.0));
 }
 
@@ -164,7 +174,13 @@ fn a_price_jump_is_reported_with_its_z_score() {
     let mut metrics = Vec::new();
     let mut price = 100.0f64;
     for second in 0..13i64 {
-        price *= if second == 12 { 1.05 } else if second % 2 == 0 { 1.001 } else { 0.999 };
+        price *= if second == 12 {
+            1.05
+        } else if second % 2 == 0 {
+            1.001
+        } else {
+            0.999
+        };
         let text = format!("{price:.8}");
         processor.process(&bytes(&trade(second as u64, T0 + second * SECOND, &text, "10")), &mut metrics).expect("ok");
     }
@@ -189,6 +205,7 @@ fn dedup_and_window_state_stay_bounded_on_a_long_stream() {
         metrics.clear();
     }
     let (identities, windows) = processor.state_size();
-    assert!(identities <= 2_100, "remembers about lateness × rate identities, not all: {identities}");
+    // Two generations of at most lateness (2 s) × rate (1 000/s) identities each, not 200 000.
+    assert!(identities <= 4_100, "remembers about lateness × rate identities, not all: {identities}");
     assert!(windows <= 6, "{windows}");
 }

@@ -29,7 +29,12 @@ fn assert_conforms(contract: Contract, records: &[Value]) {
         let errors: Vec<String> = validator.iter_errors(record).map(|e| e.to_string()).collect();
         assert!(errors.is_empty(), "{} record {record} violates its schema: {errors:?}", contract.name);
         let keys: Vec<&String> = record.as_object().expect("an object").keys().collect();
-        assert_eq!(keys, properties.iter().collect::<Vec<_>>(), "{}: field order differs from the schema", contract.name);
+        assert_eq!(
+            keys,
+            properties.iter().collect::<Vec<_>>(),
+            "{}: field order differs from the schema",
+            contract.name
+        );
     }
 }
 
@@ -122,7 +127,12 @@ fn every_property_is_required_and_every_contract_yields_columns() {
         let document = contract.document().expect("JSON");
         let required: Vec<&str> =
             document["required"].as_array().expect("required").iter().filter_map(Value::as_str).collect();
-        assert_eq!(required, property_names(contract), "{}: nullability is by type, so all are required", contract.name);
+        assert_eq!(
+            required,
+            property_names(contract),
+            "{}: nullability is by type, so all are required",
+            contract.name
+        );
         let columns = contract.columns().expect("columns derive");
         assert_eq!(columns.len(), required.len());
     }

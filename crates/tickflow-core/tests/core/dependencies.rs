@@ -2,7 +2,8 @@
 
 use std::process::Command;
 
-const FORBIDDEN: [&str; 9] = ["tokio", "rdkafka", "object_store", "duckdb", "axum", "hyper", "reqwest", "async-std", "mio"];
+const FORBIDDEN: [&str; 9] =
+    ["tokio", "rdkafka", "object_store", "duckdb", "axum", "hyper", "reqwest", "async-std", "mio"];
 
 #[test]
 fn core_has_no_io_or_async_dependencies() {

@@ -16,7 +16,8 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
         "[a-zA-Z0-9.:_ -]{0,12}".prop_map(Value::from),
-        prop_oneof![Just("-1"), Just("0"), Just("NaN"), Just("1e12"), Just("0.000000001"), Just("1e-3")].prop_map(Value::from),
+        prop_oneof![Just("-1"), Just("0"), Just("NaN"), Just("1e12"), Just("0.000000001"), Just("1e-3")]
+            .prop_map(Value::from),
     ];
     leaf.prop_recursive(3, 24, 6, |inner| {
         prop_oneof![

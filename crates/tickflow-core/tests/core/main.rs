@@ -2,6 +2,7 @@
 
 mod boundaries;
 mod contracts;
+mod decimal_property;
 mod dependencies;
 mod fuzz;
 mod oracle;

@@ -35,7 +35,14 @@ pub fn exact(d: tickflow_core::decimal::Decimal) -> Exact {
 
 impl Oracle {
     pub fn new(lateness: i64, idle: i64) -> Self {
-        Oracle { lateness, idle, max_time: HashMap::new(), stream_max: i64::MIN, seen: HashSet::new(), accepted: Vec::new() }
+        Oracle {
+            lateness,
+            idle,
+            max_time: HashMap::new(),
+            stream_max: i64::MIN,
+            seen: HashSet::new(),
+            accepted: Vec::new(),
+        }
     }
 
     /// The decision for a trade whose values are valid.
@@ -150,7 +157,10 @@ impl ExpectedCandle {
             return Err(format!("vwap: expected {}, got {}", self.vwap, candle.vwap));
         }
         if (candle.realized_volatility - self.realized_volatility).abs() > 1e-9 * self.realized_volatility.max(1e-12) {
-            return Err(format!("realized volatility: expected {}, got {}", self.realized_volatility, candle.realized_volatility));
+            return Err(format!(
+                "realized volatility: expected {}, got {}",
+                self.realized_volatility, candle.realized_volatility
+            ));
         }
         Ok(())
     }

@@ -22,7 +22,14 @@ pub fn trade(id: u64, event_time_us: i64, price: &str, size: &str) -> Trade<'sta
     trade_on("BTC-USDT", "BTCUSDT", id, event_time_us, price, size)
 }
 
-pub fn trade_on(instrument: &str, symbol: &str, id: u64, event_time_us: i64, price: &str, size: &str) -> Trade<'static> {
+pub fn trade_on(
+    instrument: &str,
+    symbol: &str,
+    id: u64,
+    event_time_us: i64,
+    price: &str,
+    size: &str,
+) -> Trade<'static> {
     Trade {
         trade_key: Cow::Owned(format!("binance:{symbol}:{id}")),
         venue: Venue::Binance,
@@ -31,7 +38,7 @@ pub fn trade_on(instrument: &str, symbol: &str, id: u64, event_time_us: i64, pri
         trade_id: Some(Cow::Owned(id.to_string())),
         price: Decimal::parse(price).expect("test price"),
         size: Decimal::parse(size).expect("test size"),
-        side: if id % 2 == 0 { Side::Buy } else { Side::Sell },
+        side: if id.is_multiple_of(2) { Side::Buy } else { Side::Sell },
         conditions: Vec::new(),
         price_only: false,
         event_time_us,

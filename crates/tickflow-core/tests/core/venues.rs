@@ -84,8 +84,14 @@ fn binance_raw_and_combined_streams_map_the_maker_flag_to_the_aggressor() {
     let raw = r#"{"e":"trade","E":1672515782136,"s":"BTCUSDT","t":12345,"p":"16500.10","q":"0.0100","T":1672515782134,"m":true,"M":true}"#;
     let combined = r#"{"stream":"ethusdt@trade","data":{"e":"trade","E":1672515782136,"s":"ETHUSDT","t":777,"p":"1200.5","q":"2","T":1672515782135,"m":false,"M":true}}"#;
     let sell = trades(Venue::Binance, raw).remove(0).expect("valid");
-    assert_eq!((sell.side, sell.trade_key.as_ref(), sell.trade_id.as_deref()), (Side::Sell, "binance:BTCUSDT:12345", Some("12345")));
-    assert_eq!((sell.price.to_string(), sell.size.to_string(), sell.event_time_us), ("16500.1".into(), "0.01".into(), 1_672_515_782_134_000));
+    assert_eq!(
+        (sell.side, sell.trade_key.as_ref(), sell.trade_id.as_deref()),
+        (Side::Sell, "binance:BTCUSDT:12345", Some("12345"))
+    );
+    assert_eq!(
+        (sell.price.to_string(), sell.size.to_string(), sell.event_time_us),
+        ("16500.1".into(), "0.01".into(), 1_672_515_782_134_000)
+    );
     let buy = trades(Venue::Binance, combined).remove(0).expect("valid");
     assert_eq!((buy.side, buy.instrument_id.as_ref()), (Side::Buy, "ETH-USDT"));
     assert_eq!(frame(Venue::Binance, r#"{"result":null,"id":1}"#), Ok(VenueFrame::Subscribed));
@@ -97,7 +103,11 @@ fn binance_raw_and_combined_streams_map_the_maker_flag_to_the_aggressor() {
     let bad = r#"{"e":"trade","s":"BTCUSDT","t":1,"p":"NaN","q":"1","T":1672515782134,"m":true}"#;
     assert_eq!(trades(Venue::Binance, bad).remove(0).err(), Some(RejectReason::InvalidPrice));
     let no_time = r#"{"e":"trade","s":"BTCUSDT","t":1,"p":"1","q":"1","m":true}"#;
-    assert_eq!(trades(Venue::Binance, no_time).remove(0).err(), Some(RejectReason::SchemaError), "no guessing the time");
+    assert_eq!(
+        trades(Venue::Binance, no_time).remove(0).err(),
+        Some(RejectReason::SchemaError),
+        "no guessing the time"
+    );
 }
 
 #[test]
@@ -112,13 +122,20 @@ fn coinbase_market_trades_snapshot_update_and_heartbeats() {
             assert_eq!((first.side, first.trade_key.as_ref()), (Side::Buy, "coinbase:ETH-USD:12345"));
             assert_eq!(first.event_time_us, 1_565_815_347_265_000);
             let second = trades[1].as_ref().expect("valid");
-            assert_eq!((second.side, second.event_time_us), (Side::Sell, 1_565_815_347_265_123), "kept to the microsecond");
+            assert_eq!(
+                (second.side, second.event_time_us),
+                (Side::Sell, 1_565_815_347_265_123),
+                "kept to the microsecond"
+            );
         }
         other => panic!("expected trades, got {other:?}"),
     }
     let heartbeat = r#"{"channel":"heartbeats","client_id":"","timestamp":"2023-06-23T20:31:26.122969572Z","sequence_num":7,"events":[{"current_time":"2023-06-23 20:31:56.121961769 +0000 UTC m=+91717.525857105","heartbeat_counter":"3049"}]}"#;
     assert_eq!(frame(Venue::Coinbase, heartbeat), Ok(VenueFrame::Heartbeat { sequence: Some(7) }));
-    assert_eq!(frame(Venue::Coinbase, r#"{"type":"error","message":"failure to subscribe"}"#), Ok(VenueFrame::VenueError { message: "failure to subscribe".into() }));
+    assert_eq!(
+        frame(Venue::Coinbase, r#"{"type":"error","message":"failure to subscribe"}"#),
+        Ok(VenueFrame::VenueError { message: "failure to subscribe".into() })
+    );
     let bad_time = r#"{"channel":"market_trades","sequence_num":1,"events":[{"type":"update","trades":[{"trade_id":"1","product_id":"ETH-USD","price":"1","size":"1","side":"BUY","time":"yesterday"}]}]}"#;
     assert_eq!(trades(Venue::Coinbase, bad_time).remove(0).err(), Some(RejectReason::SchemaError));
 }

@@ -97,7 +97,8 @@ proptest! {
 #[test]
 fn a_long_synthetic_session_reconciles() {
     let reference = reference();
-    let mut market = SyntheticMarket::new(&reference, SyntheticConfig { trades_per_second: 500.0, ..SyntheticConfig::default() });
+    let mut market =
+        SyntheticMarket::new(&reference, SyntheticConfig { trades_per_second: 500.0, ..SyntheticConfig::default() });
     let mut stream: Vec<Trade<'static>> = (0..30_000).map(|_| market.next_trade()).collect();
     // Disorder: swap neighbours and replay a few trades, as a reconnecting feed would.
     for i in (0..stream.len() - 7).step_by(13) {

@@ -1,0 +1,14 @@
+# Shared settings for the project's scripts; sourced, not run.
+# Caches live outside the clone so repeat runs are fast; a missing cache only costs time.
+TICKFLOW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export TICKFLOW_ROOT
+export TICKFLOW_CACHE="${TICKFLOW_CACHE:-$HOME/.cache/tickflow}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$TICKFLOW_CACHE/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+need_cargo() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "tickflow needs a Rust toolchain (cargo, rustc >= 1.88): https://rustup.rs" >&2
+    exit 1
+  fi
+}
