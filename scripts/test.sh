@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, and every crate's tests.
+# The whole test suite: formatting, lints, and every crate's tests, then one summary line.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 need_cargo
@@ -9,5 +9,11 @@ echo "== format"
 cargo fmt --all --check
 echo "== lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== tests"
-cargo test --workspace --locked
+echo "== rust tests"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked --lib --bins --tests 2>&1 | tee "$log"
+
+# One closing line for the whole suite.
+awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
+     END { printf "tickflow: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
