@@ -9,6 +9,9 @@ echo "== format"
 cargo fmt --all --check
 echo "== lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== broker"
+TICKFLOW_TANSU="$(bash scripts/tansu.sh)"
+export TICKFLOW_TANSU
 echo "== rust tests"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

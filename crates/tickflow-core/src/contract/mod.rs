@@ -6,6 +6,7 @@ pub mod dead_letter;
 pub mod enriched;
 pub mod metric;
 pub mod schema;
+pub mod topics;
 pub mod trade;
 
 pub use dead_letter::{DeadLetter, RejectReason, Rejection, Stage};

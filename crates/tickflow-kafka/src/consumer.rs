@@ -1,0 +1,145 @@
+//! Consumers with explicit partition ownership and explicit commits, and partition helpers.
+//!
+//! Services assign themselves partitions (all of a topic by default) instead of joining a
+//! rebalancing group: they decide where each partition resumes (from the lake, from a state
+//! snapshot, from the committed offset) before reading. Offsets are committed synchronously,
+//! and only after the outputs of everything below them were acknowledged.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::settings::{KafkaArgs, KafkaError};
+
+/// Consumer settings beyond the connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsumerTuning {
+    /// How long the broker may hold a fetch waiting for data: small on the latency path.
+    pub fetch_wait_max_ms: u32,
+}
+
+impl Default for ConsumerTuning {
+    fn default() -> Self {
+        ConsumerTuning { fetch_wait_max_ms: 10 }
+    }
+}
+
+/// A consumer in `group_id` (for committed offsets) that commits nothing by itself.
+pub fn consumer(args: &KafkaArgs, group_id: &str, tuning: ConsumerTuning) -> Result<BaseConsumer, KafkaError> {
+    let mut config = args.client_config();
+    config
+        .set("group.id", group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("fetch.wait.max.ms", tuning.fetch_wait_max_ms.to_string());
+    for property in &args.properties {
+        config.set(&property.key, &property.value);
+    }
+    config.create().map_err(KafkaError::client("creating a consumer"))
+}
+
+/// How many partitions `topic` has.
+pub fn partition_count(consumer: &BaseConsumer, topic: &str, timeout: Duration) -> Result<i32, KafkaError> {
+    let metadata = consumer.fetch_metadata(Some(topic), timeout).map_err(KafkaError::client("reading metadata"))?;
+    let count = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
+    i32::try_from(count).ok().filter(|c| *c > 0).ok_or(KafkaError::Timeout("topic has no partitions yet"))
+}
+
+/// The committed offset of each partition of `topic` (`None` where nothing is committed).
+pub fn committed_offsets(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partitions: &[i32],
+    timeout: Duration,
+) -> Result<Vec<Option<i64>>, KafkaError> {
+    let mut list = TopicPartitionList::new();
+    for &partition in partitions {
+        list.add_partition(topic, partition);
+    }
+    let committed =
+        consumer.committed_offsets(list, timeout).map_err(KafkaError::client("reading committed offsets"))?;
+    Ok(partitions
+        .iter()
+        .map(|&p| match committed.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(offset)) => Some(offset),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Reads `topic` from the given offset of each partition.
+pub fn assign(consumer: &BaseConsumer, topic: &str, starts: &[(i32, i64)]) -> Result<(), KafkaError> {
+    let mut list = TopicPartitionList::new();
+    for &(partition, offset) in starts {
+        list.add_partition_offset(topic, partition, Offset::Offset(offset)).map_err(KafkaError::client("assigning"))?;
+    }
+    consumer.assign(&list).map_err(KafkaError::client("assigning partitions"))
+}
+
+/// Commits, for each partition, the offset of the next record to read.
+pub fn commit(consumer: &BaseConsumer, topic: &str, next_offsets: &[(i32, i64)]) -> Result<(), KafkaError> {
+    if next_offsets.is_empty() {
+        return Ok(());
+    }
+    let mut list = TopicPartitionList::new();
+    for &(partition, offset) in next_offsets {
+        list.add_partition_offset(topic, partition, Offset::Offset(offset))
+            .map_err(KafkaError::client("committing"))?;
+    }
+    consumer.commit(&list, CommitMode::Sync).map_err(KafkaError::client("committing offsets"))
+}
+
+/// The low and high watermarks of a partition.
+pub fn watermarks(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> Result<(i64, i64), KafkaError> {
+    consumer.fetch_watermarks(topic, partition, timeout).map_err(KafkaError::client("reading watermarks"))
+}
+
+/// The last record of a partition, if it has any.
+///
+/// Reads from one before the high watermark until nothing more arrives: tansu 0.6 reports the
+/// high watermark as the base offset of the last record batch plus one, so the last record
+/// can lie beyond `high - 1` there.
+pub fn last_record(
+    args: &KafkaArgs,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> Result<Option<OwnedMessage>, KafkaError> {
+    const QUIET: Duration = Duration::from_millis(300);
+    let probe = consumer(args, "tickflow-probe", ConsumerTuning::default())?;
+    let (low, high) = watermarks(&probe, topic, partition, timeout)?;
+    if high <= low {
+        return Ok(None);
+    }
+    assign(&probe, topic, &[(partition, high - 1)])?;
+    let deadline = Instant::now() + timeout;
+    let mut last: Option<OwnedMessage> = None;
+    let mut quiet_since = Instant::now();
+    while Instant::now() < deadline {
+        match probe.poll(Duration::from_millis(50)) {
+            Some(Ok(message)) => {
+                last = Some(message.detach());
+                quiet_since = Instant::now();
+            }
+            Some(Err(error)) => return Err(KafkaError::Client { context: "reading the last record", source: error }),
+            None if last.is_some() && quiet_since.elapsed() >= QUIET => return Ok(last),
+            None => {}
+        }
+    }
+    Err(KafkaError::Timeout("the last record of a partition did not arrive in time"))
+}
+
+/// Succeeds once the cluster answers a metadata request.
+pub fn ping(args: &KafkaArgs, timeout: Duration) -> Result<(), KafkaError> {
+    let probe = consumer(args, "tickflow-probe", ConsumerTuning::default())?;
+    probe.fetch_metadata(None, timeout).map(|_| ()).map_err(KafkaError::client("reaching the brokers"))
+}

@@ -1,0 +1,21 @@
+//! tickflow's Kafka adapter, the only crate that imports rdkafka.
+//!
+//! - [`settings`]: connection settings from flags and the environment (`KAFKA_BOOTSTRAP_SERVERS`,
+//!   any librdkafka property through `KAFKA_PROPERTIES`), secrets never printed.
+//! - [`admin`]: creates missing topics at start-up.
+//! - [`producer`]: an idempotent producer (`enable.idempotence`, `acks=all`) whose `flush` says
+//!   whether every record sent since the last flush was acknowledged.
+//! - [`consumer`]: group consumers that never store an offset on their own, and partition
+//!   helpers (watermarks, the last record of a partition).
+//!
+//! The services are at-least-once: consume a batch, send its outputs, `flush` until all are
+//! acknowledged, and only then store the consumed offsets.
+
+pub mod admin;
+pub mod consumer;
+pub mod producer;
+pub mod settings;
+
+pub use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+pub use rdkafka::{Offset, TopicPartitionList};
+pub use settings::{KafkaArgs, KafkaError, KafkaProperty};

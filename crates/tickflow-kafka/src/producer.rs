@@ -1,0 +1,130 @@
+//! An idempotent producer that can tell whether everything it sent was acknowledged.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rdkafka::ClientContext;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::{DeliveryResult, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+
+use crate::settings::{KafkaArgs, KafkaError};
+
+/// Counts delivery reports; failures are logged without the payload.
+#[derive(Debug, Default)]
+pub struct DeliveryCounter {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl ClientContext for DeliveryCounter {}
+
+impl ProducerContext for DeliveryCounter {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
+        match result {
+            Ok(_) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((error, message)) => {
+                use rdkafka::Message;
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(topic = message.topic(), partition = message.partition(), %error, "record not delivered");
+            }
+        }
+    }
+}
+
+/// One record to send. `partition: None` lets the key choose the partition.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub topic: &'a str,
+    pub partition: Option<i32>,
+    pub key: &'a [u8],
+    pub payload: &'a [u8],
+}
+
+/// Producer settings beyond the connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ProducerTuning {
+    /// How long librdkafka may wait to fill a batch: small on the latency path.
+    pub linger_ms: u32,
+}
+
+impl Default for ProducerTuning {
+    fn default() -> Self {
+        ProducerTuning { linger_ms: 1 }
+    }
+}
+
+pub struct OutputProducer {
+    producer: BaseProducer<DeliveryCounter>,
+}
+
+impl std::fmt::Debug for OutputProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputProducer").finish_non_exhaustive()
+    }
+}
+
+impl OutputProducer {
+    pub fn new(args: &KafkaArgs, tuning: ProducerTuning) -> Result<Self, KafkaError> {
+        let mut config = args.client_config();
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", tuning.linger_ms.to_string())
+            .set("message.timeout.ms", "300000");
+        for property in &args.properties {
+            config.set(&property.key, &property.value); // explicit properties win
+        }
+        let producer = config
+            .create_with_context(DeliveryCounter::default())
+            .map_err(KafkaError::client("creating the producer"))?;
+        Ok(OutputProducer { producer })
+    }
+
+    /// Queues a record; waits while librdkafka's queue is full.
+    pub fn send(&self, record: Outgoing<'_>, headers: Option<OwnedHeaders>) -> Result<(), KafkaError> {
+        let mut base: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(record.topic).key(record.key).payload(record.payload);
+        if let Some(partition) = record.partition {
+            base = base.partition(partition);
+        }
+        if let Some(headers) = headers {
+            base = base.headers(headers);
+        }
+        loop {
+            match self.producer.send(base) {
+                Ok(()) => return Ok(()),
+                Err((rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    base = returned;
+                    self.producer.poll(Duration::from_millis(10));
+                }
+                Err((error, _)) => return Err(KafkaError::Client { context: "sending a record", source: error }),
+            }
+        }
+    }
+
+    /// Serves delivery reports without blocking.
+    pub fn poll(&self) {
+        self.producer.poll(Duration::ZERO);
+    }
+
+    /// Waits until every record sent so far is acknowledged; `Undelivered` if any was not.
+    /// Returns how many were delivered since the last flush.
+    pub fn flush(&self, timeout: Duration) -> Result<u64, KafkaError> {
+        self.producer.flush(timeout).map_err(KafkaError::client("flushing the producer"))?;
+        let context = self.producer.context();
+        let failed = context.failed.swap(0, Ordering::Relaxed);
+        if failed > 0 {
+            return Err(KafkaError::Undelivered(failed));
+        }
+        Ok(context.delivered.swap(0, Ordering::Relaxed))
+    }
+
+    /// Records queued and not yet acknowledged.
+    pub fn in_flight(&self) -> i32 {
+        self.producer.in_flight_count()
+    }
+}
