@@ -24,7 +24,7 @@ impl Default for AnomalyConfig {
 }
 
 /// Rolling history of one instrument at one window length.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AnomalyDetector {
     volumes: VecDeque<f64>,
     log_returns: VecDeque<f64>,

@@ -21,7 +21,7 @@ pub fn trade_identity(trade: &Trade<'_>) -> u128 {
 }
 
 /// The identities seen for one instrument within the lateness horizon.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RecentIdentities {
     current: FxHashSet<u128>,
     previous: FxHashSet<u128>,

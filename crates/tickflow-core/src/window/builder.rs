@@ -18,7 +18,7 @@ pub struct Tick {
     pub log_price: f64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CandleBuilder {
     start_us: i64,
     length_us: i64,

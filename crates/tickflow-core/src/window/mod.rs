@@ -16,7 +16,7 @@ pub use builder::{CandleBuilder, Tick, vwap};
 use crate::anomaly::{AnomalyConfig, AnomalyDetector};
 use crate::contract::Metric;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct OpenWindow {
     builder: CandleBuilder,
     /// How many times this window was emitted so far: the next record's revision.
@@ -25,7 +25,7 @@ struct OpenWindow {
 
 /// The open windows of one instrument at one window length, oldest first, and the anomaly
 /// detector fed by its final candles.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WindowSeries {
     length_us: i64,
     open: Vec<OpenWindow>,

@@ -110,3 +110,39 @@ fn a_long_synthetic_session_reconciles() {
     }
     reconcile(&stream, config(500_000, 2_000_000)).expect("reconciles");
 }
+
+/// Everything a processor emits for a stream, as JSON lines, optionally restarting it from a
+/// serialized snapshot after `cut` records.
+fn outputs(stream: &[Trade<'static>], config: &ProcessorConfig, cut: Option<usize>) -> Vec<String> {
+    let mut processor = processor(config.clone());
+    let mut lines = Vec::new();
+    let mut metrics = Vec::new();
+    for (position, trade) in stream.iter().enumerate() {
+        if Some(position) == cut {
+            let saved = serde_json::to_string(&processor.snapshot()).expect("snapshot serializes");
+            let snapshot = serde_json::from_str(&saved).expect("snapshot deserializes");
+            processor = tickflow_core::processor::StreamProcessor::restore(config.clone(), reference(), snapshot)
+                .expect("restores");
+        }
+        let record = bytes(trade);
+        match processor.process(&record, &mut metrics) {
+            Ok(enriched) => lines.push(serde_json::to_string(&enriched).expect("encodes")),
+            Err(rejection) => lines.push(rejection.to_string()),
+        }
+        lines.extend(metrics.drain(..).map(|m| serde_json::to_string(&m).expect("encodes")));
+    }
+    processor.finish(&mut metrics);
+    lines.extend(metrics.drain(..).map(|m| serde_json::to_string(&m).expect("encodes")));
+    lines
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_restored_processor_continues_exactly(stream in stream_strategy(), cut in 0usize..400) {
+        let config = config(1_000_000, 2_000_000);
+        let cut = cut.min(stream.len());
+        prop_assert_eq!(outputs(&stream, &config, Some(cut)), outputs(&stream, &config, None));
+    }
+}

@@ -21,6 +21,10 @@ use crate::reference::{InstrumentIx, ReferenceData, SessionClock};
 use crate::validate::{ValidationRules, check_values, parse_trade};
 use crate::window::{Tick, WindowSeries};
 
+mod snapshot;
+
+pub use snapshot::{ProcessorSnapshot, RestoreError};
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProcessorConfig {
     /// Tumbling window lengths; default 1 s and 1 min.
@@ -74,7 +78,7 @@ impl ProcessorConfig {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct InstrumentState {
     watermark_us: i64,
     last_price: Option<Decimal>,
@@ -87,7 +91,8 @@ pub struct StreamProcessor {
     config: ProcessorConfig,
     reference: ReferenceData,
     sessions: SessionClock,
-    instruments: Vec<InstrumentState>,
+    /// Indexed like the reference data; created on an instrument's first trade.
+    instruments: Vec<Option<InstrumentState>>,
     stream_watermark_us: i64,
     next_sweep_us: i64,
     sweep_step_us: i64,
@@ -102,13 +107,7 @@ const UNKNOWN_SYMBOL: Rejection =
 impl StreamProcessor {
     pub fn new(config: ProcessorConfig, reference: ReferenceData) -> Result<Self, ConfigError> {
         config.check()?;
-        let state = InstrumentState {
-            watermark_us: i64::MIN,
-            last_price: None,
-            recent: RecentIdentities::default(),
-            series: config.windows_us.iter().map(|&length| WindowSeries::new(length, &config.anomaly)).collect(),
-        };
-        let instruments = vec![state; reference.instruments().len()];
+        let instruments = vec![None; reference.instruments().len()];
         let sweep_step_us = config.windows_us.iter().copied().min().unwrap_or(1);
         Ok(StreamProcessor {
             sessions: SessionClock::new(reference.calendars().to_vec()),
@@ -155,19 +154,31 @@ impl StreamProcessor {
         self.sweep(metrics);
     }
 
-    fn effective_watermark(&self, state: &InstrumentState) -> i64 {
-        state.watermark_us.max(self.stream_watermark_us.saturating_sub(self.config.idle_timeout_us))
+    fn effective_watermark(&self, own_watermark_us: i64) -> i64 {
+        own_watermark_us.max(self.stream_watermark_us.saturating_sub(self.config.idle_timeout_us))
+    }
+
+    fn new_instrument_state(&self) -> InstrumentState {
+        InstrumentState {
+            watermark_us: i64::MIN,
+            last_price: None,
+            recent: RecentIdentities::default(),
+            series: self.config.windows_us.iter().map(|&length| WindowSeries::new(length, &self.config.anomaly)).collect(),
+        }
     }
 
     fn accept<'a>(&mut self, trade: Trade<'a>, metrics: &mut Vec<Metric>) -> Result<EnrichedTrade<'a>, Rejection> {
         let ix = self.reference.lookup(&trade.instrument_id).ok_or(UNKNOWN_SYMBOL)?;
         let lateness = self.config.allowed_lateness_us;
         let time = trade.event_time_us;
-        let watermark = self.effective_watermark(&self.instruments[ix as usize]);
-        if time < watermark.saturating_sub(lateness) {
+        let own = self.instruments[ix as usize].as_ref().map_or(i64::MIN, |s| s.watermark_us);
+        if time < self.effective_watermark(own).saturating_sub(lateness) {
             return Err(LATE);
         }
-        let state = &mut self.instruments[ix as usize];
+        if self.instruments[ix as usize].is_none() {
+            self.instruments[ix as usize] = Some(self.new_instrument_state());
+        }
+        let Some(state) = self.instruments[ix as usize].as_mut() else { return Err(UNKNOWN_SYMBOL) };
         if !state.recent.insert(trade_identity(&trade)) {
             return Err(DUPLICATE);
         }
@@ -191,7 +202,7 @@ impl StreamProcessor {
         self.close_windows(ix, metrics);
 
         let instrument = self.reference.instrument(ix);
-        let state = &mut self.instruments[ix as usize];
+        let Some(state) = self.instruments[ix as usize].as_mut() else { return Err(UNKNOWN_SYMBOL) };
         let price_change =
             state.last_price.and_then(|previous| trade.price.checked_sub(previous).map(|c| (previous, c)));
         state.last_price = Some(trade.price);
@@ -210,10 +221,11 @@ impl StreamProcessor {
 
     /// Advances one instrument's windows and dedup horizon to its effective watermark.
     fn close_windows(&mut self, ix: InstrumentIx, metrics: &mut Vec<Metric>) {
-        let watermark = self.effective_watermark(&self.instruments[ix as usize]);
+        let Some(own) = self.instruments[ix as usize].as_ref().map(|s| s.watermark_us) else { return };
+        let watermark = self.effective_watermark(own);
         let lateness = self.config.allowed_lateness_us;
         let id = &self.reference.instrument(ix).id;
-        let state = &mut self.instruments[ix as usize];
+        let Some(state) = self.instruments[ix as usize].as_mut() else { return };
         for series in &mut state.series {
             series.advance(watermark, lateness, &self.config.anomaly, id, metrics);
         }
@@ -232,15 +244,17 @@ impl StreamProcessor {
 
     fn sweep(&mut self, metrics: &mut Vec<Metric>) {
         for ix in 0..self.instruments.len() {
-            let ix = InstrumentIx::try_from(ix).unwrap_or(InstrumentIx::MAX);
-            self.close_windows(ix, metrics);
+            if self.instruments[ix].is_some() {
+                let ix = InstrumentIx::try_from(ix).unwrap_or(InstrumentIx::MAX);
+                self.close_windows(ix, metrics);
+            }
         }
     }
 
     /// Identities remembered for dedup and windows open, over all instruments: the size of the
     /// state that grows with traffic.
     pub fn state_size(&self) -> (usize, usize) {
-        self.instruments.iter().fold((0, 0), |(ids, windows), s| {
+        self.instruments.iter().flatten().fold((0, 0), |(ids, windows), s| {
             (ids + s.recent.len(), windows + s.series.iter().map(WindowSeries::open_windows).sum::<usize>())
         })
     }
