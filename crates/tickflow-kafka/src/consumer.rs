@@ -7,7 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+pub use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -71,11 +72,11 @@ pub fn committed_offsets(
         .collect())
 }
 
-/// Reads `topic` from the given offset of each partition.
-pub fn assign(consumer: &BaseConsumer, topic: &str, starts: &[(i32, i64)]) -> Result<(), KafkaError> {
+/// Reads `topic` from the given position of each partition.
+pub fn assign(consumer: &BaseConsumer, topic: &str, starts: &[(i32, Offset)]) -> Result<(), KafkaError> {
     let mut list = TopicPartitionList::new();
     for &(partition, offset) in starts {
-        list.add_partition_offset(topic, partition, Offset::Offset(offset)).map_err(KafkaError::client("assigning"))?;
+        list.add_partition_offset(topic, partition, offset).map_err(KafkaError::client("assigning"))?;
     }
     consumer.assign(&list).map_err(KafkaError::client("assigning partitions"))
 }
@@ -104,15 +105,26 @@ pub fn watermarks(
 }
 
 /// The last record of a partition, if it has any.
-///
-/// Reads from one before the high watermark until nothing more arrives: tansu 0.6 reports the
-/// high watermark as the base offset of the last record batch plus one, so the last record
-/// can lie beyond `high - 1` there.
 pub fn last_record(
     args: &KafkaArgs,
     topic: &str,
     partition: i32,
     timeout: Duration,
+) -> Result<Option<OwnedMessage>, KafkaError> {
+    last_record_matching(args, topic, partition, timeout, |_| true)
+}
+
+/// The last record of a partition that `matches`, searching back from the end in growing steps.
+///
+/// Reads each step to the end of the partition until nothing more arrives, rather than up to
+/// the high watermark: tansu 0.6 reports the high watermark as the base offset of the last
+/// record batch plus one, so records can lie beyond it there.
+pub fn last_record_matching(
+    args: &KafkaArgs,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+    matches: impl Fn(&OwnedMessage) -> bool,
 ) -> Result<Option<OwnedMessage>, KafkaError> {
     const QUIET: Duration = Duration::from_millis(300);
     let probe = consumer(args, "tickflow-probe", ConsumerTuning::default())?;
@@ -120,22 +132,35 @@ pub fn last_record(
     if high <= low {
         return Ok(None);
     }
-    assign(&probe, topic, &[(partition, high - 1)])?;
-    let deadline = Instant::now() + timeout;
-    let mut last: Option<OwnedMessage> = None;
-    let mut quiet_since = Instant::now();
-    while Instant::now() < deadline {
-        match probe.poll(Duration::from_millis(50)) {
-            Some(Ok(message)) => {
-                last = Some(message.detach());
-                quiet_since = Instant::now();
+    let mut span = 1i64;
+    loop {
+        let start = (high - span).max(low);
+        assign(&probe, topic, &[(partition, Offset::Offset(start))])?;
+        let deadline = Instant::now() + timeout;
+        let (mut found, mut read_any, mut quiet_since) = (None, false, Instant::now());
+        loop {
+            match probe.poll(Duration::from_millis(50)) {
+                Some(Ok(message)) => {
+                    let message = message.detach();
+                    read_any = true;
+                    quiet_since = Instant::now();
+                    if matches(&message) {
+                        found = Some(message);
+                    }
+                }
+                Some(Err(error)) => {
+                    return Err(KafkaError::Client { context: "reading back a partition", source: error });
+                }
+                None if read_any && quiet_since.elapsed() >= QUIET => break,
+                None if Instant::now() > deadline => return Err(KafkaError::Timeout("reading back a partition")),
+                None => {}
             }
-            Some(Err(error)) => return Err(KafkaError::Client { context: "reading the last record", source: error }),
-            None if last.is_some() && quiet_since.elapsed() >= QUIET => return Ok(last),
-            None => {}
         }
+        if found.is_some() || start == low {
+            return Ok(found);
+        }
+        span = span.saturating_mul(16);
     }
-    Err(KafkaError::Timeout("the last record of a partition did not arrive in time"))
 }
 
 /// Succeeds once the cluster answers a metadata request.

@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod consumer;
+pub mod headers;
 pub mod producer;
 pub mod settings;
 

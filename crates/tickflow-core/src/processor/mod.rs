@@ -163,7 +163,12 @@ impl StreamProcessor {
             watermark_us: i64::MIN,
             last_price: None,
             recent: RecentIdentities::default(),
-            series: self.config.windows_us.iter().map(|&length| WindowSeries::new(length, &self.config.anomaly)).collect(),
+            series: self
+                .config
+                .windows_us
+                .iter()
+                .map(|&length| WindowSeries::new(length, &self.config.anomaly))
+                .collect(),
         }
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tickflow_kafka::admin::ensure_topics;
 use tickflow_kafka::consumer::{self, ConsumerTuning};
 use tickflow_kafka::producer::{Outgoing, OutputProducer, ProducerTuning};
-use tickflow_kafka::{Header, Headers, Message, OwnedHeaders};
+use tickflow_kafka::{Header, Headers, Message, Offset, OwnedHeaders};
 use tickflow_testkit::{Broker, unique_name};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -33,7 +33,8 @@ fn topics_records_commits_and_the_last_record() {
     let reader = consumer::consumer(&args, &group, ConsumerTuning::default()).expect("consumer");
     assert_eq!(consumer::partition_count(&reader, &topic, TIMEOUT).expect("metadata"), 3);
     assert_eq!(consumer::committed_offsets(&reader, &topic, &[0, 1, 2], TIMEOUT).expect("committed"), vec![None; 3]);
-    consumer::assign(&reader, &topic, &[(0, 0), (1, 0), (2, 0)]).expect("assigned");
+    consumer::assign(&reader, &topic, &[(0, Offset::Beginning), (1, Offset::Beginning), (2, Offset::Offset(0))])
+        .expect("assigned");
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + TIMEOUT;
     while seen.len() < 30 && std::time::Instant::now() < deadline {
@@ -52,6 +53,10 @@ fn topics_records_commits_and_the_last_record() {
 
     let last = consumer::last_record(&args, &topic, 2, TIMEOUT).expect("reads").expect("partition 2 has records");
     assert_eq!((last.offset(), last.payload()), (9, Some(&b"record-29"[..])));
+    let even = consumer::last_record_matching(&args, &topic, 2, TIMEOUT, |m| m.offset() % 2 == 0).expect("reads");
+    assert_eq!(even.map(|m| m.offset()), Some(8));
+    let none = consumer::last_record_matching(&args, &topic, 2, TIMEOUT, |_| false).expect("reads");
+    assert!(none.is_none(), "searched back to the start");
 }
 
 #[test]

@@ -1,0 +1,116 @@
+//! tickflow producer: venue frames in, `raw_trades` out.
+
+mod publish;
+mod source;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use prometheus_client::registry::Registry;
+use tickflow_kafka::KafkaArgs;
+use tickflow_kafka::producer::{OutputProducer, ProducerTuning};
+use tickflow_service::metrics::ServiceMetrics;
+use tickflow_service::shutdown::Shutdown;
+use tickflow_service::startup::{ReferenceArgs, wait_for_topics};
+use tickflow_service::{Readiness, ServiceArgs, exit_with, init_logging, parse_args, serve_http};
+
+use crate::publish::Publisher;
+use crate::source::{ReplaySource, SyntheticSource};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SourceKind {
+    /// The seeded synthetic market.
+    Synthetic,
+    /// Frames recorded in a JSON Lines file (`--replay-file`).
+    Replay,
+}
+
+/// Normalizes venue trades to the trade contract and produces them to raw_trades.
+#[derive(Debug, Parser)]
+#[command(name = "producer", version)]
+struct Args {
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    #[command(flatten)]
+    service: ServiceArgs,
+    /// Address of the /metrics, /healthz and /readyz listener.
+    #[arg(long, env = "PRODUCER_HTTP_ADDR", default_value = "127.0.0.1:9101")]
+    http_addr: SocketAddr,
+    /// Where frames come from.
+    #[arg(long, env = "PRODUCER_SOURCE", value_enum, default_value_t = SourceKind::Synthetic)]
+    source: SourceKind,
+    /// The JSON Lines file of frames for `--source replay`.
+    #[arg(long, env = "PRODUCER_REPLAY_FILE", required_if_eq("source", "replay"))]
+    replay_file: Option<PathBuf>,
+    /// Seed of the synthetic market.
+    #[arg(long, env = "SYNTHETIC_SEED", default_value_t = 42)]
+    seed: u64,
+    /// Synthetic trades per second, paced in real time; 0 sends as fast as possible.
+    #[arg(long, env = "SYNTHETIC_RATE", default_value_t = 1_000.0)]
+    rate: f64,
+    /// Stop after this many synthetic trades.
+    #[arg(long, env = "SYNTHETIC_MAX_TRADES")]
+    max_trades: Option<u64>,
+    #[command(flatten)]
+    reference: ReferenceArgs,
+}
+
+fn main() -> ExitCode {
+    let args: Args = parse_args();
+    init_logging(args.service.log_format);
+    exit_with(run(args))
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    args.kafka.validate()?;
+    if !(args.rate >= 0.0 && args.rate.is_finite()) {
+        anyhow::bail!("--rate must be a non-negative number of trades per second");
+    }
+    let reference = args.reference.load()?;
+    let shutdown = Shutdown::install()?;
+    let mut registry = Registry::default();
+    let metrics = ServiceMetrics::register(&mut registry);
+    let readiness = Readiness::default();
+    serve_http(args.http_addr, registry, readiness.clone())?;
+    tracing::info!(kafka = args.kafka.describe(), source = ?args.source, "producer starting");
+
+    wait_for_topics(&args.kafka, &shutdown, &metrics)?;
+    let producer = OutputProducer::new(&args.kafka, ProducerTuning::default())?;
+    let mut publisher = Publisher::new(producer, reference.clone(), metrics);
+
+    let (frames_tx, frames) = sync_channel(16_384);
+    let source_shutdown = shutdown.clone();
+    let source = match args.source {
+        SourceKind::Synthetic => {
+            let synthetic = SyntheticSource { seed: args.seed, rate: args.rate, max_trades: args.max_trades };
+            std::thread::spawn(move || synthetic.run(reference, frames_tx, source_shutdown))
+        }
+        SourceKind::Replay => {
+            let replay = ReplaySource::open(args.replay_file.as_deref().unwrap_or(std::path::Path::new("")))?;
+            std::thread::spawn(move || replay.run(frames_tx, source_shutdown))
+        }
+    };
+    readiness.set(true);
+
+    let mut last_flush = Instant::now();
+    loop {
+        match frames.recv_timeout(Duration::from_millis(100)) {
+            Ok(frame) => publisher.publish(&frame)?,
+            Err(RecvTimeoutError::Timeout) if shutdown.requested() => break,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break, // the source is done
+        }
+        if last_flush.elapsed() > Duration::from_secs(1) {
+            publisher.flush(Duration::from_secs(60))?;
+            last_flush = Instant::now();
+        }
+    }
+    let _ = source.join();
+    publisher.flush(Duration::from_secs(60))?;
+    tracing::info!("producer stopped; every record was acknowledged");
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! Frames to `raw_trades`: each frame is normalized by the core; every trade goes out keyed by
+//! its instrument, every rejection to `dead_letters` with the frame as the original bytes.
+
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use tickflow_core::contract::topics::{DEAD_LETTERS, RAW_TRADES};
+use tickflow_core::contract::{DeadLetter, Rejection, Stage, Venue};
+use tickflow_core::reference::ReferenceData;
+use tickflow_core::validate::ValidationRules;
+use tickflow_core::venue::{NormalizeContext, VenueFrame, normalize};
+use tickflow_kafka::KafkaError;
+use tickflow_kafka::headers::dead_letter_headers;
+use tickflow_kafka::producer::{Outgoing, OutputProducer};
+use tickflow_service::metrics::ServiceMetrics;
+
+use crate::source::{Frame, now_us};
+
+pub struct Publisher {
+    producer: OutputProducer,
+    reference: ReferenceData,
+    rules: ValidationRules,
+    metrics: ServiceMetrics,
+    trades_out: Counter,
+    frames_in: [Counter; 3],
+    buffer: Vec<u8>,
+}
+
+impl Publisher {
+    pub fn new(producer: OutputProducer, reference: ReferenceData, metrics: ServiceMetrics) -> Self {
+        let frames_in = Venue::ALL.map(|venue| metrics.counter_in(&format!("feed:{}", venue.as_str())));
+        Publisher {
+            producer,
+            reference,
+            rules: ValidationRules::default(),
+            trades_out: metrics.counter_out(RAW_TRADES),
+            metrics,
+            frames_in,
+            buffer: Vec::with_capacity(1024),
+        }
+    }
+
+    pub fn publish(&mut self, frame: &Frame) -> Result<(), KafkaError> {
+        self.frames_in[frame.venue as usize].inc();
+        let context =
+            NormalizeContext { reference: &self.reference, rules: &self.rules, receive_time_us: frame.receive_time_us };
+        match normalize(frame.venue, frame.frame.as_bytes(), &context) {
+            Ok(VenueFrame::Trades { trades, .. }) => {
+                for trade in trades {
+                    match trade {
+                        Ok(trade) => {
+                            self.buffer.clear();
+                            serde_json::to_writer(&mut self.buffer, &trade)
+                                .map_err(|_| KafkaError::Config("a trade did not encode".into()))?;
+                            let key = trade.instrument_id.as_bytes();
+                            self.producer.send(
+                                Outgoing { topic: RAW_TRADES, partition: None, key, payload: &self.buffer },
+                                None,
+                            )?;
+                            self.trades_out.inc();
+                        }
+                        Err(rejection) => self.dead_letter(frame, rejection)?,
+                    }
+                }
+            }
+            Ok(VenueFrame::VenueError { message }) => {
+                tracing::warn!(venue = frame.venue.as_str(), message, "venue reported an error");
+                ServiceMetrics::named(&self.metrics.events, "venue_error").inc();
+            }
+            Ok(_) => {}
+            Err(rejection) => self.dead_letter(frame, rejection)?,
+        }
+        self.producer.poll();
+        Ok(())
+    }
+
+    fn dead_letter(&mut self, frame: &Frame, rejection: Rejection) -> Result<(), KafkaError> {
+        self.metrics.rejection("producer", rejection.reason.as_str()).inc();
+        let letter = DeadLetter {
+            reason: rejection.reason,
+            detail: rejection.detail.to_owned(),
+            stage: Stage::Producer,
+            source_topic: format!("feed:{}", frame.venue.as_str()),
+            source_partition: -1,
+            source_offset: -1,
+            rejected_at_us: now_us(),
+            original_bytes: Vec::new(),
+        };
+        let key = frame.venue.as_str().as_bytes();
+        let record = Outgoing { topic: DEAD_LETTERS, partition: None, key, payload: frame.frame.as_bytes() };
+        self.producer.send(record, Some(dead_letter_headers(&letter)))
+    }
+
+    /// Waits until everything produced is acknowledged.
+    pub fn flush(&self, timeout: Duration) -> Result<u64, KafkaError> {
+        self.producer.flush(timeout)
+    }
+}

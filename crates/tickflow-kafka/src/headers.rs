@@ -1,0 +1,118 @@
+//! Record headers tickflow writes: a dead letter's reason and origin, and the provenance of a
+//! stream-processor output (which input record, and which of its outputs, it came from).
+
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use tickflow_core::contract::{DeadLetter, RejectReason, Stage};
+
+pub const REASON: &str = "tickflow-reason";
+pub const DETAIL: &str = "tickflow-detail";
+pub const STAGE: &str = "tickflow-stage";
+pub const SOURCE_TOPIC: &str = "tickflow-source-topic";
+pub const SOURCE_PARTITION: &str = "tickflow-source-partition";
+pub const SOURCE_OFFSET: &str = "tickflow-source-offset";
+pub const REJECTED_AT_US: &str = "tickflow-rejected-at-us";
+/// `partition/offset/index` of the input record an output came from.
+pub const PROVENANCE: &str = "tickflow-provenance";
+
+/// The headers of a dead letter; its value is the original bytes.
+pub fn dead_letter_headers(letter: &DeadLetter) -> OwnedHeaders {
+    let text = [
+        (REASON, letter.reason.as_str().to_owned()),
+        (DETAIL, letter.detail.clone()),
+        (STAGE, stage_name(letter.stage).to_owned()),
+        (SOURCE_TOPIC, letter.source_topic.clone()),
+        (SOURCE_PARTITION, letter.source_partition.to_string()),
+        (SOURCE_OFFSET, letter.source_offset.to_string()),
+        (REJECTED_AT_US, letter.rejected_at_us.to_string()),
+    ];
+    text.iter().fold(OwnedHeaders::new(), |headers, (key, value)| {
+        headers.insert(Header { key, value: Some(value.as_bytes()) })
+    })
+}
+
+/// Reads a dead letter back from its headers and value; `None` if a header is missing.
+pub fn dead_letter_from(headers: Option<&impl Headers>, value: &[u8]) -> Option<DeadLetter> {
+    let headers = headers?;
+    let text = |key: &str| -> Option<String> {
+        headers
+            .iter()
+            .find(|h| h.key == key)
+            .and_then(|h| h.value)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .map(str::to_owned)
+    };
+    let reason = RejectReason::ALL.into_iter().find(|r| Some(r.as_str()) == text(REASON).as_deref())?;
+    let stage = match text(STAGE)?.as_str() {
+        "producer" => Stage::Producer,
+        "stream-processor" => Stage::StreamProcessor,
+        _ => return None,
+    };
+    Some(DeadLetter {
+        reason,
+        detail: text(DETAIL)?,
+        stage,
+        source_topic: text(SOURCE_TOPIC)?,
+        source_partition: text(SOURCE_PARTITION)?.parse().ok()?,
+        source_offset: text(SOURCE_OFFSET)?.parse().ok()?,
+        rejected_at_us: text(REJECTED_AT_US)?.parse().ok()?,
+        original_bytes: value.to_vec(),
+    })
+}
+
+pub fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Producer => "producer",
+        Stage::StreamProcessor => "stream-processor",
+    }
+}
+
+/// Where an output came from: the input partition and offset, and its index among the outputs
+/// that input record produced on the same topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Provenance {
+    pub partition: i32,
+    pub offset: i64,
+    pub index: u32,
+}
+
+impl Provenance {
+    pub fn header(&self) -> String {
+        format!("{}/{}/{}", self.partition, self.offset, self.index)
+    }
+
+    pub fn from_headers(headers: Option<&impl Headers>) -> Option<Provenance> {
+        let value = headers?.iter().find(|h| h.key == PROVENANCE)?.value?;
+        let mut parts = std::str::from_utf8(value).ok()?.split('/');
+        let provenance = Provenance {
+            partition: parts.next()?.parse().ok()?,
+            offset: parts.next()?.parse().ok()?,
+            index: parts.next()?.parse().ok()?,
+        };
+        parts.next().is_none().then_some(provenance)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_letters_and_provenance_round_trip_through_headers() {
+        let letter = DeadLetter {
+            reason: RejectReason::ClockSkew,
+            detail: "event time is too far ahead of receive time".into(),
+            stage: Stage::StreamProcessor,
+            source_topic: "raw_trades".into(),
+            source_partition: 2,
+            source_offset: 99,
+            rejected_at_us: 1_700_000_000_000_000,
+            original_bytes: b"{}".to_vec(),
+        };
+        let headers = dead_letter_headers(&letter);
+        assert_eq!(dead_letter_from(Some(&headers), b"{}"), Some(letter));
+        let provenance = Provenance { partition: 3, offset: 1234, index: 2 };
+        let headers =
+            OwnedHeaders::new().insert(Header { key: PROVENANCE, value: Some(provenance.header().as_bytes()) });
+        assert_eq!(Provenance::from_headers(Some(&headers)), Some(provenance));
+    }
+}

@@ -1,0 +1,105 @@
+//! The metrics every service exposes. A service creates the handles it needs once, at start,
+//! so the hot path only increments.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabel {
+    pub topic: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectionLabels {
+    pub stage: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabels {
+    pub topic: String,
+    pub partition: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NameLabel {
+    pub name: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs to about 3.3 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+/// The metric families, registered under `tickflow_*`.
+#[derive(Debug, Clone)]
+pub struct ServiceMetrics {
+    pub records_in: Family<TopicLabel, Counter>,
+    pub records_out: Family<TopicLabel, Counter>,
+    pub rejections: Family<RejectionLabels, Counter>,
+    pub consumer_lag: Family<PartitionLabels, Gauge>,
+    pub latency_seconds: Family<NameLabel, Histogram, fn() -> Histogram>,
+    pub files_written: Family<NameLabel, Counter>,
+    pub rows_written: Family<NameLabel, Counter>,
+    pub retries: Family<NameLabel, Counter>,
+    pub events: Family<NameLabel, Counter>,
+}
+
+impl ServiceMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = ServiceMetrics {
+            records_in: Family::default(),
+            records_out: Family::default(),
+            rejections: Family::default(),
+            consumer_lag: Family::default(),
+            latency_seconds: Family::new_with_constructor(latency_histogram),
+            files_written: Family::default(),
+            rows_written: Family::default(),
+            retries: Family::default(),
+            events: Family::default(),
+        };
+        let registry = registry.sub_registry_with_prefix("tickflow");
+        registry.register("records_in", "Records consumed or received, by topic or feed", metrics.records_in.clone());
+        registry.register("records_out", "Records produced, by topic", metrics.records_out.clone());
+        registry.register("rejections", "Records rejected, by stage and reason", metrics.rejections.clone());
+        registry.register("consumer_lag", "Records behind the end of each partition", metrics.consumer_lag.clone());
+        registry.register(
+            "latency_seconds",
+            "Latency of each stage: receive time to output, window close to candle, record to lake",
+            metrics.latency_seconds.clone(),
+        );
+        registry.register("files_written", "Lake files written, by table", metrics.files_written.clone());
+        registry.register("rows_written", "Lake rows written, by table", metrics.rows_written.clone());
+        registry.register("retries", "Retried operations, by operation", metrics.retries.clone());
+        registry.register(
+            "events",
+            "Notable events (reconnects, restores, heartbeats), by name",
+            metrics.events.clone(),
+        );
+        metrics
+    }
+
+    pub fn counter_in(&self, topic: &str) -> Counter {
+        self.records_in.get_or_create(&TopicLabel { topic: topic.to_owned() }).clone()
+    }
+
+    pub fn counter_out(&self, topic: &str) -> Counter {
+        self.records_out.get_or_create(&TopicLabel { topic: topic.to_owned() }).clone()
+    }
+
+    pub fn rejection(&self, stage: &str, reason: &str) -> Counter {
+        self.rejections.get_or_create(&RejectionLabels { stage: stage.to_owned(), reason: reason.to_owned() }).clone()
+    }
+
+    /// The member of a family labelled `name=<name>`.
+    pub fn named<T>(family: &Family<NameLabel, T, impl Fn() -> T>, name: &str) -> T
+    where
+        T: Clone + prometheus_client::metrics::TypedMetric,
+    {
+        family.get_or_create(&NameLabel { name: name.to_owned() }).clone()
+    }
+}
