@@ -7,6 +7,10 @@ use parquet::arrow::ArrowSchemaConverter;
 use parquet::schema::types::SchemaDescriptor;
 use tickflow_core::contract::schema::{self as contract_schema, Column, ColumnType, Contract, SchemaError};
 
+/// The time zone of every timestamp column: UTC, spelled as an offset so no time-zone
+/// database is needed to read it. Parquet marks the columns as adjusted to UTC.
+pub const UTC: &str = "+00:00";
+
 /// A table of the lake: the contract its rows follow. Files live under
 /// `<root>/<name>/date=YYYY-MM-DD/symbol=<instrument>/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +37,7 @@ pub fn arrow_type(column_type: ColumnType) -> DataType {
         ColumnType::Boolean => DataType::Boolean,
         ColumnType::Binary => DataType::Binary,
         ColumnType::Decimal { precision, scale } => DataType::Decimal128(precision, scale),
-        ColumnType::TimestampMicrosUtc => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        ColumnType::TimestampMicrosUtc => DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
         ColumnType::ListOfUtf8 => DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))),
     }
 }

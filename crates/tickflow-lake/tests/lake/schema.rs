@@ -3,6 +3,7 @@
 
 use arrow_schema::{DataType, TimeUnit};
 use parquet::basic::{LogicalType, TimeUnit as ParquetTimeUnit};
+use tickflow_lake::schema::UTC;
 use tickflow_lake::{LakeTable, arrow_schema, parquet_schema};
 
 #[test]
@@ -28,7 +29,7 @@ fn decimals_and_timestamps_keep_their_exact_types() {
     assert_eq!(trades.field_with_name("trade_value").expect("value").data_type(), &DataType::Decimal128(38, 16));
     assert_eq!(
         trades.field_with_name("event_time_us").expect("time").data_type(),
-        &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        &DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into()))
     );
     let candles = arrow_schema(LakeTable::CANDLES.contract).expect("derives");
     assert_eq!(candles.field_with_name("volume").expect("volume").data_type(), &DataType::Decimal128(38, 8));

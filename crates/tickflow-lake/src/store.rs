@@ -1,0 +1,160 @@
+//! The object store and the lake's commit protocol.
+//!
+//! A lake-writer batch is a contiguous range of offsets of one topic partition. Before any of
+//! its files is written, a marker `_progress/<topic>/<partition>/<first offset>.json` records
+//! the range and the files it will produce. Files are written create-only: if one exists
+//! already, its metadata must name exactly the same records (an earlier attempt of ours), or
+//! the write stops with a conflict instead of overwriting. On restart the latest marker says
+//! where to resume: after its range if all its files exist, or at its start, replaying exactly
+//! that range, if some are missing. Readers only ever see whole files.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::encode::{FileMetadata, read_metadata};
+use crate::layout::{progress_dir, progress_marker};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("lake URL {0:?} is not file://, s3:// or memory://")]
+    Url(String),
+    #[error("the lake at {path} is not usable: {source}")]
+    Local { path: String, source: std::io::Error },
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    #[error("{path} exists with other records than this write: stopping instead of overwriting it")]
+    Conflict { path: String },
+    #[error("progress marker {path} is unreadable")]
+    Marker { path: String },
+}
+
+impl StoreError {
+    /// Whether retrying later can help (the store is unreachable), as opposed to a broken
+    /// setting or a conflict that needs a person.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::ObjectStore(e) if !matches!(e, object_store::Error::NotImplemented | object_store::Error::UnknownConfigurationKey { .. }))
+    }
+}
+
+/// Opens the lake at `url`: `file:///abs/dir` or a plain directory, `s3://bucket/prefix`
+/// (endpoint, region, credentials and path-style from the `AWS_*` environment variables), or
+/// `memory://` for tests.
+pub fn open_store(url: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    if url.starts_with("memory://") {
+        return Ok(Arc::new(InMemory::new()));
+    }
+    if let Some(rest) = url.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(StoreError::Url(url.to_owned()));
+        }
+        let s3 = AmazonS3Builder::from_env().with_bucket_name(bucket).build()?;
+        let prefix = prefix.trim_matches('/');
+        return Ok(if prefix.is_empty() { Arc::new(s3) } else { Arc::new(PrefixStore::new(s3, prefix)) });
+    }
+    let directory = url.strip_prefix("file://").unwrap_or(url);
+    if directory.is_empty() || url.contains("://") && !url.starts_with("file://") {
+        return Err(StoreError::Url(url.to_owned()));
+    }
+    let local = |source| StoreError::Local { path: directory.to_owned(), source };
+    std::fs::create_dir_all(directory).map_err(local)?;
+    let probe = std::path::Path::new(directory).join(".tickflow-writable");
+    std::fs::write(&probe, b"").map_err(local)?;
+    let _ = std::fs::remove_file(probe);
+    let absolute = std::fs::canonicalize(directory).map_err(local)?;
+    Ok(Arc::new(LocalFileSystem::new_with_prefix(absolute)?))
+}
+
+/// What a create-only write found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Written,
+    /// The same records were already there from an earlier attempt.
+    AlreadyThere,
+}
+
+/// Writes `file` at `path` unless something is there; an existing file is accepted only if its
+/// metadata equals `expected`.
+pub async fn put_create(
+    store: &dyn ObjectStore,
+    path: &Path,
+    file: Bytes,
+    expected: &FileMetadata,
+) -> Result<PutOutcome, StoreError> {
+    let options = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
+    match store.put_opts(path, PutPayload::from_bytes(file), options).await {
+        Ok(_) => Ok(PutOutcome::Written),
+        Err(object_store::Error::AlreadyExists { .. }) => {
+            let existing = store.get(path).await?.bytes().await?;
+            if read_metadata(&existing).as_ref() == Some(expected) {
+                Ok(PutOutcome::AlreadyThere)
+            } else {
+                Err(StoreError::Conflict { path: path.to_string() })
+            }
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The records a batch covers and the files it writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchMarker {
+    pub topic: String,
+    pub partition: i32,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub files: Vec<String>,
+}
+
+pub async fn write_marker(store: &dyn ObjectStore, marker: &BatchMarker) -> Result<(), StoreError> {
+    let path = progress_marker(&marker.topic, marker.partition, marker.first_offset);
+    let body = serde_json::to_vec(marker).map_err(|_| StoreError::Marker { path: path.to_string() })?;
+    store.put(&path, PutPayload::from(body)).await?;
+    Ok(())
+}
+
+/// Marker paths of a topic partition, oldest first.
+async fn marker_paths(store: &dyn ObjectStore, topic: &str, partition: i32) -> Result<Vec<Path>, StoreError> {
+    use futures_util::TryStreamExt;
+    let listed: Vec<_> = store.list(Some(&progress_dir(topic, partition))).try_collect().await?;
+    let mut paths: Vec<Path> =
+        listed.into_iter().map(|meta| meta.location).filter(|p| p.as_ref().ends_with(".json")).collect();
+    paths.sort();
+    Ok(paths)
+}
+
+pub async fn latest_marker(store: &dyn ObjectStore, topic: &str, partition: i32) -> Result<Option<BatchMarker>, StoreError> {
+    let Some(path) = marker_paths(store, topic, partition).await?.pop() else { return Ok(None) };
+    let body = store.get(&path).await?.bytes().await?;
+    serde_json::from_slice(&body).map(Some).map_err(|_| StoreError::Marker { path: path.to_string() })
+}
+
+/// Deletes all but the newest `keep` markers of a topic partition.
+pub async fn prune_markers(store: &dyn ObjectStore, topic: &str, partition: i32, keep: usize) -> Result<(), StoreError> {
+    let paths = marker_paths(store, topic, partition).await?;
+    for path in paths.iter().take(paths.len().saturating_sub(keep)) {
+        store.delete(path).await?;
+    }
+    Ok(())
+}
+
+/// The files a marker lists that are not in the store.
+pub async fn missing_files(store: &dyn ObjectStore, marker: &BatchMarker) -> Result<Vec<String>, StoreError> {
+    let mut missing = Vec::new();
+    for file in &marker.files {
+        match store.head(&Path::from(file.as_str())).await {
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => missing.push(file.clone()),
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(missing)
+}

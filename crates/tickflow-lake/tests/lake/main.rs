@@ -1,0 +1,5 @@
+//! The lake crate's integration tests, one binary.
+
+mod encode;
+mod schema;
+mod store;
