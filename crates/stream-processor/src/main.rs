@@ -130,10 +130,10 @@ fn run(args: Args) -> anyhow::Result<()> {
     let mut starts = Vec::new();
     for (&partition, committed) in partitions.iter().zip(committed) {
         let (worker, start) = restore(&args, partition, committed, &config, &reference, &store, &service_metrics)?;
-        starts.push((partition, start));
+        starts.push((RAW_TRADES, partition, start));
         workers.insert(partition, worker);
     }
-    consumer::assign(&consumer, RAW_TRADES, &starts)?;
+    consumer::assign(&consumer, &starts)?;
     readiness.set(true);
 
     let counters = WorkerMetrics::new(&service_metrics);
@@ -232,9 +232,9 @@ fn commit(
             next_offset,
             processor: worker.processor().snapshot(),
         })?;
-        offsets.push((worker.partition, next_offset));
+        offsets.push((RAW_TRADES, worker.partition, next_offset));
         worker.dirty = false;
     }
-    consumer::commit(consumer, RAW_TRADES, &offsets)?;
+    consumer::commit(consumer, &offsets)?;
     Ok(())
 }

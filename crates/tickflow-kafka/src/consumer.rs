@@ -72,22 +72,22 @@ pub fn committed_offsets(
         .collect())
 }
 
-/// Reads `topic` from the given position of each partition.
-pub fn assign(consumer: &BaseConsumer, topic: &str, starts: &[(i32, Offset)]) -> Result<(), KafkaError> {
+/// Reads each `(topic, partition)` from the given position.
+pub fn assign(consumer: &BaseConsumer, starts: &[(&str, i32, Offset)]) -> Result<(), KafkaError> {
     let mut list = TopicPartitionList::new();
-    for &(partition, offset) in starts {
+    for &(topic, partition, offset) in starts {
         list.add_partition_offset(topic, partition, offset).map_err(KafkaError::client("assigning"))?;
     }
     consumer.assign(&list).map_err(KafkaError::client("assigning partitions"))
 }
 
-/// Commits, for each partition, the offset of the next record to read.
-pub fn commit(consumer: &BaseConsumer, topic: &str, next_offsets: &[(i32, i64)]) -> Result<(), KafkaError> {
+/// Commits, for each `(topic, partition)`, the offset of the next record to read.
+pub fn commit(consumer: &BaseConsumer, next_offsets: &[(&str, i32, i64)]) -> Result<(), KafkaError> {
     if next_offsets.is_empty() {
         return Ok(());
     }
     let mut list = TopicPartitionList::new();
-    for &(partition, offset) in next_offsets {
+    for &(topic, partition, offset) in next_offsets {
         list.add_partition_offset(topic, partition, Offset::Offset(offset))
             .map_err(KafkaError::client("committing"))?;
     }
@@ -135,7 +135,7 @@ pub fn last_record_matching(
     let mut span = 1i64;
     loop {
         let start = (high - span).max(low);
-        assign(&probe, topic, &[(partition, Offset::Offset(start))])?;
+        assign(&probe, &[(topic, partition, Offset::Offset(start))])?;
         let deadline = Instant::now() + timeout;
         let (mut found, mut read_any, mut quiet_since) = (None, false, Instant::now());
         loop {

@@ -96,13 +96,21 @@ fn decode(schema: &Schema, json_lines: &[u8]) -> Result<RecordBatch, arrow_schem
     let as_text: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|f| if f.data_type() == &DataType::Binary { f.as_ref().clone().with_data_type(DataType::Utf8) } else { f.as_ref().clone() })
+        .map(|f| {
+            if f.data_type() == &DataType::Binary {
+                f.as_ref().clone().with_data_type(DataType::Utf8)
+            } else {
+                f.as_ref().clone()
+            }
+        })
         .collect();
     let text_schema = Arc::new(Schema::new(as_text));
     // One batch for the whole file: at most one record per line.
     let lines = json_lines.iter().filter(|&&b| b == b'\n').count() + 1;
-    let mut decoder =
-        arrow_json::ReaderBuilder::new(text_schema.clone()).with_strict_mode(true).with_batch_size(lines).build_decoder()?;
+    let mut decoder = arrow_json::ReaderBuilder::new(text_schema.clone())
+        .with_strict_mode(true)
+        .with_batch_size(lines)
+        .build_decoder()?;
     let mut rest = json_lines;
     while !rest.is_empty() {
         let used = decoder.decode(rest)?;

@@ -46,9 +46,15 @@ mod tests {
     #[test]
     fn paths_follow_the_documented_layout() {
         let path = data_file(LakeTable::TRADES, &date_of(1_704_898_800_000_000), "BTC-USDT", "enriched_trades", 3, 42);
-        assert_eq!(path.as_ref(), "trades/date=2024-01-10/symbol=BTC-USDT/enriched_trades-3-00000000000000000042.parquet");
+        assert_eq!(
+            path.as_ref(),
+            "trades/date=2024-01-10/symbol=BTC-USDT/enriched_trades-3-00000000000000000042.parquet"
+        );
         assert_eq!(partition_value("BINANCE:BTC/USDT"), "BINANCE_BTC_USDT");
         assert_eq!(partition_value(""), "_none");
-        assert_eq!(progress_marker("dead_letters", 0, 7).as_ref(), "_progress/dead_letters/0/00000000000000000007.json");
+        assert_eq!(
+            progress_marker("dead_letters", 0, 7).as_ref(),
+            "_progress/dead_letters/0/00000000000000000007.json"
+        );
     }
 }

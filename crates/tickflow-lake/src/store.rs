@@ -131,14 +131,23 @@ async fn marker_paths(store: &dyn ObjectStore, topic: &str, partition: i32) -> R
     Ok(paths)
 }
 
-pub async fn latest_marker(store: &dyn ObjectStore, topic: &str, partition: i32) -> Result<Option<BatchMarker>, StoreError> {
+pub async fn latest_marker(
+    store: &dyn ObjectStore,
+    topic: &str,
+    partition: i32,
+) -> Result<Option<BatchMarker>, StoreError> {
     let Some(path) = marker_paths(store, topic, partition).await?.pop() else { return Ok(None) };
     let body = store.get(&path).await?.bytes().await?;
     serde_json::from_slice(&body).map(Some).map_err(|_| StoreError::Marker { path: path.to_string() })
 }
 
 /// Deletes all but the newest `keep` markers of a topic partition.
-pub async fn prune_markers(store: &dyn ObjectStore, topic: &str, partition: i32, keep: usize) -> Result<(), StoreError> {
+pub async fn prune_markers(
+    store: &dyn ObjectStore,
+    topic: &str,
+    partition: i32,
+    keep: usize,
+) -> Result<(), StoreError> {
     let paths = marker_paths(store, topic, partition).await?;
     for path in paths.iter().take(paths.len().saturating_sub(keep)) {
         store.delete(path).await?;

@@ -33,8 +33,11 @@ fn topics_records_commits_and_the_last_record() {
     let reader = consumer::consumer(&args, &group, ConsumerTuning::default()).expect("consumer");
     assert_eq!(consumer::partition_count(&reader, &topic, TIMEOUT).expect("metadata"), 3);
     assert_eq!(consumer::committed_offsets(&reader, &topic, &[0, 1, 2], TIMEOUT).expect("committed"), vec![None; 3]);
-    consumer::assign(&reader, &topic, &[(0, Offset::Beginning), (1, Offset::Beginning), (2, Offset::Offset(0))])
-        .expect("assigned");
+    consumer::assign(
+        &reader,
+        &[(&topic, 0, Offset::Beginning), (&topic, 1, Offset::Beginning), (&topic, 2, Offset::Offset(0))],
+    )
+    .expect("assigned");
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + TIMEOUT;
     while seen.len() < 30 && std::time::Instant::now() < deadline {
@@ -47,7 +50,7 @@ fn topics_records_commits_and_the_last_record() {
     assert!(seen.iter().all(|(p, o, n)| n.as_deref().map(|v| u32::from_be_bytes(v.try_into().unwrap_or([0; 4])))
         == Some((*o as u32) * 3 + *p as u32)));
 
-    consumer::commit(&reader, &topic, &[(0, 10), (1, 7)]).expect("commits");
+    consumer::commit(&reader, &[(&topic, 0, 10), (&topic, 1, 7)]).expect("commits");
     let committed = consumer::committed_offsets(&reader, &topic, &[0, 1, 2], TIMEOUT).expect("committed");
     assert_eq!(committed, vec![Some(10), Some(7), None]);
 

@@ -46,7 +46,8 @@ fn enriched_trades_become_parquet_with_exact_types() {
     let file = encode_records(LakeTable::TRADES, &lines, &metadata(500)).expect("encodes");
     assert_eq!(read_metadata(&file), Some(metadata(500)));
     assert_eq!(row_count(&file), Some(500));
-    let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::clone(&file)).expect("parquet").build().expect("reader");
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(Bytes::clone(&file)).expect("parquet").build().expect("reader");
     let batch = reader.into_iter().next().expect("a batch").expect("readable");
     let price = batch.column_by_name("price").expect("price").as_primitive::<Decimal128Type>();
     let event = batch.column_by_name("event_time_us").expect("time").as_primitive::<TimestampMicrosecondType>();

@@ -3,10 +3,21 @@
 use bytes::Bytes;
 use object_store::path::Path;
 use tickflow_lake::encode::FileMetadata;
-use tickflow_lake::store::{BatchMarker, PutOutcome, StoreError, latest_marker, missing_files, open_store, prune_markers, put_create, write_marker};
+use tickflow_lake::store::{
+    BatchMarker, PutOutcome, StoreError, latest_marker, missing_files, open_store, prune_markers, put_create,
+    write_marker,
+};
 
 fn metadata(first_offset: i64) -> FileMetadata {
-    FileMetadata { topic: "t".into(), partition: 0, first_offset, last_offset: first_offset, records: 1, batch_first: 0, batch_last: 9 }
+    FileMetadata {
+        topic: "t".into(),
+        partition: 0,
+        first_offset,
+        last_offset: first_offset,
+        records: 1,
+        batch_first: 0,
+        batch_last: 9,
+    }
 }
 
 fn parquet(metadata: &FileMetadata) -> Bytes {
@@ -21,7 +32,10 @@ async fn create_only_writes_accept_their_own_retry_and_refuse_anything_else() {
     let path = Path::from("anomalies/date=1970-01-01/symbol=A/t-0-00000000000000000003.parquet");
     let ours = metadata(3);
     assert_eq!(put_create(store.as_ref(), &path, parquet(&ours), &ours).await.expect("writes"), PutOutcome::Written);
-    assert_eq!(put_create(store.as_ref(), &path, parquet(&ours), &ours).await.expect("retry"), PutOutcome::AlreadyThere);
+    assert_eq!(
+        put_create(store.as_ref(), &path, parquet(&ours), &ours).await.expect("retry"),
+        PutOutcome::AlreadyThere
+    );
     let other = metadata(4);
     let conflict = put_create(store.as_ref(), &path, parquet(&other), &other).await;
     assert!(matches!(conflict, Err(StoreError::Conflict { .. })), "{conflict:?}");
@@ -33,7 +47,13 @@ async fn the_latest_marker_tells_where_to_resume() {
     let store = open_store("memory://").expect("opens");
     assert_eq!(latest_marker(store.as_ref(), "t", 0).await.expect("lists"), None);
     for first in [0, 10, 20] {
-        let marker = BatchMarker { topic: "t".into(), partition: 0, first_offset: first, last_offset: first + 9, files: vec![format!("x/{first}.parquet")] };
+        let marker = BatchMarker {
+            topic: "t".into(),
+            partition: 0,
+            first_offset: first,
+            last_offset: first + 9,
+            files: vec![format!("x/{first}.parquet")],
+        };
         write_marker(store.as_ref(), &marker).await.expect("writes");
     }
     let latest = latest_marker(store.as_ref(), "t", 0).await.expect("lists").expect("a marker");
