@@ -49,8 +49,9 @@ struct Args {
     /// Seed of the synthetic market.
     #[arg(long, env = "SYNTHETIC_SEED", default_value_t = 42)]
     seed: u64,
-    /// Synthetic trades per second, paced in real time; 0 sends as fast as possible.
-    #[arg(long, env = "SYNTHETIC_RATE", default_value_t = 1_000.0)]
+    /// Synthetic trades per second, or replayed frames per second, paced in real time; 0 sends
+    /// as fast as possible.
+    #[arg(long, env = "PRODUCER_RATE", default_value_t = 1_000.0)]
     rate: f64,
     /// Stop after this many synthetic trades.
     #[arg(long, env = "SYNTHETIC_MAX_TRADES")]
@@ -90,7 +91,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             std::thread::spawn(move || synthetic.run(reference, frames_tx, source_shutdown))
         }
         SourceKind::Replay => {
-            let replay = ReplaySource::open(args.replay_file.as_deref().unwrap_or(std::path::Path::new("")))?;
+            let replay = ReplaySource::open(args.replay_file.as_deref().unwrap_or(std::path::Path::new("")), args.rate)?;
             std::thread::spawn(move || replay.run(frames_tx, source_shutdown))
         }
     };

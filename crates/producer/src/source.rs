@@ -64,24 +64,33 @@ impl SyntheticSource {
     }
 }
 
-/// Frames recorded in a JSON Lines file, one [`Frame`] per line, played back as fast as possible.
+/// Frames recorded in a JSON Lines file, one [`Frame`] per line, played back at `rate` frames
+/// per second (0: as fast as possible). Two replays of a file produce the same records.
 #[derive(Debug)]
 pub struct ReplaySource {
     reader: std::io::BufReader<std::fs::File>,
+    rate: f64,
 }
 
 impl ReplaySource {
     /// Opens the file now, so a missing file is a start-up error rather than a silent stop.
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
+    pub fn open(path: &Path, rate: f64) -> anyhow::Result<Self> {
         let file = std::fs::File::open(path)
             .map_err(|e| anyhow::anyhow!("cannot open replay file {}: {e}", path.display()))?;
-        Ok(ReplaySource { reader: std::io::BufReader::new(file) })
+        Ok(ReplaySource { reader: std::io::BufReader::new(file), rate })
     }
 
     pub fn run(self, frames: SyncSender<Frame>, shutdown: Shutdown) {
+        let started = std::time::Instant::now();
         for (number, line) in self.reader.lines().enumerate() {
             if shutdown.requested() {
                 return;
+            }
+            if self.rate > 0.0 {
+                let due = Duration::from_secs_f64(number as f64 / self.rate);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(wait);
+                }
             }
             let Ok(line) = line else {
                 tracing::error!(line = number + 1, "replay file is not readable text; stopping the replay");

@@ -50,7 +50,8 @@ impl Broker {
         let url = format!("tcp://127.0.0.1:{port}");
         let engine = match storage {
             Storage::Memory => "memory://tansu/".to_owned(),
-            Storage::Sqlite => format!("sqlite://{}/tansu.db", data.path().display()),
+            // An absolute path needs a third slash after the scheme.
+            Storage::Sqlite => format!("sqlite:///{}/tansu.db", data.path().display()),
         };
         let mut command = Command::new(tansu_binary());
         command

@@ -1,0 +1,97 @@
+"""Reconciliation of the lake against the ground truth, with DuckDB, and a second reading of
+the trades with pyarrow."""
+
+import duckdb
+import pyarrow.dataset as ds
+
+WINDOWS_US = [1_000_000, 60_000_000]
+KEY = "venue, venue_symbol, id, t, price, size"
+
+
+def connect(lake, truth_path):
+    db = duckdb.connect()
+    db.execute(f"""
+        create table truth as select * from read_json('{truth_path}', format = 'newline_delimited', columns = {{
+            venue: 'VARCHAR', venue_symbol: 'VARCHAR', instrument_id: 'VARCHAR', trade_id: 'VARCHAR',
+            price: 'DECIMAL(18,8)', size: 'DECIMAL(18,8)', side: 'VARCHAR', price_only: 'BOOLEAN',
+            event_time_us: 'BIGINT', seq: 'BIGINT'}})""")
+    refresh(db, lake)
+    return db
+
+
+def refresh(db, lake):
+    """(Re)defines the lake views over the files present now."""
+    for table in ["trades", "candles", "dead_letters"]:
+        source = f"read_parquet('{lake}/{table}/**/*.parquet', hive_partitioning = true, union_by_name = true)"
+        if not list((lake / table).glob("**/*.parquet")):
+            source = "(select null::int as none where false)"
+        db.execute(f"create or replace view lake_{table} as select * from {source}")
+
+
+def counts(db):
+    """Rows found so far: trades, dead letters, final candles."""
+    def scalar(sql):
+        try:
+            return db.execute(sql).fetchone()[0]
+        except duckdb.Error:
+            return 0
+    return (scalar("select count(*) from lake_trades"), scalar("select count(*) from lake_dead_letters"),
+            scalar("select count(*) from lake_candles where is_final"))
+
+
+def expected_counts(db, truth):
+    windows = " union all ".join(
+        f"select count(distinct (instrument_id, event_time_us // {w})) from truth where not price_only" for w in WINDOWS_US)
+    finals = sum(row[0] for row in db.execute(windows).fetchall())
+    return len(truth.trades), sum(truth.rejections.values()), finals
+
+
+def trade_reconciliation(db):
+    """lost, duplicated, unexpected trades by identity."""
+    return db.execute(f"""
+        with e as (select venue, venue_symbol, coalesce(trade_id, '') id, event_time_us t, price, size from truth),
+        f as (select venue, venue_symbol, coalesce(trade_id, '') id, epoch_us(event_time_us) t, price, size, count(*) n
+              from lake_trades group by all)
+        select (select count(*) from e anti join f using ({KEY})),
+               (select coalesce(sum(n - 1), 0) from f where n > 1),
+               (select count(*) from f anti join e using ({KEY}))""").fetchone()
+
+
+def pyarrow_trade_keys(lake):
+    table = ds.dataset(lake / "trades", format="parquet", partitioning="hive").to_table(
+        columns=["venue", "venue_symbol", "trade_id", "event_time_us", "price", "size", "symbol", "date"])
+    rows = table.to_pylist()
+    keys = [(r["venue"], r["venue_symbol"], r["trade_id"] or "", r["event_time_us"], r["price"], r["size"]) for r in rows]
+    partitions_ok = all(str(r["date"]) == r["event_time_us"].strftime("%Y-%m-%d") for r in rows)
+    return keys, partitions_ok
+
+
+def rejection_counts(db):
+    return {(stage, reason): n for stage, reason, n in
+            db.execute("select stage, reason, count(*) from lake_dead_letters group by all").fetchall()}
+
+
+def candle_mismatches(db):
+    """Final candles that differ from a recomputation over the ground truth, and windows with
+    other than exactly one final candle."""
+    expected = " union all ".join(f"""
+        select instrument_id, {w} len, (event_time_us // {w}) * {w} ws,
+               first(price order by event_time_us, seq) o, max(price) h, min(price) l,
+               last(price order by event_time_us, seq) c, sum(size) volume, count(*) n,
+               sum(price::DECIMAL(38,8) * size::DECIMAL(38,8)) qv,
+               sum(case when side = 'buy' then size else 0 end) buy,
+               sum(case when side = 'sell' then size else 0 end) sell,
+               sum(price::DOUBLE * size::DOUBLE) / sum(size::DOUBLE) vwap
+        from truth where not price_only group by all""" for w in WINDOWS_US)
+    db.execute(f"create or replace table expected_candles as {expected}")
+    db.execute("""create or replace table final_candles as
+        select instrument_id, window_length_us len, epoch_us(window_start_us) ws, "open" o, high h, low l, "close" c, volume,
+               trade_count n, quote_volume qv, buy_volume buy, sell_volume sell, vwap
+        from lake_candles where is_final""")
+    not_one = db.execute("select count(*) from (select instrument_id, len, ws from final_candles group by all having count(*) <> 1)").fetchone()[0]
+    differing = db.execute("""
+        select count(*) from expected_candles e full join final_candles f using (instrument_id, len, ws)
+        where f.n is null or e.n is null or e.o <> f.o or e.h <> f.h or e.l <> f.l
+           or e.c <> f.c or e.volume <> f.volume or e.n <> f.n or e.qv <> f.qv
+           or e.buy <> f.buy or e.sell <> f.sell or abs(e.vwap - f.vwap) > 1e-9 * abs(e.vwap)""").fetchone()[0]
+    return not_one, differing
