@@ -1,7 +1,11 @@
-.PHONY: run test bench fmt
+.PHONY: run core-demo test bench fmt
 
-# Run the demo on embedded defaults.
+# Run the pipeline on embedded defaults (until Ctrl-C; `make run DURATION=60` for a minute).
 run:
+	bash scripts/stack.sh $(DURATION)
+
+# Replay the synthetic market through the core alone, no broker.
+core-demo:
 	bash scripts/demo.sh
 
 # The whole test suite (what CI runs).

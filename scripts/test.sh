@@ -17,6 +17,12 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked --lib --bins --tests 2>&1 | tee "$log"
 
+echo "== end-to-end (tansu + producer + stream-processor + lake-writer, lake read by DuckDB and pyarrow)"
+cargo build --workspace --locked --bins
+venv="$(bash scripts/python-env.sh tests/requirements.txt)"
+TICKFLOW_BIN_DIR="$CARGO_TARGET_DIR/debug" "$venv/bin/python" -m pytest tests/e2e -q -p no:cacheprovider 2>&1 | tee -a "$log"
+
 # One closing line for the whole suite.
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
+     /^[0-9]+ passed/ { passed += $1 }
      END { printf "tickflow: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"

@@ -103,6 +103,21 @@ class Pipeline:
     def logs(self):
         return "\n".join(f"== {s.name}\n{s.tail()}" for s in [self.broker, self.processor, self.lake_writer])
 
+    def wait_until_working(self, service, timeout=60):
+        """Until `service` is ready and has consumed records since its last start."""
+        port = self.ports["processor" if service is self.processor else "lake_writer"]
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
+                consumed = sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("tickflow_records_in_total"))
+                if consumed > 0:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"{service.name} did not start working")
+
     def metrics(self, service):
         url = f"http://127.0.0.1:{self.ports[service]}/metrics"
         try:

@@ -36,6 +36,18 @@ pub struct Batch {
     pub started: Instant,
     /// A batch replayed after a crash must end exactly where its marker says.
     pub forced_last: Option<i64>,
+    /// The next offset this partition expects; anything older is a redelivery.
+    pub next_offset: Option<i64>,
+}
+
+/// What happened to a record offered to a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    Routed,
+    /// Cannot be placed in any table; skipped, but part of the batch's range.
+    Unroutable,
+    /// Older than what the partition already holds: dropped.
+    Redelivered,
 }
 
 /// What a record says about where it belongs.
@@ -49,13 +61,10 @@ struct Locator<'a> {
     window_start_us: Option<i64>,
 }
 
-/// Why a record could not be placed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Unroutable;
-
 impl Batch {
-    pub fn new(topic: &'static str, partition: i32, forced_last: Option<i64>) -> Self {
+    pub fn new(topic: &'static str, partition: i32, forced_last: Option<i64>, next_offset: Option<i64>) -> Self {
         Batch {
+            next_offset,
             topic,
             partition,
             first_offset: None,
@@ -72,14 +81,18 @@ impl Batch {
     }
 
     /// Adds a record; an unroutable one is skipped but still advances the batch's range.
-    pub fn add<M: Message>(&mut self, message: &M) -> Result<(), Unroutable> {
+    pub fn add<M: Message>(&mut self, message: &M) -> Added {
         let offset = message.offset();
+        if self.next_offset.is_some_and(|next| offset < next) {
+            return Added::Redelivered;
+        }
+        self.next_offset = Some(offset + 1);
         if self.first_offset.is_none() {
             self.first_offset = Some(offset);
             self.started = Instant::now();
         }
         self.last_offset = offset;
-        let (table, date, symbol, line) = route(self.topic, message).ok_or(Unroutable)?;
+        let Some((table, date, symbol, line)) = route(self.topic, message) else { return Added::Unroutable };
         let path = data_file(table, &date, &symbol, self.topic, self.partition, offset).to_string();
         let key = format!("{}/{date}/{symbol}", table.name);
         let group = self.groups.entry(key).or_insert_with(|| Group {
@@ -95,7 +108,12 @@ impl Batch {
         group.lines.extend_from_slice(&line);
         group.lines.push(b'\n');
         self.bytes += line.len() + 1;
-        Ok(())
+        Added::Routed
+    }
+
+    /// An empty batch that continues this one's partition.
+    pub fn next(&self) -> Batch {
+        Batch::new(self.topic, self.partition, None, self.next_offset)
     }
 
     pub fn marker(&self) -> BatchMarker {

@@ -20,7 +20,7 @@ use tickflow_service::shutdown::Shutdown;
 use tickflow_service::startup::wait_for_topics;
 use tickflow_service::{Readiness, ServiceArgs, exit_with, init_logging, parse_args, serve_http};
 
-use crate::batch::Batch;
+use crate::batch::{Added, Batch};
 use crate::writer::LakeWriter;
 
 const INPUTS: [&str; 3] = [ENRICHED_TRADES, REALTIME_METRICS, DEAD_LETTERS];
@@ -82,7 +82,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         for (partition, committed) in partitions.into_iter().zip(committed) {
             let (start, forced_last) = resume_point(&writer, topic, partition, committed)?;
             starts.push((topic, partition, start));
-            batches.insert((topic, partition), Batch::new(topic, partition, forced_last));
+            let next_offset = match start {
+                Offset::Offset(offset) => Some(offset),
+                _ => None,
+            };
+            batches.insert((topic, partition), Batch::new(topic, partition, forced_last, next_offset));
         }
     }
     consumer::assign(&consumer, &starts)?;
@@ -90,6 +94,7 @@ fn run(args: Args) -> anyhow::Result<()> {
 
     let records_in = INPUTS.map(|topic| metrics.counter_in(topic));
     let unroutable = metrics.rejection("lake-writer", "unroutable");
+    let redelivered = ServiceMetrics::named(&metrics.events, "record_redelivered");
     let flush_after = Duration::from_millis(args.flush_interval_ms);
     while !shutdown.requested() {
         if let Some(result) = consumer.poll(Duration::from_millis(50)) {
@@ -98,8 +103,14 @@ fn run(args: Args) -> anyhow::Result<()> {
                     let topic = INPUTS.iter().copied().find(|t| *t == message.topic()).unwrap_or(ENRICHED_TRADES);
                     records_in[INPUTS.iter().position(|t| *t == topic).unwrap_or(0)].inc();
                     if let Some(batch) = batches.get_mut(&(topic, message.partition())) {
-                        if batch.add(&message).is_err() {
-                            unroutable.inc();
+                        match batch.add(&message) {
+                            Added::Routed => {}
+                            Added::Unroutable => {
+                                unroutable.inc();
+                            }
+                            Added::Redelivered => {
+                                redelivered.inc();
+                            }
                         }
                         if batch.forced_last == Some(batch.last_offset) {
                             flush(&mut writer, &consumer, batch)?;
@@ -160,6 +171,6 @@ fn resume_point(
 fn flush(writer: &mut LakeWriter, consumer: &BaseConsumer, batch: &mut Batch) -> anyhow::Result<()> {
     writer.write(batch)?;
     consumer::commit(consumer, &[(batch.topic, batch.partition, batch.last_offset + 1)])?;
-    *batch = Batch::new(batch.topic, batch.partition, None);
+    *batch = batch.next();
     Ok(())
 }

@@ -91,7 +91,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             std::thread::spawn(move || synthetic.run(reference, frames_tx, source_shutdown))
         }
         SourceKind::Replay => {
-            let replay = ReplaySource::open(args.replay_file.as_deref().unwrap_or(std::path::Path::new("")), args.rate)?;
+            let replay =
+                ReplaySource::open(args.replay_file.as_deref().unwrap_or(std::path::Path::new("")), args.rate)?;
             std::thread::spawn(move || replay.run(frames_tx, source_shutdown))
         }
     };

@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 use tickflow_core::contract::topics::RAW_TRADES;
 use tickflow_core::processor::{ProcessorConfig, StreamProcessor};
 use tickflow_core::reference::ReferenceData;
-use tickflow_kafka::consumer::{self, ConsumerTuning};
+use tickflow_kafka::consumer::{self, BaseConsumer, ConsumerTuning};
 use tickflow_kafka::headers::Provenance;
 use tickflow_kafka::producer::{OutputProducer, ProducerTuning};
 use tickflow_kafka::{KafkaArgs, Message, Offset};
@@ -153,7 +153,9 @@ fn run(args: Args) -> anyhow::Result<()> {
             }
             None => {
                 for worker in workers.values_mut() {
-                    worker.heartbeat(args.idle_timeout, &producer, &counters, now_us())?;
+                    if worker.idle_us().is_some_and(|idle| idle >= args.idle_timeout) && caught_up(&consumer, worker) {
+                        worker.heartbeat(&producer, &counters, now_us())?;
+                    }
                 }
             }
         }
@@ -166,6 +168,13 @@ fn run(args: Args) -> anyhow::Result<()> {
     commit(&consumer, &producer, &store, &mut workers)?;
     tracing::info!("stream-processor stopped after a final commit");
     Ok(())
+}
+
+/// Whether the worker has read everything its partition holds.
+fn caught_up(consumer: &BaseConsumer, worker: &PartitionWorker) -> bool {
+    let high =
+        consumer::watermarks(consumer, RAW_TRADES, worker.partition, Duration::from_secs(2)).map(|(_, high)| high);
+    matches!((high, worker.next_offset), (Ok(high), Some(next)) if next >= high)
 }
 
 /// A partition's worker and where it resumes: from its state snapshot when there is one,
@@ -200,12 +209,28 @@ fn restore(
             (StreamProcessor::new(config.clone(), reference.clone())?, committed)
         }
     };
+    // The last output of this partition in each output topic, read in parallel.
+    let last_outputs: Vec<anyhow::Result<Option<(i64, u32)>>> = std::thread::scope(|scope| {
+        let probes: Vec<_> = OUTPUTS
+            .map(|topic| {
+                scope.spawn(move || {
+                    let last =
+                        consumer::last_record_matching(&args.kafka, topic, partition, Duration::from_secs(15), |m| {
+                            Provenance::from_headers(m.headers()).is_some_and(|p| p.partition == partition)
+                        })?;
+                    Ok(last.and_then(|m| Provenance::from_headers(m.headers())).map(|p| (p.offset, p.index)))
+                })
+            })
+            .into_iter()
+            .collect();
+        probes
+            .into_iter()
+            .map(|probe| probe.join().unwrap_or_else(|_| Err(anyhow::anyhow!("probe thread failed"))))
+            .collect()
+    });
     let mut written = [None; 3];
-    for (slot, topic) in written.iter_mut().zip(OUTPUTS) {
-        let last = consumer::last_record_matching(&args.kafka, topic, partition, Duration::from_secs(15), |m| {
-            Provenance::from_headers(m.headers()).is_some_and(|p| p.partition == partition)
-        })?;
-        *slot = last.and_then(|m| Provenance::from_headers(m.headers())).map(|p| (p.offset, p.index));
+    for (slot, last) in written.iter_mut().zip(last_outputs) {
+        *slot = last?;
     }
     tracing::info!(partition, start = ?start, already_written = ?written, "partition restored");
     let offset = start.map_or(Offset::Beginning, Offset::Offset);
@@ -215,7 +240,7 @@ fn restore(
 /// Waits for every output to be acknowledged, saves each changed partition's state, then
 /// commits the offsets: a crash anywhere in between repeats work but loses nothing.
 fn commit(
-    consumer: &tickflow_kafka::consumer::BaseConsumer,
+    consumer: &BaseConsumer,
     producer: &OutputProducer,
     store: &SnapshotStore,
     workers: &mut BTreeMap<i32, PartitionWorker>,

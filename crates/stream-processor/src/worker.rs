@@ -30,6 +30,7 @@ pub struct WorkerMetrics {
     records_in: Counter,
     out: [Counter; 3],
     suppressed: Counter,
+    redelivered: Counter,
     trade_latency: Histogram,
     candle_latency: Histogram,
     service: ServiceMetrics,
@@ -41,6 +42,7 @@ impl WorkerMetrics {
             records_in: service.counter_in(RAW_TRADES),
             out: OUTPUTS.map(|topic| service.counter_out(topic)),
             suppressed: ServiceMetrics::named(&service.events, "output_already_written"),
+            redelivered: ServiceMetrics::named(&service.events, "record_redelivered"),
             trade_latency: ServiceMetrics::named(&service.latency_seconds, "receive_to_enriched"),
             candle_latency: ServiceMetrics::named(&service.latency_seconds, "window_close_to_final_candle"),
             service: service.clone(),
@@ -104,6 +106,11 @@ impl PartitionWorker {
         counters: &WorkerMetrics,
         now_us: i64,
     ) -> Result<(), KafkaError> {
+        if self.next_offset.is_some_and(|next| offset < next) {
+            // Offsets of a partition only grow: an older one is a redelivery, already processed.
+            counters.redelivered.inc();
+            return Ok(());
+        }
         counters.records_in.inc();
         self.next_index = [0; 3];
         let mut metrics = std::mem::take(&mut self.metrics_buffer);
@@ -130,20 +137,25 @@ impl PartitionWorker {
         Ok(())
     }
 
-    /// When the partition has been idle for `idle_us` of wall time, lets event time pass at the
-    /// wall clock's pace so the last windows close. Outputs count as the last record's.
+    /// How long the partition has had no record, if it has had any.
+    pub fn idle_us(&self) -> Option<i64> {
+        self.last_event_time_us.map(|_| i64::try_from(self.last_record_at.elapsed().as_micros()).unwrap_or(i64::MAX))
+    }
+
+    /// Lets event time pass at the wall clock's pace on a partition that is caught up and has
+    /// been idle, so its last windows close. Only called at the end of the partition, so a
+    /// replay, which always has records to read there, never depends on it. Outputs count as
+    /// the last record's.
     pub fn heartbeat(
         &mut self,
-        idle_us: i64,
         producer: &OutputProducer,
         counters: &WorkerMetrics,
         now_us: i64,
     ) -> Result<(), KafkaError> {
-        let (Some(last_event), Some(next)) = (self.last_event_time_us, self.next_offset) else { return Ok(()) };
-        let idle = i64::try_from(self.last_record_at.elapsed().as_micros()).unwrap_or(i64::MAX);
-        if idle < idle_us {
+        let (Some(last_event), Some(next), Some(idle)) = (self.last_event_time_us, self.next_offset, self.idle_us())
+        else {
             return Ok(());
-        }
+        };
         let mut metrics = std::mem::take(&mut self.metrics_buffer);
         self.processor.advance_stream_time(last_event.saturating_add(idle), &mut metrics);
         let emitted = !metrics.is_empty();

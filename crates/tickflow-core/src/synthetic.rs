@@ -60,6 +60,7 @@ struct Quote {
     price_tick: i64,
     size_lot: i64,
     last_time_us: i64,
+    last_finnhub_ms: i64,
     next_trade_id: u64,
 }
 
@@ -97,6 +98,7 @@ impl SyntheticMarket {
                 price_tick,
                 size_lot,
                 last_time_us: config.start_time_us,
+                last_finnhub_ms: 0,
                 next_trade_id: 1_000_000,
             });
         }
@@ -161,9 +163,15 @@ impl SyntheticMarket {
             venue => (format!("{}:{symbol}:{trade_id}", venue.as_str()), Some(Cow::Owned(trade_id.to_string()))),
         };
         let event_time_us = match quote.venue {
-            Venue::Finnhub | Venue::Binance => self.time_us / 1_000 * 1_000,
+            // Finnhub has no trade ids: two equal trades of one symbol in one millisecond, sent in
+            // two frames, are indistinguishable from a redelivery, so the generator never makes them.
+            Venue::Finnhub => (self.time_us / 1_000).max(quote.last_finnhub_ms + 1) * 1_000,
+            Venue::Binance => self.time_us / 1_000 * 1_000,
             Venue::Coinbase => self.time_us,
         };
+        if quote.venue == Venue::Finnhub {
+            quote.last_finnhub_ms = event_time_us / 1_000;
+        }
         Trade {
             trade_key: Cow::Owned(trade_key),
             venue: quote.venue,

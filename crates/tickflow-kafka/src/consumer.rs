@@ -82,6 +82,10 @@ pub fn assign(consumer: &BaseConsumer, starts: &[(&str, i32, Offset)]) -> Result
 }
 
 /// Commits, for each `(topic, partition)`, the offset of the next record to read.
+///
+/// Asynchronous: the services keep their own authoritative progress (state snapshots, lake
+/// markers), so a commit only mirrors it for monitoring and as a fallback, and a broker that
+/// is slow to answer commits (tansu 0.6 sometimes never answers) cannot stall processing.
 pub fn commit(consumer: &BaseConsumer, next_offsets: &[(&str, i32, i64)]) -> Result<(), KafkaError> {
     if next_offsets.is_empty() {
         return Ok(());
@@ -91,7 +95,7 @@ pub fn commit(consumer: &BaseConsumer, next_offsets: &[(&str, i32, i64)]) -> Res
         list.add_partition_offset(topic, partition, Offset::Offset(offset))
             .map_err(KafkaError::client("committing"))?;
     }
-    consumer.commit(&list, CommitMode::Sync).map_err(KafkaError::client("committing offsets"))
+    consumer.commit(&list, CommitMode::Async).map_err(KafkaError::client("committing offsets"))
 }
 
 /// The low and high watermarks of a partition.

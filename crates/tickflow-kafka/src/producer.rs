@@ -75,6 +75,10 @@ impl OutputProducer {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", tuning.linger_ms.to_string())
+            // One request in flight per broker connection: records are persisted in the order
+            // they were sent even on brokers that do not enforce idempotent sequence numbers
+            // (tansu 0.6), which the stream-processor's restart relies on.
+            .set("max.in.flight.requests.per.connection", "1")
             .set("message.timeout.ms", "300000");
         for property in &args.properties {
             config.set(&property.key, &property.value); // explicit properties win

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The local stack on embedded defaults: a tansu broker on loopback, the lake on local disk,
+# the seeded synthetic market as the feed, and the three services, run by honcho.
+# Usage: scripts/stack.sh [SECONDS]   (default: until Ctrl-C)
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+need_cargo
+cd "$TICKFLOW_ROOT"
+seconds="${1:-${TICKFLOW_RUN_SECONDS:-0}}"
+
+tansu="$(bash scripts/tansu.sh)"
+venv="$(bash scripts/python-env.sh tools/requirements.txt)"
+echo "building the services (release)"
+cargo build --release --locked -p producer -p stream-processor -p lake-writer
+bin="$CARGO_TARGET_DIR/release"
+
+# The broker keeps its data in memory, so every run starts from empty topics, state and lake.
+data="${TICKFLOW_DATA:-$TICKFLOW_ROOT/.tickflow}"
+rm -rf "$data/lake" "$data/state" "$data/logs"
+mkdir -p "$data/lake" "$data/state" "$data/logs"
+broker="127.0.0.1:${TICKFLOW_BROKER_PORT:-9092}"
+
+cat > "$data/Procfile" <<PROCFILE
+broker: exec "$tansu" broker --listener-url tcp://$broker --advertised-listener-url tcp://$broker --storage-engine memory://tansu/ > "$data/logs/broker.log" 2>&1
+producer: sleep 1 && exec "$bin/producer" --rate "\${PRODUCER_RATE:-2000}" > "$data/logs/producer.log" 2>&1
+stream-processor: sleep 1 && exec "$bin/stream-processor" --state-dir "$data/state" > "$data/logs/stream-processor.log" 2>&1
+lake-writer: sleep 1 && exec "$bin/lake-writer" --lake-url "$data/lake" > "$data/logs/lake-writer.log" 2>&1
+progress: exec "$venv/bin/python" -u "$TICKFLOW_ROOT/scripts/progress.py" $seconds "$data/lake"
+PROCFILE
+
+echo "tickflow: broker $broker, lake $data/lake, logs $data/logs; Ctrl-C stops everything"
+export KAFKA_BOOTSTRAP_SERVERS="$broker" RUST_LOG="${RUST_LOG:-info}"
+cd "$data"
+exec "$venv/bin/honcho" start -f "$data/Procfile" --no-prefix
