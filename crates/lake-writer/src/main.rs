@@ -10,15 +10,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use prometheus_client::registry::Registry;
 use tickflow_core::contract::topics::{DEAD_LETTERS, ENRICHED_TRADES, REALTIME_METRICS};
 use tickflow_kafka::consumer::{self, BaseConsumer, ConsumerTuning};
 use tickflow_kafka::{KafkaArgs, Message, Offset};
 use tickflow_lake::store::{latest_marker, missing_files, open_store};
 use tickflow_service::metrics::ServiceMetrics;
-use tickflow_service::shutdown::Shutdown;
 use tickflow_service::startup::wait_for_topics;
-use tickflow_service::{Readiness, ServiceArgs, exit_with, init_logging, parse_args, serve_http};
+use tickflow_service::{Service, ServiceArgs, exit_with, init_logging, parse_args};
 
 use crate::batch::{Added, Batch};
 use crate::writer::LakeWriter;
@@ -64,11 +62,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     args.kafka.validate()?;
     let store = open_store(&args.lake_url).with_context(|| format!("opening the lake at {}", args.lake_url))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let shutdown = Shutdown::install()?;
-    let mut registry = Registry::default();
-    let metrics = ServiceMetrics::register(&mut registry);
-    let readiness = Readiness::default();
-    serve_http(args.http_addr, registry, readiness.clone())?;
+    let Service { shutdown, metrics, readiness } = Service::start(args.http_addr)?;
     tracing::info!(kafka = args.kafka.describe(), lake = args.lake_url, "lake-writer starting");
 
     wait_for_topics(&args.kafka, &shutdown, &metrics)?;

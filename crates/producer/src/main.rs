@@ -10,13 +10,10 @@ use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use prometheus_client::registry::Registry;
 use tickflow_kafka::KafkaArgs;
 use tickflow_kafka::producer::{OutputProducer, ProducerTuning};
-use tickflow_service::metrics::ServiceMetrics;
-use tickflow_service::shutdown::Shutdown;
 use tickflow_service::startup::{ReferenceArgs, wait_for_topics};
-use tickflow_service::{Readiness, ServiceArgs, exit_with, init_logging, parse_args, serve_http};
+use tickflow_service::{Service, ServiceArgs, exit_with, init_logging, parse_args};
 
 use crate::publish::Publisher;
 use crate::source::{ReplaySource, SyntheticSource};
@@ -72,11 +69,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         anyhow::bail!("--rate must be a non-negative number of trades per second");
     }
     let reference = args.reference.load()?;
-    let shutdown = Shutdown::install()?;
-    let mut registry = Registry::default();
-    let metrics = ServiceMetrics::register(&mut registry);
-    let readiness = Readiness::default();
-    serve_http(args.http_addr, registry, readiness.clone())?;
+    let Service { shutdown, metrics, readiness } = Service::start(args.http_addr)?;
     tracing::info!(kafka = args.kafka.describe(), source = ?args.source, "producer starting");
 
     wait_for_topics(&args.kafka, &shutdown, &metrics)?;

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use prometheus_client::registry::Registry;
 use tickflow_core::contract::topics::RAW_TRADES;
 use tickflow_core::processor::{ProcessorConfig, StreamProcessor};
 use tickflow_core::reference::ReferenceData;
@@ -21,9 +20,8 @@ use tickflow_kafka::headers::Provenance;
 use tickflow_kafka::producer::{OutputProducer, ProducerTuning};
 use tickflow_kafka::{KafkaArgs, Message, Offset};
 use tickflow_service::metrics::ServiceMetrics;
-use tickflow_service::shutdown::Shutdown;
 use tickflow_service::startup::{ReferenceArgs, wait_for_topics};
-use tickflow_service::{Readiness, ServiceArgs, exit_with, init_logging, parse_args, serve_http};
+use tickflow_service::{Service, ServiceArgs, exit_with, init_logging, parse_args};
 
 use crate::snapshots::{PartitionSnapshot, SnapshotStore};
 use crate::worker::{OUTPUTS, PartitionWorker, WorkerMetrics};
@@ -102,11 +100,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     config.check().context("invalid window settings")?;
     let reference = args.reference.load()?;
     let store = SnapshotStore::open(&args.state_dir)?;
-    let shutdown = Shutdown::install()?;
-    let mut registry = Registry::default();
-    let service_metrics = ServiceMetrics::register(&mut registry);
-    let readiness = Readiness::default();
-    serve_http(args.http_addr, registry, readiness.clone())?;
+    let Service { shutdown, metrics: service_metrics, readiness } = Service::start(args.http_addr)?;
     tracing::info!(kafka = args.kafka.describe(), windows_us = ?config.windows_us, lateness_us = config.allowed_lateness_us, state_dir = %args.state_dir.display(), "stream-processor starting");
 
     wait_for_topics(&args.kafka, &shutdown, &service_metrics)?;

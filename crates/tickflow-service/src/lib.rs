@@ -71,6 +71,26 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
+/// What a running service holds on to: its stop signal, its metrics and its readiness.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub shutdown: shutdown::Shutdown,
+    pub metrics: metrics::ServiceMetrics,
+    pub readiness: Readiness,
+}
+
+impl Service {
+    /// Installs the signal handlers and starts the HTTP listener on `http_addr`.
+    pub fn start(http_addr: SocketAddr) -> anyhow::Result<Self> {
+        let shutdown = shutdown::Shutdown::install()?;
+        let mut registry = Registry::default();
+        let metrics = metrics::ServiceMetrics::register(&mut registry);
+        let readiness = Readiness::default();
+        serve_http(http_addr, registry, readiness.clone())?;
+        Ok(Service { shutdown, metrics, readiness })
+    }
+}
+
 /// Readiness, as `/readyz` reports it.
 #[derive(Debug, Clone, Default)]
 pub struct Readiness(Arc<AtomicBool>);
