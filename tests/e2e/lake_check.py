@@ -58,7 +58,10 @@ def trade_reconciliation(db):
 
 
 def pyarrow_trade_keys(lake):
-    table = ds.dataset(lake / "trades", format="parquet", partitioning="hive").to_table(
+    # Readers take only final `*.parquet` files (a writer killed mid-write can leave a temporary file).
+    files = [str(f) for f in (lake / "trades").glob("date=*/symbol=*/*.parquet")]
+    table = ds.dataset(files, format="parquet", partitioning=ds.partitioning(flavor="hive"),
+                       partition_base_dir=str(lake / "trades")).to_table(
         columns=["venue", "venue_symbol", "trade_id", "event_time_us", "price", "size", "symbol", "date"])
     rows = table.to_pylist()
     keys = [(r["venue"], r["venue_symbol"], r["trade_id"] or "", r["event_time_us"], r["price"], r["size"]) for r in rows]

@@ -42,7 +42,7 @@ def wait_for_lake(pipeline, db, truth):
     pytest.fail(f"the lake has {found}, expected {target} (trades, dead letters, final candles)\n{pipeline.logs()}")
 
 
-def reconcile(pipeline, market_dir, truth, candles=True):
+def reconcile(pipeline, market_dir, truth):
     db = connect(pipeline.lake, market_dir / "truth.jsonl")
     wait_for_lake(pipeline, db, truth)
     refresh(db, pipeline.lake)
@@ -52,8 +52,6 @@ def reconcile(pipeline, market_dir, truth, candles=True):
     assert len(keys) == len(set(keys)) == len(truth.trades), "pyarrow reads every trade exactly once"
     assert partitions_ok, "each trade sits in the date= partition of its event time"
     assert rejection_counts(db) == truth.rejections
-    if not candles:
-        return
     not_one, differing = candle_mismatches(db)
     assert not_one == 0, "every window has exactly one final candle"
     assert differing == 0, "final candles equal the recomputation from the ground truth"
@@ -96,9 +94,6 @@ def test_sigkill_of_processor_and_lake_writer_changes_nothing(market, tmp_path):
         thread.join()
         assert producer.process.wait(TIMEOUT_S) == 0, producer.tail()
         assert pipeline.processor.starts == 4 and pipeline.lake_writer.starts == 4
-        # Trades and dead letters are exact under kills. Final candles are not yet: a window
-        # closed by an idle heartbeat before a crash can close differently on the replay (see
-        # ARCHITECTURE.md, "Known gaps"), so they are reconciled in the run without kills only.
-        reconcile(pipeline, market_dir, truth, candles=False)
+        reconcile(pipeline, market_dir, truth)
     finally:
         pipeline.stop()

@@ -13,7 +13,7 @@ use clap::Parser;
 use tickflow_core::contract::topics::{DEAD_LETTERS, ENRICHED_TRADES, REALTIME_METRICS};
 use tickflow_kafka::consumer::{self, BaseConsumer, ConsumerTuning};
 use tickflow_kafka::{KafkaArgs, Message, Offset};
-use tickflow_lake::store::{latest_marker, missing_files, open_store};
+use tickflow_lake::store::{latest_marker, missing_files, open_store, remove_local_leftovers};
 use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::startup::wait_for_topics;
 use tickflow_service::{Service, ServiceArgs, exit_with, init_logging, parse_args};
@@ -61,6 +61,10 @@ fn main() -> ExitCode {
 fn run(args: Args) -> anyhow::Result<()> {
     args.kafka.validate()?;
     let store = open_store(&args.lake_url).with_context(|| format!("opening the lake at {}", args.lake_url))?;
+    let leftovers = remove_local_leftovers(&args.lake_url).context("cleaning up temporary files")?;
+    if leftovers > 0 {
+        tracing::info!(leftovers, "removed temporary files of an interrupted run");
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let Service { shutdown, metrics, readiness } = Service::start(args.http_addr)?;
     tracing::info!(kafka = args.kafka.describe(), lake = args.lake_url, "lake-writer starting");
@@ -75,11 +79,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         let committed = consumer::committed_offsets(&consumer, topic, &partitions, Duration::from_secs(15))?;
         for (partition, committed) in partitions.into_iter().zip(committed) {
             let (start, forced_last) = resume_point(&writer, topic, partition, committed)?;
-            starts.push((topic, partition, start));
             let next_offset = match start {
                 Offset::Offset(offset) => Some(offset),
                 _ => None,
             };
+            // The batch drops what lies before `next_offset`.
+            starts.push((topic, partition, next_offset.map_or(start, consumer::resume_from)));
             batches.insert((topic, partition), Batch::new(topic, partition, forced_last, next_offset));
         }
     }

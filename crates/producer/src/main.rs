@@ -10,7 +10,9 @@ use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use tickflow_core::contract::topics::RAW_TRADES;
 use tickflow_kafka::KafkaArgs;
+use tickflow_kafka::consumer;
 use tickflow_kafka::producer::{OutputProducer, ProducerTuning};
 use tickflow_service::startup::{ReferenceArgs, wait_for_topics};
 use tickflow_service::{Service, ServiceArgs, exit_with, init_logging, parse_args};
@@ -73,8 +75,10 @@ fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!(kafka = args.kafka.describe(), source = ?args.source, "producer starting");
 
     wait_for_topics(&args.kafka, &shutdown, &metrics)?;
+    let probe = consumer::consumer(&args.kafka, "tickflow-producer", consumer::ConsumerTuning::default())?;
+    let partitions = consumer::partition_count(&probe, RAW_TRADES, Duration::from_secs(15))?;
     let producer = OutputProducer::new(&args.kafka, ProducerTuning::default())?;
-    let mut publisher = Publisher::new(producer, reference.clone(), metrics);
+    let mut publisher = Publisher::new(producer, reference.clone(), metrics, partitions);
 
     let (frames_tx, frames) = sync_channel(16_384);
     let source_shutdown = shutdown.clone();
@@ -96,8 +100,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         match frames.recv_timeout(Duration::from_millis(100)) {
             Ok(frame) => publisher.publish(&frame)?,
             Err(RecvTimeoutError::Timeout) if shutdown.requested() => break,
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break, // the source is done
+            Err(RecvTimeoutError::Timeout) => publisher.watermark_if_quiet(Duration::from_secs(1))?,
+            Err(RecvTimeoutError::Disconnected) => {
+                // The source is done: nothing older will come.
+                publisher.watermark_at_end()?;
+                break;
+            }
         }
         if last_flush.elapsed() > Duration::from_secs(1) {
             publisher.flush(Duration::from_secs(60))?;

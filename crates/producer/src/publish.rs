@@ -1,17 +1,18 @@
 //! Frames to `raw_trades`: each frame is normalized by the core; every trade goes out keyed by
 //! its instrument, every rejection to `dead_letters` with the frame as the original bytes.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
 use tickflow_core::contract::topics::{DEAD_LETTERS, RAW_TRADES};
-use tickflow_core::contract::{DeadLetter, Rejection, Stage, Venue};
+use tickflow_core::contract::{DeadLetter, Rejection, Stage, Venue, Watermark};
 use tickflow_core::reference::ReferenceData;
 use tickflow_core::validate::ValidationRules;
 use tickflow_core::venue::{NormalizeContext, VenueFrame, normalize};
 use tickflow_kafka::KafkaError;
-use tickflow_kafka::headers::dead_letter_headers;
+use tickflow_kafka::headers::{KIND, KIND_WATERMARK, dead_letter_headers};
 use tickflow_kafka::producer::{Outgoing, OutputProducer};
+use tickflow_kafka::{Header, OwnedHeaders};
 use tickflow_service::metrics::ServiceMetrics;
 
 use crate::source::{Frame, now_us};
@@ -24,10 +25,14 @@ pub struct Publisher {
     trades_out: Counter,
     frames_in: [Counter; 3],
     buffer: Vec<u8>,
+    /// Partitions of `raw_trades`, which each get every watermark.
+    partitions: i32,
+    /// The latest event time sent, and when it was sent.
+    progress: Option<(i64, Instant)>,
 }
 
 impl Publisher {
-    pub fn new(producer: OutputProducer, reference: ReferenceData, metrics: ServiceMetrics) -> Self {
+    pub fn new(producer: OutputProducer, reference: ReferenceData, metrics: ServiceMetrics, partitions: i32) -> Self {
         let frames_in = Venue::ALL.map(|venue| metrics.counter_in(&format!("feed:{}", venue.as_str())));
         Publisher {
             producer,
@@ -37,6 +42,8 @@ impl Publisher {
             metrics,
             frames_in,
             buffer: Vec::with_capacity(1024),
+            partitions,
+            progress: None,
         }
     }
 
@@ -58,6 +65,8 @@ impl Publisher {
                                 None,
                             )?;
                             self.trades_out.inc();
+                            let latest = self.progress.map_or(trade.event_time_us, |(t, _)| t.max(trade.event_time_us));
+                            self.progress = Some((latest, Instant::now()));
                         }
                         Err(rejection) => self.dead_letter(frame, rejection)?,
                     }
@@ -89,6 +98,38 @@ impl Publisher {
         let key = frame.venue.as_str().as_bytes();
         let record = Outgoing { topic: DEAD_LETTERS, partition: None, key, payload: frame.frame.as_bytes() };
         self.producer.send(record, Some(dead_letter_headers(&letter)))
+    }
+
+    /// While the feed is quiet, lets event time pass at the wall clock's pace: a watermark of
+    /// the latest event time plus the time since it was sent, once `quiet` has passed.
+    pub fn watermark_if_quiet(&mut self, quiet: Duration) -> Result<(), KafkaError> {
+        match self.progress {
+            Some((latest, at)) if at.elapsed() >= quiet => {
+                let elapsed = i64::try_from(at.elapsed().as_micros()).unwrap_or(i64::MAX);
+                self.send_watermark(latest.saturating_add(elapsed))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The feed has ended: a watermark a day past its last trade closes every window.
+    pub fn watermark_at_end(&mut self) -> Result<(), KafkaError> {
+        match self.progress {
+            Some((latest, _)) => self.send_watermark(latest.saturating_add(86_400_000_000)),
+            None => Ok(()),
+        }
+    }
+
+    fn send_watermark(&mut self, watermark_us: i64) -> Result<(), KafkaError> {
+        let payload = serde_json::to_vec(&Watermark { watermark_us })
+            .map_err(|_| KafkaError::Config("a watermark did not encode".into()))?;
+        for partition in 0..self.partitions {
+            let headers = OwnedHeaders::new().insert(Header { key: KIND, value: Some(KIND_WATERMARK.as_bytes()) });
+            let record = Outgoing { topic: RAW_TRADES, partition: Some(partition), key: b"", payload: &payload };
+            self.producer.send(record, Some(headers))?;
+        }
+        ServiceMetrics::named(&self.metrics.events, "watermark_sent").inc();
+        Ok(())
     }
 
     /// Waits until everything produced is acknowledged.

@@ -16,7 +16,7 @@ use tickflow_core::contract::topics::RAW_TRADES;
 use tickflow_core::processor::{ProcessorConfig, StreamProcessor};
 use tickflow_core::reference::ReferenceData;
 use tickflow_kafka::consumer::{self, BaseConsumer, ConsumerTuning};
-use tickflow_kafka::headers::Provenance;
+use tickflow_kafka::headers::{Provenance, is_watermark};
 use tickflow_kafka::producer::{OutputProducer, ProducerTuning};
 use tickflow_kafka::{KafkaArgs, Message, Offset};
 use tickflow_service::metrics::ServiceMetrics;
@@ -54,8 +54,8 @@ struct Args {
     /// How long after a window's end late trades may still revise it.
     #[arg(long, env = "PROCESSOR_ALLOWED_LATENESS", default_value = "2s", value_parser = parse_duration_us)]
     allowed_lateness: i64,
-    /// How far a quiet instrument may trail the stream before the stream closes its windows;
-    /// also how long a partition may be idle before wall-clock time closes its windows.
+    /// How far a quiet instrument may trail the stream (its other instruments, or the producer's
+    /// watermarks) before the stream closes its windows.
     #[arg(long, env = "PROCESSOR_IDLE_TIMEOUT", default_value = "5s", value_parser = parse_duration_us)]
     idle_timeout: i64,
     /// How often outputs are flushed, state saved and offsets committed.
@@ -139,19 +139,17 @@ fn run(args: Args) -> anyhow::Result<()> {
                 let Some(worker) = workers.get_mut(&message.partition()) else { continue };
                 let payload = message.payload().unwrap_or_default();
                 let key = message.key().unwrap_or_default();
-                worker.handle(message.offset(), key, payload, &producer, &counters, now_us())?;
+                if is_watermark(message.headers()) {
+                    worker.handle_watermark(message.offset(), payload, &producer, &counters, now_us())?;
+                } else {
+                    worker.handle(message.offset(), key, payload, &producer, &counters, now_us())?;
+                }
             }
             Some(Err(error)) => {
                 tracing::warn!(%error, "consumer error; retrying");
                 ServiceMetrics::named(&service_metrics.retries, "consume").inc();
             }
-            None => {
-                for worker in workers.values_mut() {
-                    if worker.idle_us().is_some_and(|idle| idle >= args.idle_timeout) && caught_up(&consumer, worker) {
-                        worker.heartbeat(&producer, &counters, now_us())?;
-                    }
-                }
-            }
+            None => {}
         }
         producer.poll();
         if last_commit.elapsed() >= commit_every {
@@ -162,13 +160,6 @@ fn run(args: Args) -> anyhow::Result<()> {
     commit(&consumer, &producer, &store, &mut workers)?;
     tracing::info!("stream-processor stopped after a final commit");
     Ok(())
-}
-
-/// Whether the worker has read everything its partition holds.
-fn caught_up(consumer: &BaseConsumer, worker: &PartitionWorker) -> bool {
-    let high =
-        consumer::watermarks(consumer, RAW_TRADES, worker.partition, Duration::from_secs(2)).map(|(_, high)| high);
-    matches!((high, worker.next_offset), (Ok(high), Some(next)) if next >= high)
 }
 
 /// A partition's worker and where it resumes: from its state snapshot when there is one,
@@ -227,7 +218,8 @@ fn restore(
         *slot = last?;
     }
     tracing::info!(partition, start = ?start, already_written = ?written, "partition restored");
-    let offset = start.map_or(Offset::Beginning, Offset::Offset);
+    // The worker drops what lies before `start`.
+    let offset = start.map_or(Offset::Beginning, consumer::resume_from);
     Ok((PartitionWorker::new(partition, processor, start, written), offset))
 }
 

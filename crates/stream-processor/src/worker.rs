@@ -6,12 +6,10 @@
 //! in each output topic and does not send those outputs again: together with the state
 //! snapshot this makes the outputs exactly once, although the input is read at least once.
 
-use std::time::Instant;
-
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 use tickflow_core::contract::topics::{DEAD_LETTERS, ENRICHED_TRADES, RAW_TRADES, REALTIME_METRICS};
-use tickflow_core::contract::{DeadLetter, Metric, Rejection, Stage};
+use tickflow_core::contract::{DeadLetter, Metric, Rejection, Stage, Watermark};
 use tickflow_core::processor::StreamProcessor;
 use tickflow_kafka::headers::{PROVENANCE, Provenance, dead_letter_headers};
 use tickflow_kafka::producer::{Outgoing, OutputProducer};
@@ -31,6 +29,7 @@ pub struct WorkerMetrics {
     out: [Counter; 3],
     suppressed: Counter,
     redelivered: Counter,
+    bad_watermarks: Counter,
     trade_latency: Histogram,
     candle_latency: Histogram,
     service: ServiceMetrics,
@@ -43,6 +42,7 @@ impl WorkerMetrics {
             out: OUTPUTS.map(|topic| service.counter_out(topic)),
             suppressed: ServiceMetrics::named(&service.events, "output_already_written"),
             redelivered: ServiceMetrics::named(&service.events, "record_redelivered"),
+            bad_watermarks: service.rejection("stream-processor", "bad_watermark"),
             trade_latency: ServiceMetrics::named(&service.latency_seconds, "receive_to_enriched"),
             candle_latency: ServiceMetrics::named(&service.latency_seconds, "window_close_to_final_candle"),
             service: service.clone(),
@@ -62,8 +62,6 @@ pub struct PartitionWorker {
     written: [Option<(i64, u32)>; 3],
     /// Outputs sent so far for the current input record, per topic.
     next_index: [u32; 3],
-    last_event_time_us: Option<i64>,
-    last_record_at: Instant,
     lateness_us: i64,
     metrics_buffer: Vec<Metric>,
     encoded: Vec<u8>,
@@ -84,8 +82,6 @@ impl PartitionWorker {
             dirty: false,
             written,
             next_index: [0; 3],
-            last_event_time_us: None,
-            last_record_at: Instant::now(),
             lateness_us,
             metrics_buffer: Vec::new(),
             encoded: Vec::with_capacity(1024),
@@ -116,7 +112,6 @@ impl PartitionWorker {
         let mut metrics = std::mem::take(&mut self.metrics_buffer);
         match self.processor.process(payload, &mut metrics) {
             Ok(enriched) => {
-                self.last_event_time_us = Some(enriched.event_time_us);
                 counters.trade_latency.observe(seconds(now_us - enriched.receive_time_us));
                 self.encoded.clear();
                 serde_json::to_writer(&mut self.encoded, &enriched).map_err(encoding)?;
@@ -133,36 +128,37 @@ impl PartitionWorker {
         sent?;
         self.next_offset = Some(offset + 1);
         self.dirty = true;
-        self.last_record_at = Instant::now();
         Ok(())
     }
 
-    /// How long the partition has had no record, if it has had any.
-    pub fn idle_us(&self) -> Option<i64> {
-        self.last_event_time_us.map(|_| i64::try_from(self.last_record_at.elapsed().as_micros()).unwrap_or(i64::MAX))
-    }
-
-    /// Lets event time pass at the wall clock's pace on a partition that is caught up and has
-    /// been idle, so its last windows close. Only called at the end of the partition, so a
-    /// replay, which always has records to read there, never depends on it. Outputs count as
-    /// the last record's.
-    pub fn heartbeat(
+    /// Applies a watermark record at `offset`: the windows it closes are emitted as that
+    /// record's outputs.
+    pub fn handle_watermark(
         &mut self,
+        offset: i64,
+        payload: &[u8],
         producer: &OutputProducer,
         counters: &WorkerMetrics,
         now_us: i64,
     ) -> Result<(), KafkaError> {
-        let (Some(last_event), Some(next), Some(idle)) = (self.last_event_time_us, self.next_offset, self.idle_us())
-        else {
+        if self.next_offset.is_some_and(|next| offset < next) {
+            counters.redelivered.inc();
             return Ok(());
-        };
+        }
+        self.next_index = [0; 3];
         let mut metrics = std::mem::take(&mut self.metrics_buffer);
-        self.processor.advance_stream_time(last_event.saturating_add(idle), &mut metrics);
-        let emitted = !metrics.is_empty();
-        let sent = self.send_metrics(next - 1, &mut metrics, producer, counters, now_us);
+        match serde_json::from_slice::<Watermark>(payload) {
+            Ok(watermark) => self.processor.advance_stream_time(watermark.watermark_us, &mut metrics),
+            Err(_) => {
+                counters.bad_watermarks.inc();
+            }
+        }
+        let sent = self.send_metrics(offset, &mut metrics, producer, counters, now_us);
         self.metrics_buffer = metrics;
-        self.dirty |= emitted;
-        sent
+        sent?;
+        self.next_offset = Some(offset + 1);
+        self.dirty = true;
+        Ok(())
     }
 
     fn send_metrics(

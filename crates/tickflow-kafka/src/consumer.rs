@@ -72,6 +72,19 @@ pub fn committed_offsets(
         .collect())
 }
 
+/// How far before a resume offset reading starts. tansu 0.6 answers a fetch from an offset in
+/// the middle of a record batch with the batches that start after it, silently skipping the
+/// rest of that batch; starting up to one producer batch earlier (librdkafka sends at most
+/// 10 000 records a batch) and dropping what lies before the resume offset is correct on
+/// every broker.
+pub const RESUME_MARGIN: i64 = 10_000;
+
+/// Where to start reading so that the record at `offset` is not skipped; the caller drops the
+/// records before `offset`.
+pub fn resume_from(offset: i64) -> Offset {
+    Offset::Offset((offset - RESUME_MARGIN).max(0))
+}
+
 /// Reads each `(topic, partition)` from the given position.
 pub fn assign(consumer: &BaseConsumer, starts: &[(&str, i32, Offset)]) -> Result<(), KafkaError> {
     let mut list = TopicPartitionList::new();

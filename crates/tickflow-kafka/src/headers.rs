@@ -11,6 +11,15 @@ pub const SOURCE_TOPIC: &str = "tickflow-source-topic";
 pub const SOURCE_PARTITION: &str = "tickflow-source-partition";
 pub const SOURCE_OFFSET: &str = "tickflow-source-offset";
 pub const REJECTED_AT_US: &str = "tickflow-rejected-at-us";
+/// Marks a `raw_trades` record that is not a trade: `watermark`.
+pub const KIND: &str = "tickflow-kind";
+pub const KIND_WATERMARK: &str = "watermark";
+
+/// Whether a record carries `tickflow-kind: watermark`.
+pub fn is_watermark(headers: Option<&impl Headers>) -> bool {
+    headers.is_some_and(|h| h.iter().any(|h| h.key == KIND && h.value == Some(KIND_WATERMARK.as_bytes())))
+}
+
 /// `partition/offset/index` of the input record an output came from.
 pub const PROVENANCE: &str = "tickflow-provenance";
 

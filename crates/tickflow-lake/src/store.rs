@@ -73,6 +73,31 @@ pub fn open_store(url: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
     Ok(Arc::new(LocalFileSystem::new_with_prefix(absolute)?))
 }
 
+/// Deletes temporary files a killed writer left in a local lake (`<file>.parquet#<n>`: the
+/// local object store writes to such a name and renames it when complete). Readers never see
+/// them, since they read only `*.parquet`; this only reclaims the space.
+pub fn remove_local_leftovers(url: &str) -> std::io::Result<usize> {
+    if url.contains("://") && !url.starts_with("file://") {
+        return Ok(0);
+    }
+    let root = std::path::PathBuf::from(url.strip_prefix("file://").unwrap_or(url));
+    let mut removed = 0;
+    let mut folders = vec![root];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(".parquet#")) {
+                std::fs::remove_file(&path)?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// What a create-only write found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {

@@ -12,4 +12,4 @@ pub mod trade;
 pub use dead_letter::{DeadLetter, RejectReason, Rejection, Stage};
 pub use enriched::{AssetClass, EnrichedTrade, Enrichment, Session};
 pub use metric::{Anomaly, AnomalyKind, Candle, Metric};
-pub use trade::{Side, Trade, Venue};
+pub use trade::{Side, Trade, Venue, Watermark};

@@ -28,8 +28,9 @@ pub const ENRICHED_TRADE: Contract = contract!("enriched_trade");
 pub const CANDLE: Contract = contract!("candle");
 pub const ANOMALY: Contract = contract!("anomaly");
 pub const DEAD_LETTER: Contract = contract!("dead_letter");
+pub const WATERMARK: Contract = contract!("watermark");
 
-pub const ALL_CONTRACTS: [Contract; 5] = [TRADE, ENRICHED_TRADE, CANDLE, ANOMALY, DEAD_LETTER];
+pub const ALL_CONTRACTS: [Contract; 6] = [TRADE, ENRICHED_TRADE, CANDLE, ANOMALY, DEAD_LETTER, WATERMARK];
 
 /// The type of one column, independent of any columnar library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -61,6 +61,14 @@ pub struct Trade<'a> {
     pub receive_time_us: i64,
 }
 
+/// A watermark record on `raw_trades` (`schemas/watermark.schema.json`): the event time the
+/// producer's feed has reached. It travels in the input, so a replay sees it at the same place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Watermark {
+    pub watermark_us: i64,
+}
+
 impl Trade<'_> {
     /// A copy that owns all its text, free of the input buffer's lifetime.
     pub fn into_owned(self) -> Trade<'static> {

@@ -141,7 +141,7 @@ impl StreamProcessor {
         self.accept(trade, metrics)
     }
 
-    /// Moves the stream watermark to at least `time_us` (a heartbeat when the input is idle),
+    /// Moves the stream watermark to at least `time_us` (a watermark record from the input),
     /// closing the windows that this closes.
     pub fn advance_stream_time(&mut self, time_us: i64, metrics: &mut Vec<Metric>) {
         self.stream_watermark_us = self.stream_watermark_us.max(time_us);

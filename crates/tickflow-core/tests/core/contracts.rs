@@ -93,6 +93,9 @@ fn every_record_type_validates_against_its_schema() {
     };
     let value = serde_json::to_value(&dead_letter).expect("serializes");
     assert_conforms(schema::DEAD_LETTER, std::slice::from_ref(&value));
+    let watermark = serde_json::to_value(tickflow_core::contract::Watermark { watermark_us: 1_700_000_000_000_000 })
+        .expect("serializes");
+    assert_conforms(schema::WATERMARK, &[watermark]);
     assert_eq!(serde_json::from_value::<DeadLetter>(value).expect("round trip"), dead_letter);
 }
 
