@@ -170,6 +170,7 @@ fn resume_point(
 fn flush(writer: &mut LakeWriter, consumer: &BaseConsumer, batch: &mut Batch) -> anyhow::Result<()> {
     writer.write(batch)?;
     consumer::commit(consumer, &[(batch.topic, batch.partition, batch.last_offset + 1)])?;
+    writer.metrics.record_lag(consumer, batch.topic, batch.partition, batch.last_offset + 1);
     *batch = batch.next();
     Ok(())
 }

@@ -154,6 +154,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         producer.poll();
         if last_commit.elapsed() >= commit_every {
             commit(&consumer, &producer, &store, &mut workers)?;
+            for worker in workers.values() {
+                if let Some(next) = worker.next_offset {
+                    service_metrics.record_lag(&consumer, RAW_TRADES, worker.partition, next);
+                }
+            }
             last_commit = Instant::now();
         }
     }

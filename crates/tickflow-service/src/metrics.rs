@@ -95,6 +95,22 @@ impl ServiceMetrics {
         self.rejections.get_or_create(&RejectionLabels { stage: stage.to_owned(), reason: reason.to_owned() }).clone()
     }
 
+    /// Sets `consumer_lag` of a partition: records between `next_offset` and the end of the
+    /// partition, as the broker reports it (tansu's report lags by up to one record batch).
+    pub fn record_lag(
+        &self,
+        consumer: &tickflow_kafka::consumer::BaseConsumer,
+        topic: &str,
+        partition: i32,
+        next_offset: i64,
+    ) {
+        let timeout = std::time::Duration::from_millis(500);
+        if let Ok((_, high)) = tickflow_kafka::consumer::watermarks(consumer, topic, partition, timeout) {
+            let labels = PartitionLabels { topic: topic.to_owned(), partition: partition.to_string() };
+            self.consumer_lag.get_or_create(&labels).set((high - next_offset).max(0));
+        }
+    }
+
     /// The member of a family labelled `name=<name>`.
     pub fn named<T>(family: &Family<NameLabel, T, impl Fn() -> T>, name: &str) -> T
     where
