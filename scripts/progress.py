@@ -36,14 +36,14 @@ def main():
     while seconds <= 0 or time.time() - started < seconds:
         producer, processor, writer = (scrape(p) for p in SERVICES.values())
         rejections = {k.split('reason="')[1].split('"')[0]: int(v) for m in (producer, processor)
-                      for k, v in m.items() if k.startswith("tickflow_rejections_total")}
+                      for k, v in m.items() if k.startswith("tickflow_rejections_total") and v > 0}
         files = len(list(lake.glob("*/date=*/symbol=*/*.parquet")))
         produced = total(producer, OUT % "raw_trades")
         enriched = total(processor, OUT % "enriched_trades")
         metrics = total(processor, OUT % "realtime_metrics")
         rows = total(writer, "tickflow_rows_written_total")
         print(f"[{time.time() - started:5.0f}s] produced {produced} | enriched {enriched} | candles+anomalies {metrics}"
-              f" | rejected {rejections or 0} | lake rows {rows} in {files} files", flush=True)
+              f" | rejected {rejections or 'none'} | lake rows {rows} in {files} files", flush=True)
         time.sleep(5)
 
 
