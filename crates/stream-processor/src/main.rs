@@ -24,7 +24,7 @@ use tickflow_service::startup::{ReferenceArgs, wait_for_topics};
 use tickflow_service::{Service, ServiceArgs, exit_with, init_logging, parse_args};
 
 use crate::snapshots::{PartitionSnapshot, SnapshotStore};
-use crate::worker::{OUTPUTS, PartitionWorker, WorkerMetrics};
+use crate::worker::{Input, OUTPUTS, PartitionWorker, WorkerMetrics};
 
 /// Validates, deduplicates and enriches raw trades and computes candles and anomalies.
 #[derive(Debug, Parser)]
@@ -139,11 +139,12 @@ fn run(args: Args) -> anyhow::Result<()> {
                 let Some(worker) = workers.get_mut(&message.partition()) else { continue };
                 let payload = message.payload().unwrap_or_default();
                 let key = message.key().unwrap_or_default();
-                if is_watermark(message.headers()) {
-                    worker.handle_watermark(message.offset(), payload, &producer, &counters, now_us())?;
+                let input = if is_watermark(message.headers()) {
+                    Input::Watermark { payload }
                 } else {
-                    worker.handle(message.offset(), key, payload, &producer, &counters, now_us())?;
-                }
+                    Input::Trade { key, payload }
+                };
+                worker.handle(message.offset(), input, &producer, &counters, now_us())?;
             }
             Some(Err(error)) => {
                 tracing::warn!(%error, "consumer error; retrying");

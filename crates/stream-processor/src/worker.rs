@@ -50,6 +50,19 @@ impl WorkerMetrics {
     }
 }
 
+/// A record of `raw_trades`.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    Trade {
+        key: &'a [u8],
+        payload: &'a [u8],
+    },
+    /// A record with the header `tickflow-kind: watermark`.
+    Watermark {
+        payload: &'a [u8],
+    },
+}
+
 #[derive(Debug)]
 pub struct PartitionWorker {
     pub partition: i32,
@@ -92,12 +105,11 @@ impl PartitionWorker {
         &self.processor
     }
 
-    /// Processes the record at `offset` and sends its outputs.
+    /// Processes the input record at `offset` and sends its outputs.
     pub fn handle(
         &mut self,
         offset: i64,
-        key: &[u8],
-        payload: &[u8],
+        input: Input<'_>,
         producer: &OutputProducer,
         counters: &WorkerMetrics,
         now_us: i64,
@@ -107,10 +119,42 @@ impl PartitionWorker {
             counters.redelivered.inc();
             return Ok(());
         }
-        counters.records_in.inc();
         self.next_index = [0; 3];
         let mut metrics = std::mem::take(&mut self.metrics_buffer);
-        match self.processor.process(payload, &mut metrics) {
+        let handled = match input {
+            Input::Trade { key, payload } => self.trade(offset, key, payload, &mut metrics, producer, counters, now_us),
+            Input::Watermark { payload } => {
+                // The windows a watermark closes are emitted as that record's outputs.
+                match serde_json::from_slice::<Watermark>(payload) {
+                    Ok(watermark) => self.processor.advance_stream_time(watermark.watermark_us, &mut metrics),
+                    Err(_) => {
+                        counters.bad_watermarks.inc();
+                    }
+                }
+                Ok(())
+            }
+        };
+        let sent = handled.and_then(|()| self.send_metrics(offset, &mut metrics, producer, counters, now_us));
+        self.metrics_buffer = metrics;
+        sent?;
+        self.next_offset = Some(offset + 1);
+        self.dirty = true;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn trade(
+        &mut self,
+        offset: i64,
+        key: &[u8],
+        payload: &[u8],
+        metrics: &mut Vec<Metric>,
+        producer: &OutputProducer,
+        counters: &WorkerMetrics,
+        now_us: i64,
+    ) -> Result<(), KafkaError> {
+        counters.records_in.inc();
+        match self.processor.process(payload, metrics) {
             Ok(enriched) => {
                 counters.trade_latency.observe(seconds(now_us - enriched.receive_time_us));
                 self.encoded.clear();
@@ -119,46 +163,10 @@ impl PartitionWorker {
                 let sent =
                     self.send(ENRICHED, offset, enriched.instrument_id.as_bytes(), &encoded, None, producer, counters);
                 self.encoded = encoded;
-                sent?;
+                sent
             }
-            Err(rejection) => self.dead_letter(offset, key, payload, rejection, producer, counters, now_us)?,
+            Err(rejection) => self.dead_letter(offset, key, payload, rejection, producer, counters, now_us),
         }
-        let sent = self.send_metrics(offset, &mut metrics, producer, counters, now_us);
-        self.metrics_buffer = metrics;
-        sent?;
-        self.next_offset = Some(offset + 1);
-        self.dirty = true;
-        Ok(())
-    }
-
-    /// Applies a watermark record at `offset`: the windows it closes are emitted as that
-    /// record's outputs.
-    pub fn handle_watermark(
-        &mut self,
-        offset: i64,
-        payload: &[u8],
-        producer: &OutputProducer,
-        counters: &WorkerMetrics,
-        now_us: i64,
-    ) -> Result<(), KafkaError> {
-        if self.next_offset.is_some_and(|next| offset < next) {
-            counters.redelivered.inc();
-            return Ok(());
-        }
-        self.next_index = [0; 3];
-        let mut metrics = std::mem::take(&mut self.metrics_buffer);
-        match serde_json::from_slice::<Watermark>(payload) {
-            Ok(watermark) => self.processor.advance_stream_time(watermark.watermark_us, &mut metrics),
-            Err(_) => {
-                counters.bad_watermarks.inc();
-            }
-        }
-        let sent = self.send_metrics(offset, &mut metrics, producer, counters, now_us);
-        self.metrics_buffer = metrics;
-        sent?;
-        self.next_offset = Some(offset + 1);
-        self.dirty = true;
-        Ok(())
     }
 
     fn send_metrics(
