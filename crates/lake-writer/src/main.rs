@@ -16,7 +16,7 @@ use tickflow_kafka::{KafkaArgs, Message, Offset};
 use tickflow_lake::store::{latest_marker, missing_files, open_store, remove_local_leftovers};
 use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::startup::wait_for_topics;
-use tickflow_service::{Service, ServiceArgs, exit_with, init_logging, parse_args};
+use tickflow_service::{Service, ServiceArgs, run_service};
 
 use crate::batch::{Added, Batch};
 use crate::writer::LakeWriter;
@@ -53,9 +53,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args: Args = parse_args();
-    init_logging(args.service.log_format);
-    exit_with(run(args))
+    run_service(|args: &Args| &args.service, run)
 }
 
 fn run(args: Args) -> anyhow::Result<()> {

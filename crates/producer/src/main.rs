@@ -15,7 +15,7 @@ use tickflow_kafka::KafkaArgs;
 use tickflow_kafka::consumer;
 use tickflow_kafka::producer::{OutputProducer, ProducerTuning};
 use tickflow_service::startup::{ReferenceArgs, wait_for_topics};
-use tickflow_service::{Service, ServiceArgs, exit_with, init_logging, parse_args};
+use tickflow_service::{Service, ServiceArgs, run_service};
 
 use crate::publish::Publisher;
 use crate::source::{ReplaySource, SyntheticSource};
@@ -60,9 +60,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args: Args = parse_args();
-    init_logging(args.service.log_format);
-    exit_with(run(args))
+    run_service(|args: &Args| &args.service, run)
 }
 
 fn run(args: Args) -> anyhow::Result<()> {

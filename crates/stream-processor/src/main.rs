@@ -21,7 +21,7 @@ use tickflow_kafka::producer::{OutputProducer, ProducerTuning};
 use tickflow_kafka::{KafkaArgs, Message, Offset};
 use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::startup::{ReferenceArgs, wait_for_topics};
-use tickflow_service::{Service, ServiceArgs, exit_with, init_logging, parse_args};
+use tickflow_service::{Service, ServiceArgs, run_service};
 
 use crate::snapshots::{PartitionSnapshot, SnapshotStore};
 use crate::worker::{Input, OUTPUTS, PartitionWorker, WorkerMetrics};
@@ -80,9 +80,7 @@ fn parse_duration_us(text: &str) -> Result<i64, String> {
 }
 
 fn main() -> ExitCode {
-    let args: Args = parse_args();
-    init_logging(args.service.log_format);
-    exit_with(run(args))
+    run_service(|args: &Args| &args.service, run)
 }
 
 fn now_us() -> i64 {

@@ -27,6 +27,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// The whole life of a service binary: parse the command line, start logging, run `body`, and
+/// turn its error into one line on stderr.
+pub fn run_service<A: clap::Parser>(
+    service_args: impl Fn(&A) -> &ServiceArgs,
+    body: impl FnOnce(A) -> anyhow::Result<()>,
+) -> ExitCode {
+    let args: A = parse_args();
+    init_logging(service_args(&args).log_format);
+    exit_with(body(args))
+}
+
 /// Parses the command line; on a bad flag prints one line and exits with status 2.
 pub fn parse_args<A: clap::Parser>() -> A {
     match A::try_parse() {
