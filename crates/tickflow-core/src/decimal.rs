@@ -71,10 +71,6 @@ impl Decimal {
     pub fn mul_exact(self, other: Decimal) -> Notional {
         WideDecimal(i128::from(self.0) * i128::from(other.0))
     }
-
-    pub fn widen(self) -> Volume {
-        WideDecimal(i128::from(self.0))
-    }
 }
 
 impl<const S: u32> WideDecimal<S> {
@@ -94,11 +90,6 @@ impl<const S: u32> WideDecimal<S> {
 
     pub fn to_f64(self) -> f64 {
         self.0 as f64 / 10f64.powi(S as i32)
-    }
-
-    /// Adds, saturating at the `i128` range (about 1.7e22 units of a notional).
-    pub fn saturating_add(self, other: Self) -> Self {
-        WideDecimal(self.0.saturating_add(other.0))
     }
 }
 

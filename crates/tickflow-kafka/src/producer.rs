@@ -126,9 +126,4 @@ impl OutputProducer {
         }
         Ok(context.delivered.swap(0, Ordering::Relaxed))
     }
-
-    /// Records queued and not yet acknowledged.
-    pub fn in_flight(&self) -> i32 {
-        self.producer.in_flight_count()
-    }
 }
