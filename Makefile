@@ -1,4 +1,4 @@
-.PHONY: run core-demo test bench fmt
+.PHONY: run core-demo test bench bench-pipeline fmt
 
 # Run the pipeline on embedded defaults (until Ctrl-C; `make run DURATION=60` for a minute).
 run:
@@ -15,6 +15,10 @@ test:
 # The core's criterion benchmarks (figures in BENCHMARKS.md).
 bench:
 	bash -c 'source scripts/env.sh && cargo bench -p tickflow-core --bench core_hot_path'
+
+# The whole pipeline on a local tansu: throughput, latency, CPU, RSS (figures in BENCHMARKS.md).
+bench-pipeline:
+	bash scripts/bench-pipeline.sh $(ARGS)
 
 fmt:
 	cargo fmt --all

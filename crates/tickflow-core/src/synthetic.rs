@@ -60,7 +60,9 @@ struct Quote {
     price_tick: i64,
     size_lot: i64,
     last_time_us: i64,
-    last_finnhub_ms: i64,
+    /// Finnhub: the millisecond of the last trade and the (price, size) pairs sent in it.
+    finnhub_ms: i64,
+    finnhub_sent: Vec<(i64, i64)>,
     next_trade_id: u64,
 }
 
@@ -98,7 +100,8 @@ impl SyntheticMarket {
                 price_tick,
                 size_lot,
                 last_time_us: config.start_time_us,
-                last_finnhub_ms: 0,
+                finnhub_ms: 0,
+                finnhub_sent: Vec::new(),
                 next_trade_id: 1_000_000,
             });
         }
@@ -146,10 +149,25 @@ impl SyntheticMarket {
         quote.price *= (shock - 0.5 * sigma * sigma).exp();
         quote.last_time_us = self.time_us;
 
-        let price_units = (((quote.price * 1e8) / quote.price_tick as f64).round() as i64).max(1) * quote.price_tick;
+        let mut price_units =
+            (((quote.price * 1e8) / quote.price_tick as f64).round() as i64).max(1) * quote.price_tick;
         let lots = ((size_draw * if bursting { 20.0 } else { 1.0 }).ceil() as i64).max(1);
         let price_only = quote.venue == Venue::Finnhub && side_draw < config.price_only_probability;
-        let size = if price_only { Decimal::ZERO } else { Decimal::from_units(lots * quote.size_lot) };
+        let mut size_units = if price_only { 0 } else { lots * quote.size_lot };
+        if quote.venue == Venue::Finnhub {
+            // Finnhub has no trade ids: two equal trades of one symbol in one millisecond are
+            // indistinguishable from a redelivery, so the generator never makes them.
+            let ms = self.time_us / 1_000;
+            if ms != quote.finnhub_ms {
+                quote.finnhub_ms = ms;
+                quote.finnhub_sent.clear();
+            }
+            while quote.finnhub_sent.contains(&(price_units, size_units)) {
+                if price_only { price_units += quote.price_tick } else { size_units += quote.size_lot }
+            }
+            quote.finnhub_sent.push((price_units, size_units));
+        }
+        let size = Decimal::from_units(size_units);
         let side = match quote.venue {
             Venue::Finnhub => Side::Unknown,
             _ if side_draw < 0.5 => Side::Buy,
@@ -163,15 +181,9 @@ impl SyntheticMarket {
             venue => (format!("{}:{symbol}:{trade_id}", venue.as_str()), Some(Cow::Owned(trade_id.to_string()))),
         };
         let event_time_us = match quote.venue {
-            // Finnhub has no trade ids: two equal trades of one symbol in one millisecond, sent in
-            // two frames, are indistinguishable from a redelivery, so the generator never makes them.
-            Venue::Finnhub => (self.time_us / 1_000).max(quote.last_finnhub_ms + 1) * 1_000,
-            Venue::Binance => self.time_us / 1_000 * 1_000,
+            Venue::Finnhub | Venue::Binance => self.time_us / 1_000 * 1_000,
             Venue::Coinbase => self.time_us,
         };
-        if quote.venue == Venue::Finnhub {
-            quote.last_finnhub_ms = event_time_us / 1_000;
-        }
         Trade {
             trade_key: Cow::Owned(trade_key),
             venue: quote.venue,

@@ -37,7 +37,7 @@ pub fn consumer(args: &KafkaArgs, group_id: &str, tuning: ConsumerTuning) -> Res
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         .set("fetch.wait.max.ms", tuning.fetch_wait_max_ms.to_string());
-    for property in &args.properties {
+    for property in args.extra_properties() {
         config.set(&property.key, &property.value);
     }
     config.create().map_err(KafkaError::client("creating a consumer"))

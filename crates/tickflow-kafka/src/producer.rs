@@ -80,7 +80,7 @@ impl OutputProducer {
             // (tansu 0.6), which the stream-processor's restart relies on.
             .set("max.in.flight.requests.per.connection", "1")
             .set("message.timeout.ms", "300000");
-        for property in &args.properties {
+        for property in args.extra_properties() {
             config.set(&property.key, &property.value); // explicit properties win
         }
         let producer = config

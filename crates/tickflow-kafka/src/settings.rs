@@ -49,6 +49,8 @@ impl FromStr for KafkaProperty {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.split_once('=') {
+            // `KAFKA_PROPERTIES=` (empty, as in .env.example) means no properties.
+            None if text.trim().is_empty() => Ok(KafkaProperty { key: String::new(), value: String::new() }),
             Some((key, value)) if !key.trim().is_empty() => {
                 Ok(KafkaProperty { key: key.trim().to_owned(), value: value.trim().to_owned() })
             }
@@ -122,11 +124,16 @@ impl KafkaArgs {
         Ok(())
     }
 
+    /// The librdkafka properties given, without the blank ones an empty `KAFKA_PROPERTIES` makes.
+    pub fn extra_properties(&self) -> impl Iterator<Item = &KafkaProperty> {
+        self.properties.iter().filter(|property| !property.key.is_empty())
+    }
+
     /// A client configuration with the bootstrap servers and every extra property.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap_servers);
-        for property in &self.properties {
+        for property in self.extra_properties() {
             config.set(&property.key, &property.value);
         }
         config
@@ -134,7 +141,7 @@ impl KafkaArgs {
 
     /// The effective settings for a start-up log line, secrets masked.
     pub fn describe(&self) -> String {
-        let properties: Vec<String> = self.properties.iter().map(ToString::to_string).collect();
+        let properties: Vec<String> = self.extra_properties().map(ToString::to_string).collect();
         format!("bootstrap.servers={} properties=[{}]", self.bootstrap_servers, properties.join(", "))
     }
 }
@@ -156,5 +163,18 @@ mod tests {
         assert!(KafkaArgs::for_servers("nonsense").validate().is_err());
         assert!(KafkaArgs::for_servers("host:notaport").validate().is_err());
         assert!("novalue".parse::<KafkaProperty>().is_err());
+    }
+
+    #[test]
+    fn an_empty_properties_variable_means_no_properties() {
+        #[derive(Debug, clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            kafka: KafkaArgs,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from(["test", "--kafka-property", ""]).expect("parses");
+        assert_eq!(cli.kafka.extra_properties().count(), 0);
+        assert!(cli.kafka.describe().ends_with("properties=[]"), "{}", cli.kafka.describe());
+        assert!(cli.kafka.client_config().get("").is_none());
     }
 }

@@ -145,3 +145,30 @@ fn oversized_frames_are_refused_before_parsing() {
     let huge = format!(r#"{{"type":"trade","data":[{}]}}"#, vec![r#"{"s":"AAPL","p":1,"t":1,"v":1}"#; 2_000].join(","));
     assert_eq!(frame(Venue::Finnhub, &huge), Err(RejectReason::TooLarge));
 }
+
+#[test]
+fn the_synthetic_feed_renders_valid_frames_with_distinct_identities_at_high_rates() {
+    use std::collections::HashSet;
+    use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket, venue_frame};
+
+    // 50 000 trades/s puts well over 1 000 trades a second on the busiest equities, which carry
+    // only millisecond times and no trade ids on Finnhub.
+    let reference = tickflow_core::reference::ReferenceData::bundled().expect("bundled reference data");
+    let config = SyntheticConfig { trades_per_second: 50_000.0, ..SyntheticConfig::default() };
+    let mut market = SyntheticMarket::new(&reference, config);
+    let rules = ValidationRules::default();
+    let mut keys = HashSet::new();
+    for sequence in 0..100_000 {
+        let trade = market.next_trade();
+        let text = venue_frame(&trade, sequence);
+        let context = NormalizeContext { reference: &reference, rules: &rules, receive_time_us: trade.receive_time_us };
+        let Ok(VenueFrame::Trades { trades, .. }) = normalize(trade.venue, text.as_bytes(), &context) else {
+            panic!("frame {sequence} was not a trade frame: {text}");
+        };
+        for normalized in trades {
+            let normalized = normalized.unwrap_or_else(|r| panic!("frame {sequence} rejected: {r:?}: {text}"));
+            assert_eq!(normalized.event_time_us, trade.event_time_us);
+            assert!(keys.insert(normalized.trade_key.into_owned()), "frame {sequence} repeats an identity: {text}");
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Helpers for the pipeline benchmark (`scripts/pipeline_bench.py`, figures in BENCHMARKS.md).
+//!
+//! - `observe`: reads `enriched_trades` and `realtime_metrics` from their ends and records, in
+//!   HdrHistograms, how long after its exchange time each enriched trade became visible and how
+//!   long after its close each candle became visible.
+//! - `copy`: the baseline, a bare consume-and-produce copy of `raw_trades` to another topic with
+//!   the same client settings the services use, and no processing at all.
+
+mod copy;
+mod observe;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tickflow_kafka::KafkaArgs;
+use tickflow_service::{ServiceArgs, run_service};
+
+#[derive(Debug, Parser)]
+#[command(name = "pipeline-bench", version)]
+struct Args {
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    #[command(flatten)]
+    service: ServiceArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    Observe(observe::ObserveArgs),
+    Copy(copy::CopyArgs),
+}
+
+fn main() -> ExitCode {
+    run_service(
+        |args: &Args| &args.service,
+        |args| {
+            args.kafka.validate()?;
+            let report = match args.command {
+                Command::Observe(observe) => serde_json::to_value(observe::run(&args.kafka, &observe)?)?,
+                Command::Copy(copy) => serde_json::to_value(copy::run(&args.kafka, &copy)?)?,
+            };
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        },
+    )
+}
