@@ -1,8 +1,12 @@
-.PHONY: run core-demo test bench bench-pipeline fmt
+.PHONY: run marts core-demo test bench bench-pipeline fmt
 
 # Run the pipeline on embedded defaults (until Ctrl-C; `make run DURATION=60` for a minute).
 run:
 	bash scripts/stack.sh $(DURATION)
+
+# Build the dbt marts from the local stack's lake and publish them to .tickflow/warehouse/marts.duckdb.
+marts:
+	bash scripts/marts.sh $(ARGS)
 
 # Replay the synthetic market through the core alone, no broker.
 core-demo:

@@ -4,7 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 requirements="$1"
-name="$(basename "$(dirname "$requirements")")-$(sha256sum "$requirements" | cut -c1-12)"
+name="$(basename "$(cd "$(dirname "$requirements")" && pwd)")-$(sha256sum "$requirements" | cut -c1-12)"
 venv="$TICKFLOW_CACHE/venvs/$name"
 if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
   echo "creating Python environment $venv" >&2

@@ -17,10 +17,11 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked --lib --bins --tests 2>&1 | tee "$log"
 
-echo "== end-to-end (tansu + producer + stream-processor + lake-writer, lake read by DuckDB and pyarrow)"
+echo "== end-to-end (tansu + producer + stream-processor + lake-writer, lake read by DuckDB and pyarrow) and analytics (dbt)"
 cargo build --workspace --locked --bins
 venv="$(bash scripts/python-env.sh tests/requirements.txt)"
-TICKFLOW_BIN_DIR="$CARGO_TARGET_DIR/debug" "$venv/bin/python" -m pytest tests/e2e -q -p no:cacheprovider 2>&1 | tee -a "$log"
+bash scripts/python-env.sh dbt_project/requirements.txt >/dev/null
+TICKFLOW_BIN_DIR="$CARGO_TARGET_DIR/debug" "$venv/bin/python" -m pytest tests -q -p no:cacheprovider 2>&1 | tee -a "$log"
 
 # One closing line for the whole suite.
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }

@@ -11,11 +11,12 @@ import time
 import pytest
 
 from generate import generate
-from lake_check import (candle_mismatches, connect, counts, expected_counts, pyarrow_trade_keys, refresh,
-                        rejection_counts, trade_reconciliation)
+import fixture_lake
+from lake_check import (candle_mismatches, connect, pyarrow_trade_keys, refresh, rejection_counts,
+                        trade_reconciliation)
 from pipeline import Pipeline
 
-TIMEOUT_S = 300
+from fixture_lake import TIMEOUT_S
 
 
 @pytest.fixture(scope="module")
@@ -26,20 +27,9 @@ def market(tmp_path_factory):
 
 
 def wait_for_lake(pipeline, db, truth):
-    """Until the lake holds at least what the truth expects, then a little longer so any
-    duplicate would show."""
-    target = expected_counts(db, truth)
-    deadline = time.time() + TIMEOUT_S
-    while time.time() < deadline:
-        refresh(db, pipeline.lake)
-        found = counts(db)
-        if all(f >= t for f, t in zip(found, target)):
-            time.sleep(3)
-            return
-        for service in [pipeline.processor, pipeline.lake_writer]:
-            assert service.alive(), f"{service.name} died:\n{service.tail()}"
-        time.sleep(1)
-    pytest.fail(f"the lake has {found}, expected {target} (trades, dead letters, final candles)\n{pipeline.logs()}")
+    error = fixture_lake.wait_for_lake(pipeline, db, truth)
+    if error:
+        pytest.fail(error)
 
 
 def reconcile(pipeline, market_dir, truth):

@@ -1,0 +1,5 @@
+-- The stream already removes duplicates; this is the last line of defence against a record the
+-- lake holds twice. One row per trade identity, the first one received.
+select *
+from {{ ref('stg_lake__trades') }}
+qualify row_number() over (partition by trade_key order by receive_time, event_time) = 1

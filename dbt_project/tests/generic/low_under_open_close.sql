@@ -1,0 +1,3 @@
+{% test low_under_open_close(model) %}
+select * from {{ model }} where low > least(open, close)
+{% endtest %}
