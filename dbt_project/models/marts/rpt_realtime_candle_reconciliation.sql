@@ -1,6 +1,7 @@
 -- The stream's final 1-minute candles against the candles recomputed from the lake's trades.
--- Compared: every window the stream finalized, and every recomputed window that starts no later than
--- the latest finalized one (later windows may still be open in the stream).
+-- Compared: every window up to a minute before the latest window the stream finalized. Later
+-- windows may still be open in the stream, and while the pipeline runs the newest final candle
+-- can reach the lake a flush before the last of its trades.
 with realtime as (
     select instrument_id, window_start, trade_count, volume
     from {{ ref('stg_lake__candles') }}
@@ -8,10 +9,16 @@ with realtime as (
     qualify row_number() over (partition by instrument_id, window_start order by revision desc) = 1
 ),
 
+compared as (
+    select instrument_id, window_start, trade_count, volume
+    from realtime
+    where window_start < (select max(window_start) from realtime)
+),
+
 batch as (
     select instrument_id, window_start, trade_count, volume
     from {{ ref('fct_candles_1m') }}
-    where window_start <= (select max(window_start) from realtime)
+    where window_start < (select max(window_start) from realtime)
 )
 
 select
@@ -22,5 +29,5 @@ select
     r.volume as realtime_volume,
     b.volume as batch_volume,
     r.trade_count is not distinct from b.trade_count and r.volume is not distinct from b.volume as matches
-from realtime as r
+from compared as r
 full outer join batch as b using (instrument_id, window_start)
