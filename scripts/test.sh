@@ -25,5 +25,10 @@ TICKFLOW_BIN_DIR="$CARGO_TARGET_DIR/debug" "$venv/bin/python" -m pytest tests -q
 
 # One closing line for the whole suite.
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
-     /^[0-9]+ passed/ { passed += $1 }
+     /^[0-9]+ (passed|failed|skipped)/ {   # pytest: "1 failed, 7 passed, 2 skipped in 9.1s"
+       for (i = 2; i <= NF; i++) {
+         if ($i ~ /^passed/) passed += $(i - 1)
+         if ($i ~ /^failed/) failed += $(i - 1)
+         if ($i ~ /^skipped/) ignored += $(i - 1)
+       } }
      END { printf "tickflow: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
