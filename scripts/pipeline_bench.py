@@ -91,20 +91,27 @@ class Bench:
         """Runs `pipeline-bench ARGS`; returns its JSON report with its CPU seconds and peak RSS."""
         with tempfile.TemporaryFile("w+") as out:
             child = subprocess.Popen([str(self.bin_dir / "pipeline-bench"), *args], env=self.env, stdout=out)
-            _, status, usage = os.wait4(child.pid, 0)
-            child.returncode = os.waitstatus_to_exitcode(status)
-            if child.returncode != 0:
-                raise RuntimeError(f"pipeline-bench {' '.join(args)} failed")
+            cpu, rss_mb = wait_with_usage(child, f"pipeline-bench {' '.join(args)}")
             out.seek(0)
             report = json.load(out)
-        report.update(cpu=usage.ru_utime + usage.ru_stime, rss_mb=usage.ru_maxrss / 1024)
+        report.update(cpu=cpu, rss_mb=rss_mb)
         return report
+
+
+def wait_with_usage(child, name):
+    """Waits for a child process (wait4, so its resource usage comes with it); returns its CPU
+    seconds and peak RSS MB, or raises if it failed."""
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise RuntimeError(f"{name} failed")
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def drain(service, metric_in, metric_done, expected=None, quiet=3.0):
     """Starts `service` and waits until its `metric_done` counter reaches `expected` (or, without
     one, stops growing). Returns (records done, seconds from the first record consumed to the
-    last record done, CPU seconds, peak RSS MB, the service's /metrics text)."""
+    last record done, CPU seconds, peak RSS MB, records the service produced)."""
     service.start()
     pid = service.process.pid
     first = last = None
@@ -113,11 +120,11 @@ def drain(service, metric_in, metric_done, expected=None, quiet=3.0):
         time.sleep(0.05)
         if not service.alive():
             raise RuntimeError(f"{service.name} exited:\n{service.tail()}")
-        consumed, now = counter(service.port, metric_in), counter(service.port, metric_done)
+        consumed, done_now = counter(service.port, metric_in), counter(service.port, metric_done)
         if consumed and first is None:
             first = time.monotonic()
-        if now and now > done:
-            done, last = now, time.monotonic()
+        if done_now and done_now > done:
+            done, last = done_now, time.monotonic()
         if expected is not None and done >= expected:
             break
         if expected is None and last is not None and time.monotonic() - last > quiet:
@@ -135,12 +142,8 @@ def drain_run(bench, index, trades):
         producer = bench.service(run, "producer", "--rate", "0", "--max-trades", str(trades))
         started = time.monotonic()
         producer.start()
-        _, status, usage = os.wait4(producer.process.pid, 0)  # the exited child's CPU and peak RSS
-        producer.process.returncode = os.waitstatus_to_exitcode(status)
-        if producer.process.returncode != 0:
-            raise RuntimeError(f"producer failed:\n{producer.tail()}")
-        result["producer"] = {"records": trades, "seconds": time.monotonic() - started,
-                              "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024}
+        cpu, rss = wait_with_usage(producer.process, f"producer (log: {producer.log_path})")
+        result["producer"] = {"records": trades, "seconds": time.monotonic() - started, "cpu": cpu, "rss_mb": rss}
 
         copy = bench.tool("copy", "--to", "bench_copy")
         result["copy"] = {key: copy[key] for key in ["records", "seconds", "cpu", "rss_mb"]}
@@ -173,12 +176,12 @@ def paced_run(bench, rate, seconds, warmup=5.0):
         everyone = [broker, producer, *services]
         time.sleep(warmup)
         before = {s.name: cpu_seconds(s.process.pid) for s in everyone}
-        lag_start = counter(producer.port, "tickflow_records_out_total") or 0
+        produced_start = counter(producer.port, "tickflow_records_out_total") or 0
         processed_start = counter(services[0].port, "tickflow_records_in_total") or 0
         time.sleep(seconds)
         cpu = {s.name: cpu_seconds(s.process.pid) - before[s.name] for s in everyone}
         rss = {s.name: peak_rss_mb(s.process.pid) for s in everyone}
-        produced = (counter(producer.port, "tickflow_records_out_total") or 0) - lag_start
+        produced = (counter(producer.port, "tickflow_records_out_total") or 0) - produced_start
         processed = (counter(services[0].port, "tickflow_records_in_total") or 0) - processed_start
         observed = json.loads(observer.communicate(timeout=120)[0])
         producer.stop()

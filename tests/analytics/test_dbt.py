@@ -3,6 +3,7 @@ contracts, `dbt build` (models and every test) passes, the marts reconcile with 
 a rebuilt day gives the same rows, stale data fails the freshness check, and readers can query
 the published marts while another build runs."""
 
+import functools
 import json
 import os
 import subprocess
@@ -42,9 +43,14 @@ def marts(lake_dir, warehouse, *args):
     return result.stdout
 
 
-def dbt(lake_dir, warehouse, *args):
-    venv = subprocess.run(["bash", str(REPO / "scripts/python-env.sh"), str(DBT / "requirements.txt")],
+@functools.cache
+def dbt_venv():
+    return subprocess.run(["bash", str(REPO / "scripts/python-env.sh"), str(DBT / "requirements.txt")],
                           capture_output=True, text=True, check=True).stdout.strip()
+
+
+def dbt(lake_dir, warehouse, *args):
+    venv = dbt_venv()
     env = environment(lake_dir, warehouse) | {"TICKFLOW_WAREHOUSE_BUILD": str(warehouse / "build.duckdb")}
     return subprocess.run([f"{venv}/bin/dbt", *args, "--profiles-dir", ".", "--target-path",
                            str(warehouse / "dbt-target"), "--log-path", str(warehouse / "dbt-logs")],

@@ -3,7 +3,7 @@
 //! The producer's paced synthetic feed stamps every trade with the time it was scheduled, not
 //! the time it was sent (open loop), so a stalled pipeline shows up here as latency.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -11,6 +11,7 @@ use tickflow_core::contract::topics::{ENRICHED_TRADES, REALTIME_METRICS};
 use tickflow_kafka::admin::ensure_topics;
 use tickflow_kafka::consumer::{self, ConsumerTuning};
 use tickflow_kafka::{KafkaArgs, Message, Offset};
+use tickflow_service::now_us;
 
 #[derive(Debug, clap::Args)]
 pub struct ObserveArgs {
@@ -87,10 +88,6 @@ impl Latencies {
             max_ms: self.0.max() as f64 / 1_000.0,
         }
     }
-}
-
-fn now_us() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 pub fn run(kafka: &KafkaArgs, args: &ObserveArgs) -> anyhow::Result<ObserveReport> {

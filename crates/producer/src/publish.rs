@@ -15,7 +15,8 @@ use tickflow_kafka::producer::{Outgoing, OutputProducer};
 use tickflow_kafka::{Header, OwnedHeaders};
 use tickflow_service::metrics::ServiceMetrics;
 
-use crate::source::{Frame, now_us};
+use crate::source::Frame;
+use tickflow_service::now_us;
 
 pub struct Publisher {
     producer: OutputProducer,

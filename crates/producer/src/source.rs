@@ -5,12 +5,13 @@
 use std::io::BufRead;
 use std::path::Path;
 use std::sync::mpsc::SyncSender;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tickflow_core::contract::Venue;
 use tickflow_core::reference::ReferenceData;
 use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket, venue_frame};
+use tickflow_service::now_us;
 use tickflow_service::shutdown::Shutdown;
 
 /// One WebSocket text frame from a venue and when it was received.
@@ -19,10 +20,6 @@ pub struct Frame {
     pub venue: Venue,
     pub receive_time_us: i64,
     pub frame: String,
-}
-
-pub fn now_us() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// The seeded synthetic market rendered as venue frames. With a positive `rate` the trades are

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -21,7 +21,7 @@ use tickflow_kafka::producer::{OutputProducer, ProducerTuning};
 use tickflow_kafka::{KafkaArgs, Message, Offset};
 use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::startup::{ReferenceArgs, wait_for_topics};
-use tickflow_service::{Service, ServiceArgs, run_service};
+use tickflow_service::{Service, ServiceArgs, now_us, run_service};
 
 use crate::snapshots::{PartitionSnapshot, SnapshotStore};
 use crate::worker::{Input, OUTPUTS, PartitionWorker, WorkerMetrics};
@@ -81,10 +81,6 @@ fn parse_duration_us(text: &str) -> Result<i64, String> {
 
 fn main() -> ExitCode {
     run_service(|args: &Args| &args.service, run)
-}
-
-fn now_us() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {

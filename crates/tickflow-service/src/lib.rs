@@ -27,6 +27,12 @@ pub enum LogFormat {
     Json,
 }
 
+/// The wall clock in microseconds since the epoch: receive times, rejection times, latencies.
+pub fn now_us() -> i64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
 /// The whole life of a service binary: parse the command line, start logging, run `body`, and
 /// turn its error into one line on stderr.
 pub fn run_service<A: clap::Parser>(
