@@ -1,4 +1,57 @@
+import functools
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dags"))
+
+from fixture_lake import write_fixture_lake  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def lake(tmp_path_factory):
+    """(lake directory, truth): the real pipeline's lake of a known 20 000-trade market (2023-11-14)."""
+    return write_fixture_lake(tmp_path_factory.mktemp("fixture"), trades=20_000, faults_each=100)
+
+
+@functools.cache
+def python_env(requirements):
+    return subprocess.run(["bash", str(REPO / "scripts/python-env.sh"), str(REPO / requirements)],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+class Airflow:
+    """Airflow in its own environment with a SQLite metadata database, the project's dags/ loaded."""
+
+    def __init__(self, home):
+        self.venv = python_env("dags/requirements.txt")
+        self.env = dict(os.environ, AIRFLOW_HOME=str(home), AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+                        AIRFLOW__CORE__LOAD_EXAMPLES="False", AIRFLOW__CORE__UNIT_TEST_MODE="False")
+        self.run([f"{self.venv}/bin/airflow", "db", "migrate"])
+
+    def run(self, command, **env):
+        result = subprocess.run(command, env=self.env | env, capture_output=True, text=True, cwd=REPO)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return result
+
+    def python(self, script, *arguments, **env):
+        return self.run([f"{self.venv}/bin/python", str(REPO / script), *arguments], **env)
+
+    def test_dag(self, dag_id, logical_date, conf=None, **env):
+        """dag.test() of one DAG: {"state", "tasks": {id: state}, "returned": {id: value}, "log"}."""
+        arguments = [str(REPO / "dags"), dag_id, logical_date] + ([json.dumps(conf)] if conf else [])
+        output = self.python("tests/analytics/run_dag.py", *arguments, **env).stdout
+        line = next(line for line in output.splitlines() if line.startswith("DAG-RUN-RESULT "))
+        return json.loads(line.removeprefix("DAG-RUN-RESULT ")) | {"log": output}
+
+
+@pytest.fixture(scope="session")
+def airflow(tmp_path_factory):
+    return Airflow(tmp_path_factory.mktemp("airflow-home"))

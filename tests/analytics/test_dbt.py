@@ -3,7 +3,6 @@ contracts, `dbt build` (models and every test) passes, the marts reconcile with 
 a rebuilt day gives the same rows, stale data fails the freshness check, and readers can query
 the published marts while another build runs."""
 
-import functools
 import json
 import os
 import subprocess
@@ -14,15 +13,10 @@ import duckdb
 import pytest
 import yaml
 
-from fixture_lake import write_fixture_lake
+from conftest import python_env
 
 REPO = Path(__file__).resolve().parents[2]
 DBT = REPO / "dbt_project"
-
-
-@pytest.fixture(scope="module")
-def lake(tmp_path_factory):
-    return write_fixture_lake(tmp_path_factory.mktemp("fixture"), trades=20_000, faults_each=100)
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +37,8 @@ def marts(lake_dir, warehouse, *args):
     return result.stdout
 
 
-@functools.cache
-def dbt_venv():
-    return subprocess.run(["bash", str(REPO / "scripts/python-env.sh"), str(DBT / "requirements.txt")],
-                          capture_output=True, text=True, check=True).stdout.strip()
-
-
 def dbt(lake_dir, warehouse, *args):
-    venv = dbt_venv()
+    venv = python_env("dbt_project/requirements.txt")
     env = environment(lake_dir, warehouse) | {"TICKFLOW_WAREHOUSE_BUILD": str(warehouse / "build.duckdb")}
     return subprocess.run([f"{venv}/bin/dbt", *args, "--profiles-dir", ".", "--target-path",
                            str(warehouse / "dbt-target"), "--log-path", str(warehouse / "dbt-logs")],

@@ -39,6 +39,8 @@ def write_fixture_lake(directory, trades=20_000, faults_each=100):
     market.mkdir(parents=True, exist_ok=True)
     truth = generate(market, trades=trades, faults_each=faults_each)
     pipeline = Pipeline(directory)
+    # Batches of at most 2 000 records: many small files per folder, as a day of live data has.
+    pipeline.lake_writer.command += ["--max-records", "2000"]
     try:
         pipeline.start()
         producer = pipeline.producer(market / "frames.jsonl", rate=0)

@@ -1,0 +1,49 @@
+"""Checks the lake and the marts every hour, failing loudly: source freshness (error after a day
+without new data), every dbt test on the marts rebuilt from the lake as it is now, and the
+realtime-versus-batch reconciliation of 1 min candles (counts and volumes must match exactly)."""
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import CronDataIntervalTimetable, TriggerRule, dag, task
+
+
+@dag(
+    schedule=CronDataIntervalTimetable("30 * * * *", timezone="UTC"),
+    start_date=datetime(2020, 1, 1, tzinfo=timezone.utc),  # early, so past intervals can be rerun
+    catchup=False,
+    max_active_runs=1,  # the checks share their scratch copy of the marts
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
+    tags=["tickflow", "quality"],
+    doc_md=__doc__,
+)
+def tickflow_data_quality():
+    @task
+    def source_freshness():
+        from tickflow_ops import quality
+
+        print(quality.source_freshness()[-3000:])
+
+    @task
+    def rebuild_marts_from_lake(data_interval_start=None):
+        from tickflow_ops import quality
+
+        print(quality.rebuild_scratch(from_date=(data_interval_start - timedelta(days=1)).date())[-3000:])
+
+    @task
+    def marts_tests():
+        from tickflow_ops import quality
+
+        print(quality.marts_tests()[-3000:])
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)  # explains a reconciliation failure even when the tests failed
+    def realtime_reconciliation():
+        from tickflow_ops import quality
+
+        return {"windows_compared": quality.realtime_reconciliation()}
+
+    source_freshness()
+    rebuild = rebuild_marts_from_lake()
+    rebuild >> marts_tests() >> realtime_reconciliation()
+
+
+tickflow_data_quality()

@@ -1,0 +1,137 @@
+"""Compaction of a closed day: in each `<table>/date=<day>/symbol=<s>/` folder, the lake-writer's
+many small files become one, with the same rows.
+
+Safe next to a running pipeline and idempotent:
+- Only closed days (the day plus a grace period for late data has passed).
+- The files of each topic partition's newest batch marker are left alone: the lake-writer may
+  still replay that batch after a restart, and it must find the files it wrote.
+- The merged file is named after its inputs and records them in its key-value metadata
+  (`tickflow.compacted_from`). It is written under a name readers ignore, checked (row count and a
+  checksum of every row equal the inputs'), renamed into place, and only then are the inputs
+  deleted. A run interrupted between the rename and the deletes is finished by the next run,
+  which deletes inputs that a compacted file already holds. Until then a reader would count
+  those rows twice; the marts' deduplication removes them.
+- A folder already down to one file is left as it is, so a second run changes nothing.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+TABLES = ("trades", "candles", "anomalies", "dead_letters")
+COMPACTED_FROM = b"tickflow.compacted_from"
+
+
+class CompactionError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    rows: int
+    checksum: int  # sum of a hash of every row's values, by column name
+
+
+@dataclass
+class Report:
+    day: date
+    folders: int = 0
+    files_before: int = 0
+    files_after: int = 0
+    rows: int = 0
+    finished_interrupted: int = 0
+    kept_in_flight: list = field(default_factory=list)
+
+
+def fingerprint(files: list[Path]) -> Fingerprint:
+    """Rows and checksum of Parquet files, as DuckDB reads them (columns missing in a file are null)."""
+    if not files:
+        return Fingerprint(0, 0)
+    with duckdb.connect() as db:
+        source = f"read_parquet({[str(f) for f in files]!r}, union_by_name = true)"
+        columns = sorted(row[0] for row in db.execute(f"describe select * from {source}").fetchall())
+        values = ", ".join(f'"{c}"' for c in columns)
+        rows, checksum = db.execute(f"select count(*), coalesce(sum(hash({values})), 0) from {source}").fetchone()
+    return Fingerprint(rows, int(checksum))
+
+
+def closed(day: date, now: datetime, grace: timedelta) -> bool:
+    return datetime.combine(day + timedelta(days=1), datetime.min.time(), timezone.utc) + grace <= now
+
+
+def in_flight_files(lake: Path) -> set[Path]:
+    """The files of each topic partition's newest batch marker (`_progress/<topic>/<partition>/`)."""
+    files = set()
+    for partition in (lake / "_progress").glob("*/*"):
+        markers = sorted(partition.glob("*.json"))
+        if markers:
+            files |= {lake / name for name in json.loads(markers[-1].read_text())["files"]}
+    return files
+
+
+def compacted_inputs(path: Path) -> list[str]:
+    metadata = pq.read_schema(path).metadata or {}
+    return json.loads(metadata.get(COMPACTED_FROM, b"[]"))
+
+
+def finish_interrupted(folder: Path) -> int:
+    """Deletes inputs that a compacted file in `folder` already holds; returns how many."""
+    deleted = 0
+    for compacted in folder.glob("compacted-*.parquet"):
+        for name in compacted_inputs(compacted):
+            if (folder / name).exists():
+                (folder / name).unlink()
+                deleted += 1
+    return deleted
+
+
+def merge(folder: Path, inputs: list[Path]) -> Fingerprint:
+    """Replaces `inputs` by one file in `folder` holding their rows, in order; returns their fingerprint."""
+    names = [p.name for p in inputs]
+    output = folder / f"compacted-{hashlib.sha256(json.dumps(names).encode()).hexdigest()[:16]}.parquet"
+    temporary = folder / f".{output.name}.tmp"
+    schema = pa.unify_schemas([pq.read_schema(p).remove_metadata() for p in inputs])
+    schema = schema.with_metadata({COMPACTED_FROM: json.dumps(names).encode()})
+    with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
+        for path in inputs:
+            table = pq.ParquetFile(path).read()
+            arrays = [table.column(f.name) if f.name in table.column_names else pa.nulls(len(table), f.type)
+                      for f in schema]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+    expected, found = fingerprint(inputs), fingerprint([temporary])
+    if expected != found:
+        temporary.unlink()
+        raise CompactionError(f"{folder}: merged rows differ from the inputs ({found} != {expected}); nothing changed")
+    temporary.rename(output)
+    for path in inputs:
+        path.unlink()
+    return expected
+
+
+def compact_day(lake: Path, day: date, now: datetime, grace: timedelta = timedelta(hours=1),
+                tables: tuple = TABLES) -> Report:
+    """Compacts every folder of `day` in `lake`; refuses a day that is not closed yet."""
+    if not closed(day, now, grace):
+        raise CompactionError(f"{day} is not closed yet (late data may still arrive until {grace} after midnight)")
+    report = Report(day)
+    in_flight = in_flight_files(lake)
+    for table in tables:
+        for folder in sorted((lake / table / f"date={day.isoformat()}").glob("symbol=*")):
+            report.finished_interrupted += finish_interrupted(folder)
+            files = sorted(folder.glob("*.parquet"))
+            kept = [p for p in files if p in in_flight]
+            inputs = [p for p in files if p not in in_flight]
+            report.kept_in_flight += [str(p.relative_to(lake)) for p in kept]
+            report.files_before += len(files)
+            if len(inputs) > 1:
+                report.rows += merge(folder, inputs).rows
+                report.folders += 1
+                inputs = inputs[:1]
+            report.files_after += len(inputs) + len(kept)
+    return report
