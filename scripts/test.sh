@@ -17,10 +17,11 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked --lib --bins --tests 2>&1 | tee "$log"
 
-echo "== end-to-end (tansu + producer + stream-processor + lake-writer, lake read by DuckDB and pyarrow) and analytics (dbt)"
+echo "== end-to-end (tansu + producer + stream-processor + lake-writer, lake read by DuckDB and pyarrow) and analytics (dbt, Airflow)"
 cargo build --workspace --locked --bins
 venv="$(bash scripts/python-env.sh tests/requirements.txt)"
 bash scripts/python-env.sh dbt_project/requirements.txt >/dev/null
+bash scripts/python-env.sh dags/requirements.txt >/dev/null
 TICKFLOW_BIN_DIR="$CARGO_TARGET_DIR/debug" "$venv/bin/python" -m pytest tests -q -p no:cacheprovider 2>&1 | tee -a "$log"
 
 # One closing line for the whole suite.

@@ -130,8 +130,10 @@ def write(path: Path, lake_rows: list) -> None:
     os.replace(temporary, path)
 
 
-def backfill_day(day: date, symbols: list[str] | None = None, interval: str = "1m") -> DayReport:
-    """Fetches and writes `day` (UTC) for `symbols` (default: every Binance instrument)."""
+def backfill_day(day: date, symbols: list[str] | None = None, interval: str = "1m", lake: Path | None = None,
+                 url: str | None = None) -> DayReport:
+    """Fetches and writes `day` (UTC) for `symbols` (default: every Binance instrument) into `lake`
+    (default settings.lake()) from `url` (default TICKFLOW_BINANCE_REST_URL)."""
     instruments = binance_instruments()
     unknown = sorted(set(symbols or []) - set(instruments))
     if unknown:
@@ -139,7 +141,8 @@ def backfill_day(day: date, symbols: list[str] | None = None, interval: str = "1
     start = datetime.combine(day, datetime.min.time(), timezone.utc)
     start_ms = int(start.timestamp() * 1000)
     end_ms = int((start + timedelta(days=1)).timestamp() * 1000)
-    report, http, url, lake = DayReport(day), session(), base_url(), settings.lake()
+    report, http = DayReport(day), session()
+    url, lake = url or base_url(), lake or settings.lake()
     for symbol in symbols or sorted(instruments):
         instrument_id = instruments[symbol]
         good, rejected = rows(fetch(http, url, symbol, interval, start_ms, end_ms), instrument_id, symbol, interval)

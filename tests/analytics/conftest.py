@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -10,15 +11,24 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dags"))
 
+from fake_binance_rest import FakeBinanceRest  # noqa: E402
 from fixture_lake import write_fixture_lake  # noqa: E402
+from tickflow_ops import klines  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
 def lake(tmp_path_factory):
-    """(lake directory, truth): the real pipeline's lake of a known 20 000-trade market (2023-11-14)."""
-    return write_fixture_lake(tmp_path_factory.mktemp("fixture"), trades=20_000, faults_each=100)
+    """(lake directory, truth): the real pipeline's lake of a known 20 000-trade market (2023-11-14),
+    plus that day's BTCUSDT klines from the klines backfill."""
+    directory, truth = write_fixture_lake(tmp_path_factory.mktemp("fixture"), trades=20_000, faults_each=100)
+    binance = FakeBinanceRest()
+    try:
+        klines.backfill_day(date(2023, 11, 14), ["BTCUSDT"], lake=directory, url=binance.url)
+    finally:
+        binance.close()
+    return directory, truth
 
 
 @functools.cache
