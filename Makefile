@@ -1,4 +1,4 @@
-.PHONY: run marts core-demo test bench bench-pipeline fmt
+.PHONY: run marts airflow core-demo test bench bench-pipeline bench-marts fmt
 
 # Run the pipeline on embedded defaults (until Ctrl-C; `make run DURATION=60` for a minute).
 run:
@@ -24,5 +24,13 @@ bench:
 bench-pipeline:
 	bash scripts/bench-pipeline.sh $(ARGS)
 
+# dbt build of the marts over a generated lake of 10 M trades (P7; figures in BENCHMARKS.md).
+bench-marts:
+	bash scripts/bench-marts.sh $(ARGS)
+
 fmt:
 	cargo fmt --all
+
+# Airflow locally: the UI on http://localhost:8080 with the DAGs loaded (`make airflow ARGS="dags list"` for a command).
+airflow:
+	bash scripts/airflow.sh $(ARGS)

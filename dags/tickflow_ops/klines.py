@@ -8,6 +8,8 @@ Rows that break a candle's invariants are counted and left out, never written.
 """
 
 import csv
+import functools
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -26,16 +28,23 @@ DEFAULT_BASE_URL = "https://api.binance.com"  # api.binance.us for US users
 PAGE = 1000
 INTERVALS_MS = {"1m": 60_000, "5m": 300_000, "1h": 3_600_000}
 
-PRICE = pa.decimal128(18, 8)
-AMOUNT = pa.decimal128(38, 8)
-QUOTE = pa.decimal128(38, 16)
-TIME = pa.timestamp("us", tz="UTC")
-SCHEMA = pa.schema([
-    ("instrument_id", pa.string()), ("venue", pa.string()), ("venue_symbol", pa.string()), ("interval", pa.string()),
-    ("open_time_us", TIME), ("close_time_us", TIME), ("open", PRICE), ("high", PRICE), ("low", PRICE),
-    ("close", PRICE), ("volume", AMOUNT), ("quote_volume", QUOTE), ("trade_count", pa.int64()),
-    ("taker_buy_volume", AMOUNT), ("taker_buy_quote_volume", QUOTE),
-])
+
+
+@functools.cache
+def arrow_schema() -> pa.Schema:
+    """The `klines` table's columns, from its contract (schemas/kline.schema.json)."""
+    contract = json.loads((settings.REPO / "schemas/kline.schema.json").read_text())
+    fields = []
+    for name, spec in contract["properties"].items():
+        column = spec.get("x-column", {})
+        if column.get("type") == "decimal":
+            kind = pa.decimal128(column["precision"], column["scale"])
+        elif column.get("type") == "timestamp":
+            kind = pa.timestamp(column["unit"], tz="UTC")
+        else:
+            kind = {"string": pa.string(), "integer": pa.int64()}[spec["type"]]
+        fields.append(pa.field(name, kind, nullable=name not in contract["required"]))
+    return pa.schema(fields)
 
 
 class BackfillFailed(RuntimeError):
@@ -126,7 +135,7 @@ def day_file(lake: Path, day: date, instrument_id: str, interval: str) -> Path:
 def write(path: Path, lake_rows: list) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    pq.write_table(pa.Table.from_pylist(lake_rows, schema=SCHEMA), temporary, compression="zstd")
+    pq.write_table(pa.Table.from_pylist(lake_rows, schema=arrow_schema()), temporary, compression="zstd")
     os.replace(temporary, path)
 
 

@@ -1,3 +1,3 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='window_date') }}
 
-{{ candles_from_trades(ref('int_trades__deduplicated'), 86400) }}
+{{ candles_from_candles(ref('fct_candles_1m'), 86400) }}

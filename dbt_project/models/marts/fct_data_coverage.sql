@@ -1,12 +1,14 @@
 -- Per instrument and minute: trades kept, lake rows dropped as duplicates here, and records
 -- rejected upstream by reason (late trades are the `late_event` rejections).
 with lake_rows as (
-    select
-        instrument_id,
-        date_trunc('minute', event_time) as minute,
-        count(*) as lake_rows,
-        count(distinct trade_key) as trades
+    select instrument_id, date_trunc('minute', event_time) as minute, count(*) as lake_rows
     from {{ ref('stg_lake__trades') }}
+    group by all
+),
+
+kept as (
+    select instrument_id, date_trunc('minute', event_time) as minute, count(*) as trades
+    from {{ ref('fct_trades') }}
     group by all
 ),
 
@@ -34,11 +36,12 @@ rejections_by_minute as (
 select
     coalesce(l.instrument_id, r.instrument_id) as instrument_id,
     coalesce(l.minute, r.minute) as minute,
-    coalesce(l.trades, 0) as trades,
-    coalesce(l.lake_rows - l.trades, 0) as duplicates_removed,
+    coalesce(k.trades, 0) as trades,
+    coalesce(l.lake_rows - k.trades, 0) as duplicates_removed,
     coalesce(r.late, 0) as late,
     coalesce(r.rejected, 0) as rejected,
     coalesce(r.rejected_by_reason, map()) as rejected_by_reason
 from lake_rows as l
+left join kept as k using (instrument_id, minute)
 full outer join rejections_by_minute as r
     on l.instrument_id is not distinct from r.instrument_id and l.minute = r.minute
