@@ -2,6 +2,8 @@
 # The local stack on embedded defaults: a tansu broker on loopback, the lake on local disk,
 # the seeded synthetic market as the feed, and the three services, run by honcho.
 # Usage: scripts/stack.sh [SECONDS]   (default: until Ctrl-C)
+# TICKFLOW_FEED=binance-sim: the feed is the exchange simulator (exchange-sim) instead, read by
+# the producer's real Binance client over WebSocket, with REST backfill.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 need_cargo
@@ -11,7 +13,7 @@ seconds="${1:-${TICKFLOW_RUN_SECONDS:-0}}"
 tansu="$(bash scripts/tansu.sh)"
 venv="$(bash scripts/python-env.sh tools/requirements.txt)"
 echo "building the services (release)"
-cargo build --release --locked -p producer -p stream-processor -p lake-writer
+cargo build --release --locked -p producer -p stream-processor -p lake-writer -p exchange-sim
 bin="$CARGO_TARGET_DIR/release"
 
 # The broker keeps its data in memory, so every run starts from empty topics, state and lake.
@@ -20,9 +22,17 @@ rm -rf "$data/lake" "$data/state" "$data/logs"
 mkdir -p "$data/lake" "$data/state" "$data/logs"
 broker="127.0.0.1:${TICKFLOW_BROKER_PORT:-9092}"
 
+feed="--rate \${PRODUCER_RATE:-2000}"
+exchange=""
+if [ "${TICKFLOW_FEED:-synthetic}" = binance-sim ]; then
+  feed="--source binance --binance-ws-url ws://127.0.0.1:9443 --binance-rest-url http://127.0.0.1:9444"
+  exchange="exchange: exec \"$bin/exchange-sim\" --rate \${PRODUCER_RATE:-2000} --manifest \"$data/logs/exchange-manifest.jsonl\" > \"$data/logs/exchange.log\" 2>&1"
+fi
+
 cat > "$data/Procfile" <<PROCFILE
 broker: exec "$tansu" broker --listener-url tcp://$broker --advertised-listener-url tcp://$broker --storage-engine memory://tansu/ > "$data/logs/broker.log" 2>&1
-producer: sleep 1 && exec "$bin/producer" --rate "\${PRODUCER_RATE:-2000}" > "$data/logs/producer.log" 2>&1
+$exchange
+producer: sleep 1 && exec "$bin/producer" $feed > "$data/logs/producer.log" 2>&1
 stream-processor: sleep 1 && exec "$bin/stream-processor" --state-dir "$data/state" > "$data/logs/stream-processor.log" 2>&1
 lake-writer: sleep 1 && exec "$bin/lake-writer" --lake-url "$data/lake" > "$data/logs/lake-writer.log" 2>&1
 progress: exec "$venv/bin/python" -u "$TICKFLOW_ROOT/scripts/progress.py" $seconds "$data/lake"

@@ -18,6 +18,7 @@ use tickflow_service::metrics::ServiceMetrics;
 use crate::source::Frame;
 use tickflow_service::now_us;
 
+#[derive(Debug)]
 pub struct Publisher {
     producer: OutputProducer,
     reference: ReferenceData,

@@ -16,6 +16,7 @@ pub mod anomaly;
 pub mod contract;
 pub mod decimal;
 pub mod dedup;
+pub mod feed;
 pub mod processor;
 pub mod reference;
 pub mod synthetic;

@@ -20,6 +20,11 @@ impl Shutdown {
         Ok(Shutdown(flag))
     }
 
+    /// A flag no signal sets: for a part that runs inside another program or a test.
+    pub fn manual() -> Self {
+        Shutdown(Arc::new(AtomicBool::new(false)))
+    }
+
     pub fn requested(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }

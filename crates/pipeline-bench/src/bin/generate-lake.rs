@@ -38,7 +38,15 @@ struct Args {
 /// The records of one future file: (table, date, symbol) -> (topic, first "offset", JSON lines, count).
 type Groups = BTreeMap<(&'static str, String, String), (LakeTable, &'static str, i64, Vec<u8>, u64)>;
 
-fn add(groups: &mut Groups, table: LakeTable, topic: &'static str, time_us: i64, symbol: &str, offset: i64, json: &[u8]) {
+fn add(
+    groups: &mut Groups,
+    table: LakeTable,
+    topic: &'static str,
+    time_us: i64,
+    symbol: &str,
+    offset: i64,
+    json: &[u8],
+) {
     let entry = groups
         .entry((table.name, date_of(time_us), symbol.to_owned()))
         .or_insert_with(|| (table, topic, offset, Vec::new(), 0));
@@ -79,7 +87,15 @@ fn main() -> anyhow::Result<()> {
         if let Ok(enriched) = processor.process_trade(market.next_trade(), &mut metrics) {
             json.clear();
             serde_json::to_writer(&mut json, &enriched)?;
-            add(&mut groups, LakeTable::TRADES, ENRICHED_TRADES, enriched.event_time_us, &enriched.instrument_id, trade_offset, &json);
+            add(
+                &mut groups,
+                LakeTable::TRADES,
+                ENRICHED_TRADES,
+                enriched.event_time_us,
+                &enriched.instrument_id,
+                trade_offset,
+                &json,
+            );
             trade_offset += 1;
             accepted += 1;
         }
@@ -98,9 +114,6 @@ fn main() -> anyhow::Result<()> {
         }
     }
     files += flush(&args.out, &mut groups)?;
-    println!(
-        "{}",
-        serde_json::json!({"trades": accepted, "metrics": metric_offset, "files": files, "lake": args.out})
-    );
+    println!("{}", serde_json::json!({"trades": accepted, "metrics": metric_offset, "files": files, "lake": args.out}));
     Ok(())
 }

@@ -92,3 +92,58 @@ fn normalize_trade<'a>(message: Message<'a>, context: &NormalizeContext<'_>) -> 
         receive_time_us: context.receive_time_us,
     })
 }
+
+/// What a frame means for the connection that received it, read without normalizing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BinanceEvent {
+    /// A trade, with its symbol and per-symbol trade id (for gap tracking).
+    Trade {
+        symbol: String,
+        id: u64,
+    },
+    /// Maintenance announced: reconnect now.
+    ServerShutdown,
+    Other,
+}
+
+pub fn binance_event(frame: &[u8]) -> BinanceEvent {
+    let Ok(mut message) = serde_json::from_slice::<Message<'_>>(frame) else { return BinanceEvent::Other };
+    if let Some(inner) = message.data {
+        let Ok(inner) = serde_json::from_str(inner.get()) else { return BinanceEvent::Other };
+        message = inner;
+    }
+    match (message.event.as_ref().map(|e| e.0.as_ref()), message.s, message.t) {
+        (Some("trade"), Some(symbol), Some(id)) => BinanceEvent::Trade { symbol: symbol.0.into_owned(), id },
+        (Some("serverShutdown"), _, _) => BinanceEvent::ServerShutdown,
+        _ => BinanceEvent::Other,
+    }
+}
+
+/// The combined-stream path of the `@trade` streams of `symbols`: `/stream?streams=btcusdt@trade/...`.
+pub fn binance_stream_path(symbols: &[String]) -> String {
+    let streams: Vec<String> = symbols.iter().map(|s| format!("{}@trade", s.to_lowercase())).collect();
+    format!("/stream?streams={}", streams.join("/"))
+}
+
+/// One trade of the REST `historicalTrades` answer
+/// (`{"id","price","qty","quoteQty","time","isBuyerMaker","isBestMatch"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BinanceRestTrade {
+    pub id: u64,
+    pub price: String,
+    pub qty: String,
+    pub time: i64,
+    pub is_buyer_maker: bool,
+}
+
+impl BinanceRestTrade {
+    /// The `@trade` stream frame of this trade, as the venue would have sent it.
+    pub fn stream_frame(&self, symbol: &str) -> String {
+        serde_json::json!({
+            "e": "trade", "E": self.time, "s": symbol, "t": self.id, "p": self.price, "q": self.qty,
+            "T": self.time, "m": self.is_buyer_maker, "M": true,
+        })
+        .to_string()
+    }
+}

@@ -8,7 +8,7 @@ mod finnhub;
 
 use std::borrow::Cow;
 
-pub use binance::normalize_binance;
+pub use binance::{BinanceEvent, BinanceRestTrade, binance_event, binance_stream_path, normalize_binance};
 pub use coinbase::normalize_coinbase;
 pub use finnhub::normalize_finnhub;
 

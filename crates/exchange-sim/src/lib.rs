@@ -1,0 +1,126 @@
+//! A local exchange that speaks the venues' protocols, so the producer's real clients can be run
+//! and tested without the internet. Binance: combined `@trade` streams over WebSocket (pings,
+//! live `SUBSCRIBE`, `serverShutdown`) and `GET /api/v3/historicalTrades` for backfill by id.
+//!
+//! The market is the project's seeded synthetic market (geometric Brownian motion per
+//! instrument, bursts, jumps), paced in real time: the same seed gives the same trades in the same
+//! order, stamped with the time they happen. Every trade that happens is written to a ground-truth
+//! manifest, whether or not a client was connected to see it. Faults are injected per connection:
+//! disconnects, silent stalls, duplicated, malformed and oversized frames.
+
+mod binance;
+mod market;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use market::ManifestTrade;
+
+/// Faults injected into the WebSocket connections; `None` or zero turns one off. Counts are of
+/// trade frames sent, over all connections.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Drop the TCP connection, without a close frame, after this many trades.
+    pub disconnect_every: Option<u64>,
+    /// Go silent (send nothing, not even pings) for `stall` after this many trades; the trades of
+    /// that time are missed by the connection.
+    pub stall_every: Option<u64>,
+    pub stall: Duration,
+    /// Send every n-th trade frame twice.
+    pub duplicate_every: Option<u64>,
+    /// Send a truncated frame after every n-th trade.
+    pub malformed_every: Option<u64>,
+    /// Send a frame larger than `oversized_bytes` after every n-th trade.
+    pub oversized_every: Option<u64>,
+    pub oversized_bytes: usize,
+    /// Announce maintenance (`serverShutdown`) and close after this many trades.
+    pub shutdown_every: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub seed: u64,
+    /// Trades per second over all instruments.
+    pub rate: f64,
+    /// Stop trading after this many trades (the servers stay up).
+    pub max_trades: Option<u64>,
+    pub ping_interval: Duration,
+    pub faults: Faults,
+    /// Where the ground truth goes: one JSON object per trade (`ManifestTrade`).
+    pub manifest: PathBuf,
+    /// Start trading when the first client has connected (tests: no trade happens unseen).
+    pub open_on_first_connection: bool,
+}
+
+/// What the simulator has done, for tests and its log.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub trades: AtomicU64,
+    pub trade_frames: AtomicU64,
+    pub connections: AtomicU64,
+    pub subscriptions: AtomicU64,
+    pub pings: AtomicU64,
+    pub pongs: AtomicU64,
+    pub disconnects: AtomicU64,
+    pub stalls: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub malformed: AtomicU64,
+    pub oversized: AtomicU64,
+    pub shutdowns: AtomicU64,
+    pub rest_requests: AtomicU64,
+}
+
+impl Stats {
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// A running simulator; dropping it stops it.
+#[derive(Debug)]
+pub struct Simulator {
+    pub binance_ws: SocketAddr,
+    pub binance_rest: SocketAddr,
+    pub stats: Arc<Stats>,
+    exchange: Arc<market::Exchange>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Simulator {
+    /// Binds the servers on `host` (ports chosen by the system when 0) and starts trading.
+    pub fn start(config: SimConfig, host: &str, binance_ws_port: u16, binance_rest_port: u16) -> anyhow::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(Stats::default());
+        let exchange = market::Exchange::start(&config, stats.clone(), stop.clone())?;
+        let ws = TcpListener::bind((host, binance_ws_port))?;
+        let rest = tiny_http::Server::http((host, binance_rest_port)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let simulator = Simulator {
+            binance_ws: ws.local_addr()?,
+            binance_rest: rest.server_addr().to_ip().ok_or_else(|| anyhow::anyhow!("REST address"))?,
+            stats: stats.clone(),
+            exchange: exchange.clone(),
+            stop: stop.clone(),
+        };
+        binance::serve_ws(ws, exchange.clone(), config.clone(), stats.clone(), stop.clone());
+        binance::serve_rest(rest, exchange, stats, stop);
+        Ok(simulator)
+    }
+
+    /// Whether every trade (`max_trades`) has happened.
+    pub fn finished(&self) -> bool {
+        self.exchange.finished()
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,99 @@
+//! `exchange-sim`: the local exchange (see the library docs). Runs until SIGTERM or Ctrl-C.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use exchange_sim::{Faults, SimConfig, Simulator, Stats};
+use tickflow_service::shutdown::Shutdown;
+use tickflow_service::{ServiceArgs, run_service};
+
+#[derive(Debug, Parser)]
+#[command(name = "exchange-sim", version)]
+struct Args {
+    #[command(flatten)]
+    service: ServiceArgs,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, default_value_t = 9443)]
+    binance_ws_port: u16,
+    #[arg(long, default_value_t = 9444)]
+    binance_rest_port: u16,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Trades per second over the whole market (Binance gets its instruments' share).
+    #[arg(long, default_value_t = 2_000.0)]
+    rate: f64,
+    /// Stop trading after this many Binance trades.
+    #[arg(long)]
+    max_trades: Option<u64>,
+    #[arg(long, default_value = ".tickflow/exchange-manifest.jsonl")]
+    manifest: PathBuf,
+    #[arg(long, default_value_t = 20_000)]
+    ping_interval_ms: u64,
+    #[arg(long)]
+    disconnect_every: Option<u64>,
+    #[arg(long)]
+    stall_every: Option<u64>,
+    #[arg(long, default_value_t = 5_000)]
+    stall_ms: u64,
+    #[arg(long)]
+    duplicate_every: Option<u64>,
+    #[arg(long)]
+    malformed_every: Option<u64>,
+    #[arg(long)]
+    oversized_every: Option<u64>,
+    #[arg(long, default_value_t = 1 << 20)]
+    oversized_bytes: usize,
+    #[arg(long)]
+    shutdown_every: Option<u64>,
+    /// Start trading when the first client connects, so the manifest holds only trades a client could see.
+    #[arg(long)]
+    open_on_first_connection: bool,
+}
+
+fn main() -> ExitCode {
+    run_service(|args: &Args| &args.service, run)
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let shutdown = Shutdown::install()?;
+    let config = SimConfig {
+        seed: args.seed,
+        rate: args.rate,
+        max_trades: args.max_trades,
+        ping_interval: Duration::from_millis(args.ping_interval_ms),
+        manifest: args.manifest,
+        open_on_first_connection: args.open_on_first_connection,
+        faults: Faults {
+            disconnect_every: args.disconnect_every,
+            stall_every: args.stall_every,
+            stall: Duration::from_millis(args.stall_ms),
+            duplicate_every: args.duplicate_every,
+            malformed_every: args.malformed_every,
+            oversized_every: args.oversized_every,
+            oversized_bytes: args.oversized_bytes,
+            shutdown_every: args.shutdown_every,
+        },
+    };
+    let simulator = Simulator::start(config, &args.host, args.binance_ws_port, args.binance_rest_port)?;
+    tracing::info!(binance_ws = %simulator.binance_ws, binance_rest = %simulator.binance_rest, "exchange simulator up");
+    while !shutdown.requested() {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    simulator.stop();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !simulator.finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10)); // the market writes out the manifest
+    }
+    let stats = &simulator.stats;
+    tracing::info!(
+        trades = Stats::get(&stats.trades),
+        connections = Stats::get(&stats.connections),
+        disconnects = Stats::get(&stats.disconnects),
+        stalls = Stats::get(&stats.stalls),
+        "exchange simulator stopped"
+    );
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! The exchange's market: the seeded synthetic market paced in real time, Binance's share of it
+//! given per-symbol trade ids, kept for REST backfill, written to the manifest and offered to
+//! every connected session.
+
+use std::collections::HashMap;
+use std::io::{BufWriter, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tickflow_core::contract::{Side, Venue};
+use tickflow_core::reference::ReferenceData;
+use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket};
+use tickflow_core::venue::BinanceRestTrade;
+use tickflow_service::now_us;
+
+use crate::{SimConfig, Stats};
+
+/// Trade ids of every symbol start here, as a venue's ids are far from zero.
+const FIRST_ID: u64 = 100_000_000;
+/// Trades a session may fall behind before the exchange drops it, as venues drop slow clients.
+const SESSION_BACKLOG: usize = 65_536;
+
+/// One line of the manifest: a trade that happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestTrade {
+    pub venue: String,
+    pub symbol: String,
+    pub id: u64,
+    pub price: String,
+    pub qty: String,
+    pub time_ms: i64,
+    pub is_buyer_maker: bool,
+}
+
+#[derive(Debug)]
+pub struct Published {
+    pub symbol: String,
+    pub trade: BinanceRestTrade,
+}
+
+#[derive(Debug)]
+pub struct Exchange {
+    history: Mutex<HashMap<String, Vec<BinanceRestTrade>>>,
+    sessions: Mutex<Vec<SyncSender<Arc<Published>>>>,
+    finished: AtomicBool,
+}
+
+impl Exchange {
+    pub fn start(config: &SimConfig, stats: Arc<Stats>, stop: Arc<AtomicBool>) -> anyhow::Result<Arc<Self>> {
+        let manifest = BufWriter::new(
+            std::fs::File::create(&config.manifest)
+                .map_err(|e| anyhow::anyhow!("cannot create the manifest {}: {e}", config.manifest.display()))?,
+        );
+        let reference = ReferenceData::bundled()?;
+        let listed: HashMap<String, Vec<BinanceRestTrade>> = reference
+            .instruments()
+            .iter()
+            .flat_map(|i| i.venue_symbols.iter())
+            .filter(|(venue, _)| *venue == Venue::Binance)
+            .map(|(_, symbol)| (symbol.to_string(), Vec::new()))
+            .collect();
+        let exchange = Arc::new(Exchange {
+            history: Mutex::new(listed),
+            sessions: Mutex::default(),
+            finished: AtomicBool::new(false),
+        });
+        let (worker, config) = (exchange.clone(), config.clone());
+        std::thread::spawn(move || {
+            while config.open_on_first_connection && stats.connections.load(Ordering::Relaxed) == 0 {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let market = SyntheticMarket::new(
+                &reference,
+                SyntheticConfig {
+                    seed: config.seed,
+                    trades_per_second: config.rate,
+                    start_time_us: now_us(),
+                    ..Default::default()
+                },
+            );
+            worker.trade(market, manifest, config.max_trades, &stats, &stop)
+        });
+        Ok(exchange)
+    }
+
+    pub fn finished(&self) -> bool {
+        self.finished.load(Ordering::Relaxed)
+    }
+
+    /// A new session's feed of trades from now on.
+    pub fn subscribe(&self) -> Receiver<Arc<Published>> {
+        let (sender, receiver) = sync_channel(SESSION_BACKLOG);
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).push(sender);
+        receiver
+    }
+
+    /// Up to `limit` trades of `symbol` from id `from_id` on; `None` for an unknown symbol.
+    pub fn trades_from(&self, symbol: &str, from_id: u64, limit: usize) -> Option<Vec<BinanceRestTrade>> {
+        let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let trades = history.get(symbol)?;
+        let start = from_id.saturating_sub(FIRST_ID).min(trades.len() as u64) as usize;
+        Some(trades[start..].iter().take(limit).cloned().collect())
+    }
+
+    fn trade(
+        &self,
+        mut market: SyntheticMarket,
+        mut manifest: BufWriter<std::fs::File>,
+        max_trades: Option<u64>,
+        stats: &Stats,
+        stop: &AtomicBool,
+    ) {
+        let mut traded = 0u64;
+        while !stop.load(Ordering::Relaxed) && max_trades.is_none_or(|max| traded < max) {
+            let trade = market.next_trade();
+            if trade.venue != Venue::Binance {
+                continue;
+            }
+            let ahead = trade.event_time_us - now_us();
+            if ahead > 0 {
+                std::thread::sleep(Duration::from_micros(ahead.unsigned_abs()));
+            }
+            let symbol = trade.venue_symbol.to_string();
+            let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+            let trades = history.entry(symbol.clone()).or_default();
+            let published = BinanceRestTrade {
+                id: FIRST_ID + trades.len() as u64,
+                price: trade.price.to_string(),
+                qty: trade.size.to_string(),
+                time: now_us() / 1000,
+                is_buyer_maker: trade.side == Side::Sell,
+            };
+            trades.push(published.clone());
+            drop(history);
+            let line = ManifestTrade {
+                venue: "binance".into(),
+                symbol: symbol.clone(),
+                id: published.id,
+                price: published.price.clone(),
+                qty: published.qty.clone(),
+                time_ms: published.time,
+                is_buyer_maker: published.is_buyer_maker,
+            };
+            if serde_json::to_writer(&mut manifest, &line).is_err() || manifest.write_all(b"\n").is_err() {
+                tracing::error!("cannot write the manifest; stopping the market");
+                break;
+            }
+            let published = Arc::new(Published { symbol, trade: published });
+            self.sessions.lock().unwrap_or_else(|e| e.into_inner()).retain(|session| {
+                !matches!(
+                    session.try_send(published.clone()),
+                    Err(TrySendError::Full(_) | TrySendError::Disconnected(_))
+                )
+            });
+            traded += 1;
+            stats.trades.fetch_add(1, Ordering::Relaxed);
+            if traded.is_multiple_of(256) {
+                let _ = manifest.flush();
+            }
+        }
+        let _ = manifest.flush();
+        self.finished.store(true, Ordering::Relaxed);
+        tracing::info!(trades = traded, "market closed");
+    }
+}

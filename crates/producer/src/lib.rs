@@ -1,0 +1,6 @@
+//! The producer's parts, for its binary and its tests: where frames come from (`source`, and the
+//! live venue clients in `live`) and how they become `raw_trades` records (`publish`).
+
+pub mod live;
+pub mod publish;
+pub mod source;

@@ -1,0 +1,136 @@
+//! Binance spot: combined `@trade` streams (no key), trade-id gaps backfilled over REST
+//! (`GET /api/v3/historicalTrades?symbol=&fromId=&limit=1000`), the overlap after a reconnect
+//! and duplicated frames dropped by trade id, `serverShutdown` answered by reconnecting.
+
+use std::time::Duration;
+
+use tickflow_core::contract::Venue;
+use tickflow_core::feed::{IdCheck, TradeIds};
+use tickflow_core::venue::{BinanceEvent, BinanceRestTrade, binance_event, binance_stream_path};
+use tickflow_service::now_us;
+
+use super::{FeedCounters, Flow, Out, Protocol, Socket};
+
+pub const DEFAULT_WS_URL: &str = "wss://stream.binance.com:9443";
+pub const DEFAULT_REST_URL: &str = "https://api.binance.com";
+/// Streams one connection may carry.
+pub const STREAMS_PER_CONNECTION: usize = 1024;
+const PAGE: u64 = 1000;
+
+#[derive(Debug)]
+pub struct Binance {
+    ws_url: String,
+    rest_url: String,
+    symbols: Vec<String>,
+    ids: TradeIds,
+    http: ureq::Agent,
+    counters: FeedCounters,
+}
+
+impl Binance {
+    pub fn new(ws_url: &str, rest_url: &str, symbols: Vec<String>, counters: FeedCounters) -> Self {
+        let http = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).build().new_agent();
+        Binance {
+            ws_url: ws_url.trim_end_matches('/').to_owned(),
+            rest_url: rest_url.trim_end_matches('/').to_owned(),
+            symbols: symbols.iter().map(|s| s.to_uppercase()).collect(),
+            ids: TradeIds::default(),
+            http,
+            counters,
+        }
+    }
+
+    /// One page of trades of `symbol` from id `from` on.
+    fn page(&self, symbol: &str, from: u64, limit: u64) -> anyhow::Result<Vec<BinanceRestTrade>> {
+        let url = format!("{}/api/v3/historicalTrades", self.rest_url);
+        let mut response = self
+            .http
+            .get(&url)
+            .query("symbol", symbol)
+            .query("fromId", from.to_string())
+            .query("limit", limit.to_string())
+            .call()?;
+        Ok(response.body_mut().read_json()?)
+    }
+
+    /// Sends the trades of `symbol` from id `from` to `to` (inclusive; `None`: up to the latest).
+    /// After a reconnect (`to` = None) each id goes through the tracker, so live frames that
+    /// repeat them are dropped. Returns how many were sent.
+    fn backfill(&mut self, symbol: &str, mut from: u64, to: Option<u64>, out: &Out) -> anyhow::Result<u64> {
+        let mut sent = 0;
+        while to.is_none_or(|to| from <= to) {
+            let limit = to.map_or(PAGE, |to| (to - from + 1).min(PAGE));
+            let page = self.page(symbol, from, limit)?;
+            let Some(last) = page.last().map(|t| t.id) else { break };
+            for trade in page.iter().filter(|t| to.is_none_or(|to| t.id <= to)) {
+                if to.is_none() && self.ids.check(symbol, trade.id) == IdCheck::Repeated {
+                    continue;
+                }
+                out.send(trade.stream_frame(symbol), now_us())?;
+                sent += 1;
+            }
+            if (page.len() as u64) < limit {
+                break;
+            }
+            from = last + 1;
+        }
+        self.counters.backfilled.inc_by(sent);
+        Ok(sent)
+    }
+}
+
+impl Protocol for Binance {
+    fn venue(&self) -> Venue {
+        Venue::Binance
+    }
+
+    fn url(&self) -> String {
+        format!("{}{}", self.ws_url, binance_stream_path(&self.symbols))
+    }
+
+    /// The streams are in the URL; what happened while away is fetched by id.
+    fn connected(&mut self, _socket: &mut Socket, out: &Out) -> anyhow::Result<()> {
+        let known: Vec<(String, u64)> =
+            self.symbols.iter().filter_map(|s| self.ids.last(s).map(|last| (s.clone(), last))).collect();
+        for (symbol, last) in known {
+            if let Err(error) = self.backfill(&symbol, last + 1, None, out) {
+                self.counters.unrecovered.inc();
+                tracing::warn!(
+                    symbol,
+                    error = format!("{error:#}"),
+                    "cannot fetch the trades missed while disconnected"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn text(&mut self, text: &str, receive_time_us: i64, out: &Out) -> anyhow::Result<Flow> {
+        match binance_event(text.as_bytes()) {
+            BinanceEvent::Trade { symbol, id } => match self.ids.check(&symbol, id) {
+                IdCheck::Repeated => {
+                    self.counters.repeated.inc();
+                    return Ok(Flow::Continue);
+                }
+                IdCheck::Gap { from, to } => {
+                    self.counters.gaps.inc();
+                    if let Err(error) = self.backfill(&symbol, from, Some(to), out) {
+                        self.counters.unrecovered.inc();
+                        tracing::warn!(
+                            symbol,
+                            from,
+                            to,
+                            error = format!("{error:#}"),
+                            "cannot backfill a trade-id gap"
+                        );
+                    }
+                }
+                IdCheck::First | IdCheck::Next => {}
+            },
+            BinanceEvent::ServerShutdown => return Ok(Flow::Reconnect("the venue announced maintenance")),
+            BinanceEvent::Other => {}
+        }
+        out.send(text.to_owned(), receive_time_us)?;
+        Ok(Flow::Continue)
+    }
+}

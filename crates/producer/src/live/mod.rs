@@ -1,0 +1,195 @@
+//! Live venue clients: one WebSocket connection loop shared by every venue, and per venue a
+//! [`Protocol`] saying what to connect to, what to do once connected and what each text frame
+//! means. The loop answers pings (tungstenite replies to every ping on the next read), refuses
+//! frames over the size limit, reconnects when the venue goes silent for longer than the
+//! watchdog, before the venue's connection age limit, and after any error, waiting a capped,
+//! fully jittered exponential backoff between attempts.
+
+pub mod binance;
+
+use std::net::TcpStream;
+use std::sync::mpsc::SyncSender;
+use std::time::{Duration, Instant};
+
+use prometheus_client::metrics::counter::Counter;
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardUniform};
+use tickflow_core::contract::Venue;
+use tickflow_core::feed::Backoff;
+use tickflow_service::metrics::ServiceMetrics;
+use tickflow_service::now_us;
+use tickflow_service::shutdown::Shutdown;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+use crate::source::Frame;
+
+pub type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+
+/// How long a connection may stay silent, how it backs off, and its limits.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    pub watchdog: Duration,
+    pub backoff: Backoff,
+    pub max_frame_bytes: usize,
+    /// Reconnect, planned, before a connection gets this old (Binance cuts at 24 h).
+    pub max_connection_age: Duration,
+}
+
+/// What the loop does after a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Reconnect(&'static str),
+}
+
+/// Counters of one venue's connections, in `/metrics` as `tickflow_events_total{name="<venue>_..."}`.
+#[derive(Debug, Clone)]
+pub struct FeedCounters {
+    pub connects: Counter,
+    pub reconnects: Counter,
+    pub silent: Counter,
+    pub refused_frames: Counter,
+    pub repeated: Counter,
+    pub gaps: Counter,
+    pub backfilled: Counter,
+    pub unrecovered: Counter,
+}
+
+impl FeedCounters {
+    pub fn new(metrics: &ServiceMetrics, venue: &str) -> Self {
+        let named = |what: &str| ServiceMetrics::named(&metrics.events, &format!("{venue}_{what}"));
+        FeedCounters {
+            connects: named("connects"),
+            reconnects: named("reconnects"),
+            silent: named("watchdog_timeouts"),
+            refused_frames: named("refused_frames"),
+            repeated: named("repeated_trades"),
+            gaps: named("gaps"),
+            backfilled: named("backfilled_trades"),
+            unrecovered: named("unrecovered_gaps"),
+        }
+    }
+}
+
+/// Where a protocol's frames go: the producer's one channel of frames.
+#[derive(Debug)]
+pub struct Out {
+    venue: Venue,
+    frames: SyncSender<Frame>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the producer stopped taking frames")]
+pub struct Closed;
+
+impl Out {
+    pub fn send(&self, frame: String, receive_time_us: i64) -> Result<(), Closed> {
+        self.frames.send(Frame { venue: self.venue, receive_time_us, frame }).map_err(|_| Closed)
+    }
+}
+
+/// One venue's side of the connection loop.
+pub trait Protocol {
+    fn venue(&self) -> Venue;
+    fn url(&self) -> String;
+    /// Right after the handshake: subscribe, recover what was missed while away.
+    fn connected(&mut self, socket: &mut Socket, out: &Out) -> anyhow::Result<()>;
+    /// A text frame, received at `receive_time_us`.
+    fn text(&mut self, text: &str, receive_time_us: i64, out: &Out) -> anyhow::Result<Flow>;
+}
+
+enum End {
+    Stop,
+    Reconnect(&'static str),
+}
+
+/// Connects, reads and reconnects until shutdown or until the producer stops taking frames.
+pub fn run(
+    mut protocol: impl Protocol,
+    options: LiveOptions,
+    frames: SyncSender<Frame>,
+    shutdown: Shutdown,
+    counters: FeedCounters,
+) {
+    let out = Out { venue: protocol.venue(), frames };
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let mut jitter = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
+    let mut attempt = 0u32;
+    while !shutdown.requested() {
+        let started = Instant::now();
+        match session(&mut protocol, &options, &out, &shutdown, &counters) {
+            Ok(End::Stop) => return,
+            Ok(End::Reconnect(reason)) => tracing::info!(venue = ?out.venue, reason, "reconnecting"),
+            Err(error) if error.is::<Closed>() => return,
+            Err(error) => tracing::warn!(venue = ?out.venue, error = format!("{error:#}"), "connection failed"),
+        }
+        if started.elapsed() > options.watchdog {
+            attempt = 0; // it worked for a while: start the backoff over
+        }
+        counters.reconnects.inc();
+        let wait = options.backoff.delay(attempt, StandardUniform.sample(&mut jitter));
+        attempt = attempt.saturating_add(1);
+        let until = Instant::now() + wait;
+        while Instant::now() < until && !shutdown.requested() {
+            std::thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
+        }
+    }
+}
+
+fn session(
+    protocol: &mut impl Protocol,
+    options: &LiveOptions,
+    out: &Out,
+    shutdown: &Shutdown,
+    counters: &FeedCounters,
+) -> anyhow::Result<End> {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(options.max_frame_bytes))
+        .max_frame_size(Some(options.max_frame_bytes));
+    let (mut socket, _) = tungstenite::client::connect_with_config(protocol.url(), Some(config), 3)?;
+    set_read_timeout(&mut socket, Duration::from_millis(50))?;
+    counters.connects.inc();
+    protocol.connected(&mut socket, out)?;
+    let (connected, mut heard) = (Instant::now(), Instant::now());
+    loop {
+        if shutdown.requested() {
+            let _ = socket.close(None);
+            let _ = socket.flush();
+            return Ok(End::Stop);
+        }
+        if connected.elapsed() >= options.max_connection_age {
+            return Ok(End::Reconnect("planned: the connection is near the venue's age limit"));
+        }
+        if heard.elapsed() >= options.watchdog {
+            counters.silent.inc();
+            return Ok(End::Reconnect("silent for longer than the watchdog"));
+        }
+        match socket.read() {
+            Ok(Message::Text(text)) => {
+                heard = Instant::now();
+                if let Flow::Reconnect(reason) = protocol.text(text.as_str(), now_us(), out)? {
+                    return Ok(End::Reconnect(reason));
+                }
+            }
+            Ok(Message::Close(_)) => return Ok(End::Reconnect("closed by the venue")),
+            Ok(_) => heard = Instant::now(),
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(tungstenite::Error::Capacity(error)) => {
+                counters.refused_frames.inc();
+                anyhow::bail!("frame refused: {error}");
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+fn set_read_timeout(socket: &mut Socket, timeout: Duration) -> std::io::Result<()> {
+    match socket.get_mut() {
+        MaybeTlsStream::Plain(stream) => stream.set_read_timeout(Some(timeout)),
+        MaybeTlsStream::Rustls(stream) => stream.get_mut().set_read_timeout(Some(timeout)),
+        _ => Ok(()),
+    }
+}
