@@ -2,8 +2,8 @@
 # The local stack on embedded defaults: a tansu broker on loopback, the lake on local disk,
 # the seeded synthetic market as the feed, and the three services, run by honcho.
 # Usage: scripts/stack.sh [SECONDS]   (default: until Ctrl-C)
-# TICKFLOW_FEED=binance-sim: the feed is the exchange simulator (exchange-sim) instead, read by
-# the producer's real Binance client over WebSocket, with REST backfill.
+# TICKFLOW_FEED=simulator: the feed is the exchange simulator (exchange-sim) instead, read by the
+# producer's real Binance and Coinbase clients over WebSocket (Binance with REST backfill).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 need_cargo
@@ -24,8 +24,8 @@ broker="127.0.0.1:${TICKFLOW_BROKER_PORT:-9092}"
 
 feed="--rate \${PRODUCER_RATE:-2000}"
 exchange=""
-if [ "${TICKFLOW_FEED:-synthetic}" = binance-sim ]; then
-  feed="--source binance --binance-ws-url ws://127.0.0.1:9443 --binance-rest-url http://127.0.0.1:9444"
+if [ "${TICKFLOW_FEED:-synthetic}" = simulator ]; then
+  feed="--source binance,coinbase --binance-ws-url ws://127.0.0.1:9443 --binance-rest-url http://127.0.0.1:9444 --coinbase-ws-url ws://127.0.0.1:9445"
   exchange="exchange: exec \"$bin/exchange-sim\" --rate \${PRODUCER_RATE:-2000} --manifest \"$data/logs/exchange-manifest.jsonl\" > \"$data/logs/exchange.log\" 2>&1"
 fi
 

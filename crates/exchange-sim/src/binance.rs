@@ -1,47 +1,21 @@
 //! Binance's protocols: combined `@trade` streams over WebSocket and `historicalTrades` over REST.
 
 use std::collections::HashSet;
-use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use tungstenite::handshake::server::{Request, Response};
-use tungstenite::{Message, WebSocket};
+use tickflow_core::contract::Venue;
+use tungstenite::Message;
 
-use crate::market::{Exchange, Published};
-use crate::{Faults, SimConfig, Stats};
+use crate::Stats;
+use crate::market::{Exchange, ManifestTrade};
+use crate::session::{Context, Next, Socket, VenueSession, send_trade};
 
 /// Pings a client may leave unanswered before the server drops it.
 const UNANSWERED_PINGS: u32 = 3;
-
-pub fn serve_ws(
-    listener: TcpListener,
-    exchange: Arc<Exchange>,
-    config: SimConfig,
-    stats: Arc<Stats>,
-    stop: Arc<AtomicBool>,
-) {
-    let _ = listener.set_nonblocking(true);
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    let (exchange, config, stats, stop) =
-                        (exchange.clone(), config.clone(), stats.clone(), stop.clone());
-                    std::thread::spawn(move || {
-                        if let Err(error) = session(stream, &exchange, &config, &stats, &stop) {
-                            tracing::debug!(%error, "binance session ended");
-                        }
-                    });
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-    });
-}
 
 /// The streams a connection asked for in its path: `/stream?streams=a@trade/b@trade` or `/ws/a@trade`.
 fn requested_streams(path: &str) -> HashSet<String> {
@@ -61,78 +35,33 @@ struct Control {
     id: serde_json::Value,
 }
 
-struct Session<'a> {
-    ws: WebSocket<TcpStream>,
+pub struct BinanceSession {
+    context: Arc<Context>,
     streams: HashSet<String>,
-    faults: &'a Faults,
-    stats: &'a Stats,
+    last_ping: Instant,
+    unanswered: u32,
 }
 
-fn every(n: Option<u64>, count: u64) -> bool {
-    n.is_some_and(|n| n > 0 && count.is_multiple_of(n))
+pub fn open(path: &str, context: &Arc<Context>) -> Result<BinanceSession, String> {
+    Ok(BinanceSession {
+        context: context.clone(),
+        streams: requested_streams(path),
+        last_ping: Instant::now(),
+        unanswered: 0,
+    })
 }
 
-// The handshake callback's error type is tungstenite's own HTTP response.
-#[allow(clippy::result_large_err)]
-fn session(
-    stream: TcpStream,
-    exchange: &Exchange,
-    config: &SimConfig,
-    stats: &Stats,
-    stop: &AtomicBool,
-) -> anyhow::Result<()> {
-    stream.set_nonblocking(false)?;
-    let path = Arc::new(std::sync::Mutex::new(String::new()));
-    let seen = path.clone();
-    let mut ws = tungstenite::accept_hdr(stream, move |request: &Request, response: Response| {
-        *seen.lock().unwrap_or_else(|e| e.into_inner()) = request.uri().to_string();
-        Ok(response)
-    })?;
-    let path = path.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    ws.get_mut().set_read_timeout(Some(Duration::from_millis(5)))?;
-    stats.connections.fetch_add(1, Ordering::Relaxed);
-    let trades = exchange.subscribe();
-    let mut session = Session { ws, streams: requested_streams(&path), faults: &config.faults, stats };
-    let (mut last_ping, mut unanswered) = (Instant::now(), 0u32);
-    while !stop.load(Ordering::Relaxed) {
-        if last_ping.elapsed() >= config.ping_interval {
-            if unanswered >= UNANSWERED_PINGS {
-                anyhow::bail!("pings unanswered: dropping the client");
-            }
-            session.ws.send(Message::Ping(format!("{}", last_ping.elapsed().as_nanos()).into()))?;
-            stats.pings.fetch_add(1, Ordering::Relaxed);
-            unanswered += 1;
-            last_ping = Instant::now();
-        }
-        match session.ws.read() {
-            Ok(Message::Pong(_)) => {
-                stats.pongs.fetch_add(1, Ordering::Relaxed);
-                unanswered = 0;
-            }
-            Ok(Message::Text(text)) => session.control(text.as_str())?,
-            Ok(Message::Close(_)) => return Ok(()),
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-            Err(error) => return Err(error.into()),
-        }
-        if !session.forward(&trades)? {
-            return Ok(());
-        }
-    }
-    Ok(())
-}
-
-impl Session<'_> {
+impl VenueSession for BinanceSession {
     /// Live `SUBSCRIBE` / `UNSUBSCRIBE`, answered as Binance does.
-    fn control(&mut self, text: &str) -> anyhow::Result<()> {
+    fn text(&mut self, ws: &mut Socket, text: &str) -> anyhow::Result<Next> {
         let Ok(control) = serde_json::from_str::<Control>(text) else {
             let error = serde_json::json!({"error": {"code": 3, "msg": "Invalid JSON"}, "id": null});
-            return Ok(self.ws.send(Message::text(error.to_string()))?);
+            ws.send(Message::text(error.to_string()))?;
+            return Ok(Next::Continue);
         };
         match control.method.as_str() {
             "SUBSCRIBE" => {
-                self.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
+                self.context.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
                 self.streams.extend(control.params);
             }
             "UNSUBSCRIBE" => control.params.iter().for_each(|p| {
@@ -140,58 +69,43 @@ impl Session<'_> {
             }),
             _ => {}
         }
-        Ok(self.ws.send(Message::text(serde_json::json!({"result": null, "id": control.id}).to_string()))?)
+        ws.send(Message::text(serde_json::json!({"result": null, "id": control.id}).to_string()))?;
+        Ok(Next::Continue)
     }
 
-    /// Sends the trades that happened since the last call; false when a fault ended the connection.
-    fn forward(&mut self, trades: &Receiver<Arc<Published>>) -> anyhow::Result<bool> {
-        loop {
-            let published = match trades.try_recv() {
-                Ok(published) => published,
-                Err(TryRecvError::Empty) => return Ok(true),
-                Err(TryRecvError::Disconnected) => anyhow::bail!("fell too far behind: dropped by the exchange"),
-            };
-            let stream = format!("{}@trade", published.symbol.to_lowercase());
-            if !self.streams.contains(&stream) {
-                continue;
-            }
-            let (faults, count) = (self.faults, self.stats.trade_frames.fetch_add(1, Ordering::Relaxed) + 1);
-            let data: serde_json::Value = serde_json::from_str(&published.trade.stream_frame(&published.symbol))?;
-            let frame = serde_json::json!({"stream": stream, "data": data}).to_string();
-            self.ws.send(Message::text(frame.clone()))?;
-            if every(faults.duplicate_every, count) {
-                self.ws.send(Message::text(frame.clone()))?;
-                self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
-            }
-            if every(faults.malformed_every, count) {
-                self.ws.send(Message::text(frame[..frame.len() / 2].to_owned()))?;
-                self.stats.malformed.fetch_add(1, Ordering::Relaxed);
-            }
-            if every(faults.oversized_every, count) {
-                let padding = "x".repeat(faults.oversized_bytes + 1);
-                self.ws.send(Message::text(serde_json::json!({"stream": stream, "padding": padding}).to_string()))?;
-                self.stats.oversized.fetch_add(1, Ordering::Relaxed);
-            }
-            if every(faults.shutdown_every, count) {
-                let notice =
-                    serde_json::json!({"stream": stream, "data": {"e": "serverShutdown", "E": published.trade.time}});
-                self.ws.send(Message::text(notice.to_string()))?;
-                let _ = self.ws.close(None);
-                let _ = self.ws.flush();
-                self.stats.shutdowns.fetch_add(1, Ordering::Relaxed);
-                return Ok(false);
-            }
-            if every(faults.disconnect_every, count) {
-                let _ = self.ws.get_mut().shutdown(std::net::Shutdown::Both);
-                self.stats.disconnects.fetch_add(1, Ordering::Relaxed);
-                return Ok(false);
-            }
-            if every(faults.stall_every, count) {
-                self.stats.stalls.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(faults.stall);
-                while trades.try_recv().is_ok() {} // what happened meanwhile is missed
-            }
+    /// A WebSocket ping every interval; a client that leaves three unanswered is dropped.
+    fn tick(&mut self, ws: &mut Socket) -> anyhow::Result<Next> {
+        if self.last_ping.elapsed() < self.context.config.ping_interval {
+            return Ok(Next::Continue);
         }
+        if self.unanswered >= UNANSWERED_PINGS {
+            anyhow::bail!("pings unanswered: dropping the client");
+        }
+        ws.send(Message::Ping(format!("{}", self.last_ping.elapsed().as_nanos()).into()))?;
+        self.context.stats.pings.fetch_add(1, Ordering::Relaxed);
+        self.unanswered += 1;
+        self.last_ping = Instant::now();
+        Ok(Next::Continue)
+    }
+
+    fn pong(&mut self) {
+        self.unanswered = 0;
+    }
+
+    fn trade(
+        &mut self,
+        ws: &mut Socket,
+        trade: &ManifestTrade,
+        missed: &Receiver<Arc<ManifestTrade>>,
+    ) -> anyhow::Result<Next> {
+        let stream = format!("{}@trade", trade.symbol.to_lowercase());
+        if trade.venue != Venue::Binance || !self.streams.contains(&stream) {
+            return Ok(Next::Continue);
+        }
+        let data: serde_json::Value = serde_json::from_str(&trade.binance_rest().stream_frame(&trade.symbol))?;
+        let frame = serde_json::json!({"stream": stream, "data": data}).to_string();
+        let notice = serde_json::json!({"stream": stream, "data": {"e": "serverShutdown", "E": trade.time_us / 1000}});
+        send_trade(ws, frame, Some(notice.to_string()), &self.context.config.faults, &self.context.stats, missed)
     }
 }
 
@@ -221,8 +135,11 @@ fn answer(exchange: &Exchange, url: &str) -> (u16, String) {
     let Some(from_id) = parameter("fromId").and_then(|f| f.parse().ok()) else {
         return (400, serde_json::json!({"code": -1102, "msg": "fromId is required here"}).to_string());
     };
-    match exchange.trades_from(&symbol, from_id, limit) {
-        Some(trades) => (200, serde_json::to_string(&trades).unwrap_or_default()),
+    match exchange.trades_from(Venue::Binance, &symbol, from_id, limit) {
+        Some(trades) => {
+            let trades: Vec<_> = trades.iter().map(|t| t.binance_rest()).collect();
+            (200, serde_json::to_string(&trades).unwrap_or_default())
+        }
         None => (400, serde_json::json!({"code": -1121, "msg": "Invalid symbol."}).to_string()),
     }
 }

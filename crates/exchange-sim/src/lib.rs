@@ -1,6 +1,8 @@
 //! A local exchange that speaks the venues' protocols, so the producer's real clients can be run
 //! and tested without the internet. Binance: combined `@trade` streams over WebSocket (pings,
 //! live `SUBSCRIBE`, `serverShutdown`) and `GET /api/v3/historicalTrades` for backfill by id.
+//! Coinbase Advanced Trade: `market_trades` (snapshot, then updates) and `heartbeats`, with a
+//! per-connection `sequence_num` and the 5 s subscribe deadline.
 //!
 //! The market is the project's seeded synthetic market (geometric Brownian motion per
 //! instrument, bursts, jumps), paced in real time: the same seed gives the same trades in the same
@@ -9,7 +11,9 @@
 //! disconnects, silent stalls, duplicated, malformed and oversized frames.
 
 mod binance;
+mod coinbase;
 mod market;
+mod session;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -38,6 +42,16 @@ pub struct Faults {
     pub oversized_bytes: usize,
     /// Announce maintenance (`serverShutdown`) and close after this many trades.
     pub shutdown_every: Option<u64>,
+    /// Lose every n-th message of a sequenced feed (Coinbase): its `sequence_num` is skipped.
+    pub sequence_gap_every: Option<u64>,
+}
+
+/// Where the servers listen; 0 lets the system choose.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ports {
+    pub binance_ws: u16,
+    pub binance_rest: u16,
+    pub coinbase_ws: u16,
 }
 
 #[derive(Debug, Clone)]
@@ -45,8 +59,9 @@ pub struct SimConfig {
     pub seed: u64,
     /// Trades per second over all instruments.
     pub rate: f64,
-    /// Stop trading after this many trades (the servers stay up).
+    /// Stop trading after this many trades, over all venues (the servers stay up).
     pub max_trades: Option<u64>,
+    /// Between Binance's WebSocket pings and Coinbase's heartbeats.
     pub ping_interval: Duration,
     pub faults: Faults,
     /// Where the ground truth goes: one JSON object per trade (`ManifestTrade`).
@@ -70,6 +85,7 @@ pub struct Stats {
     pub malformed: AtomicU64,
     pub oversized: AtomicU64,
     pub shutdowns: AtomicU64,
+    pub sequence_gaps: AtomicU64,
     pub rest_requests: AtomicU64,
 }
 
@@ -84,27 +100,33 @@ impl Stats {
 pub struct Simulator {
     pub binance_ws: SocketAddr,
     pub binance_rest: SocketAddr,
+    pub coinbase_ws: SocketAddr,
     pub stats: Arc<Stats>,
     exchange: Arc<market::Exchange>,
     stop: Arc<AtomicBool>,
 }
 
 impl Simulator {
-    /// Binds the servers on `host` (ports chosen by the system when 0) and starts trading.
-    pub fn start(config: SimConfig, host: &str, binance_ws_port: u16, binance_rest_port: u16) -> anyhow::Result<Self> {
+    /// Binds the servers on `host` and starts trading.
+    pub fn start(config: SimConfig, host: &str, ports: Ports) -> anyhow::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Stats::default());
         let exchange = market::Exchange::start(&config, stats.clone(), stop.clone())?;
-        let ws = TcpListener::bind((host, binance_ws_port))?;
-        let rest = tiny_http::Server::http((host, binance_rest_port)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let binance_ws = TcpListener::bind((host, ports.binance_ws))?;
+        let coinbase_ws = TcpListener::bind((host, ports.coinbase_ws))?;
+        let rest = tiny_http::Server::http((host, ports.binance_rest)).map_err(|e| anyhow::anyhow!("{e}"))?;
         let simulator = Simulator {
-            binance_ws: ws.local_addr()?,
+            binance_ws: binance_ws.local_addr()?,
             binance_rest: rest.server_addr().to_ip().ok_or_else(|| anyhow::anyhow!("REST address"))?,
+            coinbase_ws: coinbase_ws.local_addr()?,
             stats: stats.clone(),
             exchange: exchange.clone(),
             stop: stop.clone(),
         };
-        binance::serve_ws(ws, exchange.clone(), config.clone(), stats.clone(), stop.clone());
+        let context =
+            Arc::new(session::Context { exchange: exchange.clone(), config, stats: stats.clone(), stop: stop.clone() });
+        session::serve(binance_ws, context.clone(), binance::open);
+        session::serve(coinbase_ws, context, coinbase::open);
         binance::serve_rest(rest, exchange, stats, stop);
         Ok(simulator)
     }

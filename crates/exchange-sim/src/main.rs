@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use exchange_sim::{Faults, SimConfig, Simulator, Stats};
+use exchange_sim::{Faults, Ports, SimConfig, Simulator, Stats};
 use tickflow_service::shutdown::Shutdown;
 use tickflow_service::{ServiceArgs, run_service};
 
@@ -20,12 +20,14 @@ struct Args {
     binance_ws_port: u16,
     #[arg(long, default_value_t = 9444)]
     binance_rest_port: u16,
+    #[arg(long, default_value_t = 9445)]
+    coinbase_ws_port: u16,
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Trades per second over the whole market (Binance gets its instruments' share).
+    /// Trades per second over the whole market (each venue gets its instruments' share).
     #[arg(long, default_value_t = 2_000.0)]
     rate: f64,
-    /// Stop trading after this many Binance trades.
+    /// Stop trading after this many trades.
     #[arg(long)]
     max_trades: Option<u64>,
     #[arg(long, default_value = ".tickflow/exchange-manifest.jsonl")]
@@ -48,6 +50,8 @@ struct Args {
     oversized_bytes: usize,
     #[arg(long)]
     shutdown_every: Option<u64>,
+    #[arg(long)]
+    sequence_gap_every: Option<u64>,
     /// Start trading when the first client connects, so the manifest holds only trades a client could see.
     #[arg(long)]
     open_on_first_connection: bool,
@@ -75,10 +79,21 @@ fn run(args: Args) -> anyhow::Result<()> {
             oversized_every: args.oversized_every,
             oversized_bytes: args.oversized_bytes,
             shutdown_every: args.shutdown_every,
+            sequence_gap_every: args.sequence_gap_every,
         },
     };
-    let simulator = Simulator::start(config, &args.host, args.binance_ws_port, args.binance_rest_port)?;
-    tracing::info!(binance_ws = %simulator.binance_ws, binance_rest = %simulator.binance_rest, "exchange simulator up");
+    let ports = Ports {
+        binance_ws: args.binance_ws_port,
+        binance_rest: args.binance_rest_port,
+        coinbase_ws: args.coinbase_ws_port,
+    };
+    let simulator = Simulator::start(config, &args.host, ports)?;
+    tracing::info!(
+        binance_ws = %simulator.binance_ws,
+        binance_rest = %simulator.binance_rest,
+        coinbase_ws = %simulator.coinbase_ws,
+        "exchange simulator up"
+    );
     while !shutdown.requested() {
         std::thread::sleep(Duration::from_millis(200));
     }

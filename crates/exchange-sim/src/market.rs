@@ -1,6 +1,6 @@
-//! The exchange's market: the seeded synthetic market paced in real time, Binance's share of it
-//! given per-symbol trade ids, kept for REST backfill, written to the manifest and offered to
-//! every connected session.
+//! The exchange's market: the seeded synthetic market paced in real time, each venue's trades
+//! given per-symbol trade ids, kept for REST backfill and snapshots, written to the manifest and
+//! offered to every connected session.
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
@@ -23,28 +23,41 @@ const FIRST_ID: u64 = 100_000_000;
 /// Trades a session may fall behind before the exchange drops it, as venues drop slow clients.
 const SESSION_BACKLOG: usize = 65_536;
 
-/// One line of the manifest: a trade that happened.
+/// One line of the manifest: a trade that happened. `id` is the venue's trade id (Finnhub sends
+/// none: there it only orders the manifest).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestTrade {
-    pub venue: String,
+    pub venue: Venue,
     pub symbol: String,
     pub id: u64,
     pub price: String,
     pub qty: String,
-    pub time_ms: i64,
-    pub is_buyer_maker: bool,
+    pub time_us: i64,
+    pub side: Side,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<String>,
 }
 
-#[derive(Debug)]
-pub struct Published {
-    pub symbol: String,
-    pub trade: BinanceRestTrade,
+impl ManifestTrade {
+    /// The trade as Binance's REST API returns it.
+    pub fn binance_rest(&self) -> BinanceRestTrade {
+        BinanceRestTrade {
+            id: self.id,
+            price: self.price.clone(),
+            qty: self.qty.clone(),
+            time: self.time_us / 1000,
+            is_buyer_maker: self.side == Side::Sell,
+        }
+    }
 }
+
+/// Every trade made so far, per venue and symbol, in id order.
+type History = HashMap<(Venue, String), Vec<Arc<ManifestTrade>>>;
 
 #[derive(Debug)]
 pub struct Exchange {
-    history: Mutex<HashMap<String, Vec<BinanceRestTrade>>>,
-    sessions: Mutex<Vec<SyncSender<Arc<Published>>>>,
+    history: Mutex<History>,
+    sessions: Mutex<Vec<SyncSender<Arc<ManifestTrade>>>>,
     finished: AtomicBool,
 }
 
@@ -55,12 +68,11 @@ impl Exchange {
                 .map_err(|e| anyhow::anyhow!("cannot create the manifest {}: {e}", config.manifest.display()))?,
         );
         let reference = ReferenceData::bundled()?;
-        let listed: HashMap<String, Vec<BinanceRestTrade>> = reference
+        let listed: History = reference
             .instruments()
             .iter()
             .flat_map(|i| i.venue_symbols.iter())
-            .filter(|(venue, _)| *venue == Venue::Binance)
-            .map(|(_, symbol)| (symbol.to_string(), Vec::new()))
+            .map(|(venue, symbol)| ((*venue, symbol.to_string()), Vec::new()))
             .collect();
         let exchange = Arc::new(Exchange {
             history: Mutex::new(listed),
@@ -94,18 +106,31 @@ impl Exchange {
     }
 
     /// A new session's feed of trades from now on.
-    pub fn subscribe(&self) -> Receiver<Arc<Published>> {
+    pub fn subscribe(&self) -> Receiver<Arc<ManifestTrade>> {
         let (sender, receiver) = sync_channel(SESSION_BACKLOG);
         self.sessions.lock().unwrap_or_else(|e| e.into_inner()).push(sender);
         receiver
     }
 
-    /// Up to `limit` trades of `symbol` from id `from_id` on; `None` for an unknown symbol.
-    pub fn trades_from(&self, symbol: &str, from_id: u64, limit: usize) -> Option<Vec<BinanceRestTrade>> {
+    /// Up to `limit` trades of `symbol` on `venue` from id `from_id` on; `None` for an unknown symbol.
+    pub fn trades_from(
+        &self,
+        venue: Venue,
+        symbol: &str,
+        from_id: u64,
+        limit: usize,
+    ) -> Option<Vec<Arc<ManifestTrade>>> {
         let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
-        let trades = history.get(symbol)?;
+        let trades = history.get(&(venue, symbol.to_owned()))?;
         let start = from_id.saturating_sub(FIRST_ID).min(trades.len() as u64) as usize;
         Some(trades[start..].iter().take(limit).cloned().collect())
+    }
+
+    /// The latest `count` trades of `symbol` on `venue`, oldest first.
+    pub fn latest(&self, venue: Venue, symbol: &str, count: usize) -> Vec<Arc<ManifestTrade>> {
+        let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let trades = history.get(&(venue, symbol.to_owned())).map_or(&[][..], Vec::as_slice);
+        trades[trades.len().saturating_sub(count)..].to_vec()
     }
 
     fn trade(
@@ -119,8 +144,8 @@ impl Exchange {
         let mut traded = 0u64;
         while !stop.load(Ordering::Relaxed) && max_trades.is_none_or(|max| traded < max) {
             let trade = market.next_trade();
-            if trade.venue != Venue::Binance {
-                continue;
+            if trade.price_only {
+                continue; // a quote, not a trade: the simulator only makes trades
             }
             let ahead = trade.event_time_us - now_us();
             if ahead > 0 {
@@ -128,35 +153,28 @@ impl Exchange {
             }
             let symbol = trade.venue_symbol.to_string();
             let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
-            let trades = history.entry(symbol.clone()).or_default();
-            let published = BinanceRestTrade {
+            let trades = history.entry((trade.venue, symbol.clone())).or_default();
+            // Binance and Finnhub stamp trades in milliseconds, Coinbase in microseconds.
+            let now = now_us();
+            let time_us = if trade.venue == Venue::Coinbase { now } else { now / 1000 * 1000 };
+            let made = Arc::new(ManifestTrade {
+                venue: trade.venue,
+                symbol,
                 id: FIRST_ID + trades.len() as u64,
                 price: trade.price.to_string(),
                 qty: trade.size.to_string(),
-                time: now_us() / 1000,
-                is_buyer_maker: trade.side == Side::Sell,
-            };
-            trades.push(published.clone());
+                time_us,
+                side: trade.side,
+                conditions: trade.conditions.iter().map(|c| c.to_string()).collect(),
+            });
+            trades.push(made.clone());
             drop(history);
-            let line = ManifestTrade {
-                venue: "binance".into(),
-                symbol: symbol.clone(),
-                id: published.id,
-                price: published.price.clone(),
-                qty: published.qty.clone(),
-                time_ms: published.time,
-                is_buyer_maker: published.is_buyer_maker,
-            };
-            if serde_json::to_writer(&mut manifest, &line).is_err() || manifest.write_all(b"\n").is_err() {
+            if serde_json::to_writer(&mut manifest, &*made).is_err() || manifest.write_all(b"\n").is_err() {
                 tracing::error!("cannot write the manifest; stopping the market");
                 break;
             }
-            let published = Arc::new(Published { symbol, trade: published });
             self.sessions.lock().unwrap_or_else(|e| e.into_inner()).retain(|session| {
-                !matches!(
-                    session.try_send(published.clone()),
-                    Err(TrySendError::Full(_) | TrySendError::Disconnected(_))
-                )
+                !matches!(session.try_send(made.clone()), Err(TrySendError::Full(_) | TrySendError::Disconnected(_)))
             });
             traded += 1;
             stats.trades.fetch_add(1, Ordering::Relaxed);

@@ -25,6 +25,9 @@ pub struct Binance {
     ids: TradeIds,
     http: ureq::Agent,
     counters: FeedCounters,
+    /// When the first connection opened (ms), and whether the client has reconnected since.
+    started_ms: Option<i64>,
+    reconnected: bool,
 }
 
 impl Binance {
@@ -37,6 +40,8 @@ impl Binance {
             ids: TradeIds::default(),
             http,
             counters,
+            started_ms: None,
+            reconnected: false,
         }
     }
 
@@ -53,9 +58,9 @@ impl Binance {
         Ok(response.body_mut().read_json()?)
     }
 
-    /// Sends the trades of `symbol` from id `from` to `to` (inclusive; `None`: up to the latest).
-    /// After a reconnect (`to` = None) each id goes through the tracker, so live frames that
-    /// repeat them are dropped. Returns how many were sent.
+    /// Sends the trades of `symbol` from id `from` to `to` (inclusive; `None`: up to the latest)
+    /// that were not delivered before; each goes through the tracker, so live frames that repeat
+    /// them are dropped. Returns how many were sent.
     fn backfill(&mut self, symbol: &str, mut from: u64, to: Option<u64>, out: &Out) -> anyhow::Result<u64> {
         let mut sent = 0;
         while to.is_none_or(|to| from <= to) {
@@ -63,7 +68,7 @@ impl Binance {
             let page = self.page(symbol, from, limit)?;
             let Some(last) = page.last().map(|t| t.id) else { break };
             for trade in page.iter().filter(|t| to.is_none_or(|to| t.id <= to)) {
-                if to.is_none() && self.ids.check(symbol, trade.id) == IdCheck::Repeated {
+                if self.ids.check(symbol, trade.id) == IdCheck::Repeated {
                     continue;
                 }
                 out.send(trade.stream_frame(symbol), now_us())?;
@@ -79,6 +84,20 @@ impl Binance {
     }
 }
 
+impl Binance {
+    /// Sends the trades of `symbol` before id `first` made since the client started (one page).
+    fn backfill_earlier(&mut self, symbol: &str, first: u64, out: &Out) -> anyhow::Result<()> {
+        let started_ms = self.started_ms.unwrap_or(i64::MAX);
+        let earlier = self.page(symbol, first.saturating_sub(PAGE), PAGE.min(first))?;
+        let missed: Vec<_> = earlier.iter().filter(|t| t.id < first && t.time >= started_ms).collect();
+        for trade in &missed {
+            out.send(trade.stream_frame(symbol), now_us())?;
+        }
+        self.counters.backfilled.inc_by(missed.len() as u64);
+        Ok(())
+    }
+}
+
 impl Protocol for Binance {
     fn venue(&self) -> Venue {
         Venue::Binance
@@ -90,6 +109,8 @@ impl Protocol for Binance {
 
     /// The streams are in the URL; what happened while away is fetched by id.
     fn connected(&mut self, _socket: &mut Socket, out: &Out) -> anyhow::Result<()> {
+        self.reconnected = self.started_ms.is_some();
+        self.started_ms.get_or_insert(now_us() / 1000);
         let known: Vec<(String, u64)> =
             self.symbols.iter().filter_map(|s| self.ids.last(s).map(|last| (s.clone(), last))).collect();
         for (symbol, last) in known {
@@ -107,6 +128,15 @@ impl Protocol for Binance {
 
     fn text(&mut self, text: &str, receive_time_us: i64, out: &Out) -> anyhow::Result<Flow> {
         match binance_event(text.as_bytes()) {
+            BinanceEvent::Trade { symbol, id } if self.ids.last(&symbol).is_none() && self.reconnected => {
+                // The symbol's first trade since a reconnect: its earlier trades may have
+                // happened while the client was away.
+                if let Err(error) = self.backfill_earlier(&symbol, id, out) {
+                    self.counters.unrecovered.inc();
+                    tracing::warn!(symbol, error = format!("{error:#}"), "cannot fetch a symbol's earlier trades");
+                }
+                self.ids.check(&symbol, id);
+            }
             BinanceEvent::Trade { symbol, id } => match self.ids.check(&symbol, id) {
                 IdCheck::Repeated => {
                     self.counters.repeated.inc();
@@ -125,7 +155,7 @@ impl Protocol for Binance {
                         );
                     }
                 }
-                IdCheck::First | IdCheck::Next => {}
+                IdCheck::First | IdCheck::Next | IdCheck::Filled => {}
             },
             BinanceEvent::ServerShutdown => return Ok(Flow::Reconnect("the venue announced maintenance")),
             BinanceEvent::Other => {}

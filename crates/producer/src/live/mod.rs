@@ -6,6 +6,7 @@
 //! fully jittered exponential backoff between attempts.
 
 pub mod binance;
+pub mod coinbase;
 
 use std::net::TcpStream;
 use std::sync::mpsc::SyncSender;

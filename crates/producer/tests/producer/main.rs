@@ -2,3 +2,5 @@
 //! protocols and writes the ground truth of every trade it made.
 
 mod binance;
+mod coinbase;
+mod harness;

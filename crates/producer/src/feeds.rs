@@ -1,0 +1,134 @@
+//! Which sources feed the producer, and their settings: several can run at once, each on its
+//! own threads, all sending frames into one channel.
+
+use std::path::Path;
+use std::sync::mpsc::SyncSender;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use producer::live::{self, FeedCounters, LiveOptions, binance, coinbase};
+use producer::source::{Frame, ReplaySource, SyntheticSource};
+use tickflow_core::contract::Venue;
+use tickflow_core::feed::Backoff;
+use tickflow_core::reference::ReferenceData;
+use tickflow_service::metrics::ServiceMetrics;
+use tickflow_service::shutdown::Shutdown;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceKind {
+    /// The seeded synthetic market.
+    Synthetic,
+    /// Frames recorded in a JSON Lines file (`--replay-file`).
+    Replay,
+    /// Binance's live trade streams (`--binance-ws-url`, `--binance-rest-url`, `--binance-symbols`).
+    Binance,
+    /// Coinbase Advanced Trade's `market_trades` (`--coinbase-ws-url`, `--coinbase-products`).
+    Coinbase,
+}
+
+/// Settings of the live venue clients.
+#[derive(Debug, clap::Args)]
+pub struct LiveArgs {
+    /// Binance WebSocket base URL (`wss://stream.binance.us:9443` from the US).
+    #[arg(long, env = "BINANCE_WS_URL", default_value = binance::DEFAULT_WS_URL)]
+    binance_ws_url: String,
+    /// Binance REST base URL, for backfilling missed trades (`https://api.binance.us` from the US).
+    #[arg(long, env = "BINANCE_REST_URL", default_value = binance::DEFAULT_REST_URL)]
+    binance_rest_url: String,
+    /// Binance symbols, comma-separated (default: every Binance instrument of the reference data).
+    #[arg(long, env = "BINANCE_SYMBOLS", value_delimiter = ',')]
+    binance_symbols: Vec<String>,
+    /// Coinbase Advanced Trade WebSocket URL.
+    #[arg(long, env = "COINBASE_WS_URL", default_value = coinbase::DEFAULT_WS_URL)]
+    coinbase_ws_url: String,
+    /// Coinbase products, comma-separated (default: every Coinbase instrument of the reference data).
+    #[arg(long, env = "COINBASE_PRODUCTS", value_delimiter = ',')]
+    coinbase_products: Vec<String>,
+    /// Reconnect after this long without any frame (about three heartbeat periods).
+    #[arg(long, env = "FEED_WATCHDOG_MS", default_value_t = 60_000)]
+    feed_watchdog_ms: u64,
+    /// Frames larger than this are refused (the connection is reopened).
+    #[arg(long, env = "FEED_MAX_FRAME_BYTES", default_value_t = 1 << 20)]
+    feed_max_frame_bytes: usize,
+    /// Longest wait between reconnection attempts (capped exponential backoff with full jitter from 250 ms).
+    #[arg(long, env = "FEED_BACKOFF_MAX_MS", default_value_t = 30_000)]
+    feed_backoff_max_ms: u64,
+}
+
+impl LiveArgs {
+    fn options(&self) -> LiveOptions {
+        LiveOptions {
+            watchdog: Duration::from_millis(self.feed_watchdog_ms),
+            backoff: Backoff { base: Duration::from_millis(250), cap: Duration::from_millis(self.feed_backoff_max_ms) },
+            max_frame_bytes: self.feed_max_frame_bytes,
+            max_connection_age: Duration::from_secs(23 * 3600 + 50 * 60),
+        }
+    }
+}
+
+/// Everything the sources need.
+pub struct Plan<'a> {
+    pub kinds: &'a [SourceKind],
+    pub replay_file: Option<&'a Path>,
+    pub seed: u64,
+    pub rate: f64,
+    pub max_trades: Option<u64>,
+    pub live: &'a LiveArgs,
+    pub reference: &'a ReferenceData,
+    pub metrics: &'a ServiceMetrics,
+    pub frames: SyncSender<Frame>,
+    pub shutdown: &'a Shutdown,
+}
+
+/// Starts every source of the plan; the channel closes when all of them have ended.
+pub fn start(plan: &Plan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let mut threads = Vec::new();
+    for kind in plan.kinds {
+        let (frames, shutdown) = (plan.frames.clone(), plan.shutdown.clone());
+        match kind {
+            SourceKind::Synthetic => {
+                let synthetic = SyntheticSource { seed: plan.seed, rate: plan.rate, max_trades: plan.max_trades };
+                let reference = plan.reference.clone();
+                threads.push(std::thread::spawn(move || synthetic.run(reference, frames, shutdown)));
+            }
+            SourceKind::Replay => {
+                let path = plan.replay_file.ok_or_else(|| anyhow::anyhow!("--source replay needs --replay-file"))?;
+                let replay = ReplaySource::open(path, plan.rate)?;
+                threads.push(std::thread::spawn(move || replay.run(frames, shutdown)));
+            }
+            SourceKind::Binance => {
+                let symbols = chosen(&plan.live.binance_symbols, plan.reference, Venue::Binance);
+                let counters = FeedCounters::new(plan.metrics, "binance");
+                for chunk in symbols.chunks(binance::STREAMS_PER_CONNECTION) {
+                    let live = plan.live;
+                    let client = binance::Binance::new(
+                        &live.binance_ws_url,
+                        &live.binance_rest_url,
+                        chunk.to_vec(),
+                        counters.clone(),
+                    );
+                    let (options, frames, shutdown, counters) =
+                        (live.options(), frames.clone(), shutdown.clone(), counters.clone());
+                    threads.push(std::thread::spawn(move || live::run(client, options, frames, shutdown, counters)));
+                }
+            }
+            SourceKind::Coinbase => {
+                let products = chosen(&plan.live.coinbase_products, plan.reference, Venue::Coinbase);
+                let counters = FeedCounters::new(plan.metrics, "coinbase");
+                let client = coinbase::Coinbase::new(&plan.live.coinbase_ws_url, products, counters.clone());
+                let options = plan.live.options();
+                threads.push(std::thread::spawn(move || live::run(client, options, frames, shutdown, counters)));
+            }
+        }
+    }
+    Ok(threads)
+}
+
+/// The symbols asked for, or every symbol `venue` has in the reference data.
+fn chosen(asked: &[String], reference: &ReferenceData, venue: Venue) -> Vec<String> {
+    if !asked.is_empty() {
+        return asked.to_vec();
+    }
+    let listed = reference.instruments().iter().flat_map(|i| i.venue_symbols.iter());
+    listed.filter(|(v, _)| *v == venue).map(|(_, symbol)| symbol.to_string()).collect()
+}

@@ -1,0 +1,121 @@
+//! Coinbase Advanced Trade (no key for market data): `market_trades` and `heartbeats`, subscribed
+//! right after connecting (the venue closes a connection without a subscription after 5 s).
+//! Every message carries the connection's `sequence_num`: a repeated number is a duplicated
+//! message (dropped), a skipped one means messages were lost, and the client reconnects, because
+//! the snapshot that starts a new subscription carries the recent trades. Trades are tracked by
+//! product and trade id, so the snapshot's overlap with what was already delivered is dropped
+//! and a gap the snapshot cannot cover is counted as unrecovered.
+
+use tickflow_core::contract::Venue;
+use tickflow_core::feed::{IdCheck, TradeIds};
+use tungstenite::Message;
+
+use super::{FeedCounters, Flow, Out, Protocol, Socket};
+
+pub const DEFAULT_WS_URL: &str = "wss://advanced-trade-ws.coinbase.com";
+
+#[derive(Debug)]
+pub struct Coinbase {
+    ws_url: String,
+    products: Vec<String>,
+    ids: TradeIds,
+    sequence: Option<u64>,
+    counters: FeedCounters,
+}
+
+impl Coinbase {
+    pub fn new(ws_url: &str, products: Vec<String>, counters: FeedCounters) -> Self {
+        Coinbase { ws_url: ws_url.to_owned(), products, ids: TradeIds::default(), sequence: None, counters }
+    }
+
+    /// Drops the trades of a `market_trades` message that were delivered before and puts a
+    /// snapshot's (newest first from the venue) in id order. Returns whether the message changed
+    /// and whether a trade-id gap showed.
+    fn new_trades(&mut self, message: &mut serde_json::Value) -> (bool, bool) {
+        let (mut changed, mut gap) = (false, false);
+        let Some(events) = message.get_mut("events").and_then(|e| e.as_array_mut()) else { return (false, false) };
+        for event in events {
+            let snapshot = event["type"] == "snapshot";
+            let Some(trades) = event.get_mut("trades").and_then(|t| t.as_array_mut()) else { continue };
+            let id = |t: &serde_json::Value| t["trade_id"].as_str().and_then(|i| i.parse::<u64>().ok());
+            if snapshot {
+                trades.sort_by_key(|t| id(t));
+                changed = true;
+            }
+            let before = trades.len();
+            trades.retain(|trade| {
+                let (Some(product), Some(trade_id)) = (trade["product_id"].as_str(), id(trade)) else { return true };
+                match self.ids.check(product, trade_id) {
+                    IdCheck::Repeated => false,
+                    IdCheck::Gap { .. } => {
+                        gap = true;
+                        if snapshot {
+                            self.counters.unrecovered.inc(); // more was missed than a snapshot holds
+                        }
+                        true
+                    }
+                    IdCheck::First | IdCheck::Next | IdCheck::Filled => true,
+                }
+            });
+            self.counters.repeated.inc_by((before - trades.len()) as u64);
+            changed |= trades.len() != before;
+        }
+        (changed, gap)
+    }
+}
+
+impl Protocol for Coinbase {
+    fn venue(&self) -> Venue {
+        Venue::Coinbase
+    }
+
+    fn url(&self) -> String {
+        self.ws_url.clone()
+    }
+
+    fn connected(&mut self, socket: &mut Socket, _out: &Out) -> anyhow::Result<()> {
+        self.sequence = None;
+        for channel in ["heartbeats", "market_trades"] {
+            let subscribe = serde_json::json!({"type": "subscribe", "product_ids": self.products, "channel": channel});
+            socket.send(Message::text(subscribe.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn text(&mut self, text: &str, receive_time_us: i64, out: &Out) -> anyhow::Result<Flow> {
+        let Ok(mut message) = serde_json::from_str::<serde_json::Value>(text) else {
+            out.send(text.to_owned(), receive_time_us)?; // for the producer to dead-letter
+            return Ok(Flow::Continue);
+        };
+        let mut lost = false;
+        if let Some(sequence) = message["sequence_num"].as_u64() {
+            match self.sequence {
+                Some(last) if sequence <= last => {
+                    self.counters.repeated.inc();
+                    return Ok(Flow::Continue);
+                }
+                Some(last) if sequence > last + 1 => {
+                    self.counters.gaps.inc();
+                    lost = true;
+                }
+                _ => {}
+            }
+            self.sequence = Some(sequence);
+        }
+        if message["channel"] == "market_trades" {
+            let (changed, gap) = self.new_trades(&mut message);
+            lost |= gap && message["events"][0]["type"] != "snapshot";
+            let empty = message["events"]
+                .as_array()
+                .is_some_and(|e| e.iter().all(|e| e["trades"].as_array().is_none_or(|t| t.is_empty())));
+            if !empty {
+                out.send(if changed { message.to_string() } else { text.to_owned() }, receive_time_us)?;
+            }
+        } else if message["type"] == "error" {
+            tracing::warn!(message = %message["message"], "Coinbase reported an error");
+            return Ok(Flow::Reconnect("the venue reported an error"));
+        }
+        // A new subscription's snapshot brings back the recent trades that were lost.
+        Ok(if lost { Flow::Reconnect("messages were lost (sequence or trade-id gap)") } else { Flow::Continue })
+    }
+}

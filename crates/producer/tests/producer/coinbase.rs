@@ -1,0 +1,74 @@
+//! The Coinbase client against the simulator with faults: every trade of the manifest arrives
+//! exactly once, with the venue's values, whatever the connection went through.
+
+use std::time::Duration;
+
+use exchange_sim::{Faults, ManifestTrade, Simulator, Stats};
+use producer::live::FeedCounters;
+use producer::live::coinbase::Coinbase;
+use producer::source::Frame;
+use tickflow_core::contract::{Side, Venue};
+
+use crate::harness::{Run, assert_exactly_the_manifest, run_against, symbols};
+
+fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
+    let value: serde_json::Value = serde_json::from_str(&frame.frame).ok()?;
+    if value["channel"] != "market_trades" {
+        return None;
+    }
+    let trades = value["events"].as_array()?.iter().flat_map(|e| e["trades"].as_array().cloned().unwrap_or_default());
+    trades
+        .map(|t| {
+            Some(ManifestTrade {
+                venue: Venue::Coinbase,
+                symbol: t["product_id"].as_str()?.to_owned(),
+                id: t["trade_id"].as_str()?.parse().ok()?,
+                price: t["price"].as_str()?.to_owned(),
+                qty: t["size"].as_str()?.to_owned(),
+                time_us: chrono::DateTime::parse_from_rfc3339(t["time"].as_str()?).ok()?.timestamp_micros(),
+                side: if t["side"] == "SELL" { Side::Sell } else { Side::Buy },
+                conditions: Vec::new(),
+            })
+        })
+        .collect()
+}
+
+fn coinbase(simulator: &Simulator, counters: FeedCounters) -> Coinbase {
+    Coinbase::new(&format!("ws://{}", simulator.coinbase_ws), symbols(Venue::Coinbase), counters)
+}
+
+fn run_coinbase(faults: Faults) -> Run {
+    run_against(Venue::Coinbase, faults, 1 << 16, coinbase, delivered)
+}
+
+#[test]
+fn lost_messages_disconnects_and_duplicates_are_recovered_from_snapshots() {
+    let run = run_coinbase(Faults {
+        disconnect_every: Some(50),
+        sequence_gap_every: Some(20),
+        duplicate_every: Some(9),
+        ..Faults::default()
+    });
+    assert_exactly_the_manifest(&run);
+    let stats = &run.simulator.stats;
+    assert!(Stats::get(&stats.sequence_gaps) >= 2 && Stats::get(&stats.disconnects) >= 1);
+    assert!(run.counters.gaps.get() >= 1, "no sequence gap was noticed");
+    assert!(Stats::get(&stats.connections) > Stats::get(&stats.disconnects) + 1, "lost messages did not resubscribe");
+    assert!(
+        run.counters.repeated.get() >= Stats::get(&stats.duplicates),
+        "duplicates or the snapshot overlap were kept"
+    );
+    assert!(
+        Stats::get(&stats.subscriptions) >= 2 * Stats::get(&stats.connections),
+        "both channels on every connection"
+    );
+    assert_eq!(run.counters.unrecovered.get(), 0);
+}
+
+#[test]
+fn a_stall_longer_than_the_watchdog_reconnects_and_heartbeats_keep_a_quiet_feed_open() {
+    let run = run_coinbase(Faults { stall_every: Some(60), stall: Duration::from_millis(1_500), ..Faults::default() });
+    assert_exactly_the_manifest(&run);
+    assert!(Stats::get(&run.simulator.stats.stalls) >= 1 && run.counters.silent.get() >= 1);
+    assert!(Stats::get(&run.simulator.stats.pings) > 0, "no heartbeats were sent");
+}

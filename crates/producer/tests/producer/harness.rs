@@ -1,0 +1,137 @@
+//! A client of the producer against the exchange simulator, and the comparison of what it
+//! delivered with the simulator's manifest.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::time::{Duration, Instant};
+
+use exchange_sim::{Faults, ManifestTrade, Ports, SimConfig, Simulator};
+use producer::live::{self, FeedCounters, LiveOptions, Protocol};
+use producer::source::Frame;
+use prometheus_client::registry::Registry;
+use tickflow_core::contract::Venue;
+use tickflow_core::feed::Backoff;
+use tickflow_core::reference::ReferenceData;
+use tickflow_service::metrics::ServiceMetrics;
+use tickflow_service::shutdown::Shutdown;
+
+/// Trades the market makes over all venues in one run.
+const TRADES: u64 = 4_000;
+
+pub struct Run {
+    pub simulator: Simulator,
+    pub counters: FeedCounters,
+    /// (symbol, id) -> the trade as the client delivered it, and how many times.
+    pub received: BTreeMap<(String, u64), (ManifestTrade, u32)>,
+    pub other_frames: usize,
+    /// The venue's trades in the manifest.
+    pub manifest: Vec<ManifestTrade>,
+}
+
+/// Every symbol `venue` has in the reference data: the simulator trades them all.
+pub fn symbols(venue: Venue) -> Vec<String> {
+    let reference = ReferenceData::bundled().expect("reference data");
+    let listed = reference.instruments().iter().flat_map(|i| i.venue_symbols.iter());
+    listed.filter(|(v, _)| *v == venue).map(|(_, symbol)| symbol.to_string()).collect()
+}
+
+fn manifest(path: &Path, venue: Venue) -> Vec<ManifestTrade> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<ManifestTrade>(line).ok())
+        .filter(|t| t.venue == venue)
+        .collect()
+}
+
+fn take(run: &mut Run, frame: &Frame, delivered: fn(&Frame) -> Option<Vec<ManifestTrade>>) {
+    match delivered(frame) {
+        Some(trades) => {
+            for trade in trades {
+                run.received.entry((trade.symbol.clone(), trade.id)).or_insert((trade, 0)).1 += 1;
+            }
+        }
+        None => run.other_frames += 1,
+    }
+}
+
+fn collect(
+    run: &mut Run,
+    frames: &Receiver<Frame>,
+    path: &Path,
+    venue: Venue,
+    delivered: fn(&Frame) -> Option<Vec<ManifestTrade>>,
+) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
+        if let Ok(frame) = frames.recv_timeout(Duration::from_millis(50)) {
+            take(run, &frame, delivered);
+        }
+        if run.simulator.finished() && run.received.len() >= manifest(path, venue).len() {
+            // Anything more (a duplicate) would show within a moment.
+            let settle = Instant::now() + Duration::from_millis(300);
+            while let Ok(frame) = frames.recv_timeout(settle.saturating_duration_since(Instant::now())) {
+                take(run, &frame, delivered);
+            }
+            return;
+        }
+    }
+}
+
+/// Runs `client` (made from the simulator's addresses) until it delivered every trade of its
+/// venue or 90 s passed.
+pub fn run_against<P: Protocol + Send + 'static>(
+    venue: Venue,
+    faults: Faults,
+    max_frame_bytes: usize,
+    client: impl FnOnce(&Simulator, FeedCounters) -> P,
+    delivered: fn(&Frame) -> Option<Vec<ManifestTrade>>,
+) -> Run {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let path = directory.path().join("manifest.jsonl");
+    let config = SimConfig {
+        seed: 7,
+        rate: 3_000.0,
+        max_trades: Some(TRADES),
+        ping_interval: Duration::from_millis(200),
+        faults,
+        manifest: path.clone(),
+        open_on_first_connection: true,
+    };
+    let simulator = Simulator::start(config, "127.0.0.1", Ports::default()).expect("simulator");
+    let metrics = ServiceMetrics::register(&mut Registry::default());
+    let counters = FeedCounters::new(&metrics, "test");
+    let client = client(&simulator, counters.clone());
+    let options = LiveOptions {
+        watchdog: Duration::from_millis(1_000),
+        backoff: Backoff { base: Duration::from_millis(20), cap: Duration::from_millis(300) },
+        max_frame_bytes,
+        max_connection_age: Duration::from_secs(3600),
+    };
+    let (frames_tx, frames) = sync_channel(100_000);
+    let shutdown = Shutdown::manual();
+    let thread = {
+        let (counters, stop) = (counters.clone(), shutdown.clone());
+        std::thread::spawn(move || live::run(client, options, frames_tx, stop, counters))
+    };
+    let mut run = Run { simulator, counters, received: BTreeMap::new(), other_frames: 0, manifest: Vec::new() };
+    collect(&mut run, &frames, &path, venue, delivered);
+    shutdown.request();
+    thread.join().expect("client thread");
+    run.manifest = manifest(&path, venue);
+    run
+}
+
+pub fn assert_exactly_the_manifest(run: &Run) {
+    assert!(run.manifest.len() > 100, "too few trades to show anything: {}", run.manifest.len());
+    let repeated: Vec<_> = run.received.iter().filter(|(_, (_, n))| *n > 1).map(|(k, _)| k).collect();
+    assert!(repeated.is_empty(), "delivered more than once: {repeated:?}");
+    let expected: BTreeMap<(String, u64), &ManifestTrade> =
+        run.manifest.iter().map(|t| ((t.symbol.clone(), t.id), t)).collect();
+    let missing: Vec<_> = expected.keys().filter(|k| !run.received.contains_key(*k)).take(5).collect();
+    assert!(missing.is_empty(), "missing {} trades, e.g. {missing:?}", expected.len() - run.received.len());
+    for (key, (trade, _)) in &run.received {
+        assert_eq!(Some(&trade), expected.get(key), "delivered a trade that differs from the venue's");
+    }
+}
