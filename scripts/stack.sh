@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The local stack on embedded defaults: a tansu broker on loopback, the lake on local disk,
-# the seeded synthetic market as the feed, and the three services, run by honcho.
+# The local stack on embedded defaults: a tansu broker on loopback, the lake on local disk, the
+# exchange simulator (exchange-sim: Binance, Coinbase and Finnhub protocols on loopback, the
+# seeded synthetic market) as the feed, read by the producer's real venue clients, and the three
+# services, run by honcho.
 # Usage: scripts/stack.sh [SECONDS]   (default: until Ctrl-C)
-# TICKFLOW_FEED=simulator: the feed is the exchange simulator (exchange-sim) instead, read by the
-# producer's real Binance and Coinbase clients over WebSocket (Binance with REST backfill).
+# TICKFLOW_FEED=synthetic: the producer's built-in synthetic source instead, no WebSockets.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 need_cargo
@@ -24,8 +25,11 @@ broker="127.0.0.1:${TICKFLOW_BROKER_PORT:-9092}"
 
 feed="--rate \${PRODUCER_RATE:-2000}"
 exchange=""
-if [ "${TICKFLOW_FEED:-synthetic}" = simulator ]; then
-  feed="--source binance,coinbase --binance-ws-url ws://127.0.0.1:9443 --binance-rest-url http://127.0.0.1:9444 --coinbase-ws-url ws://127.0.0.1:9445"
+if [ "${TICKFLOW_FEED:-simulator}" = simulator ]; then
+  # The simulator takes any Finnhub key; the client needs one.
+  export FINNHUB_API_KEY="${FINNHUB_API_KEY:-local-simulator}"
+  feed="--source binance,coinbase,finnhub --binance-ws-url ws://127.0.0.1:9443 --binance-rest-url http://127.0.0.1:9444"
+  feed="$feed --coinbase-ws-url ws://127.0.0.1:9445 --finnhub-ws-url ws://127.0.0.1:9446"
   exchange="exchange: exec \"$bin/exchange-sim\" --rate \${PRODUCER_RATE:-2000} --manifest \"$data/logs/exchange-manifest.jsonl\" > \"$data/logs/exchange.log\" 2>&1"
 fi
 

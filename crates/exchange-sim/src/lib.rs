@@ -2,7 +2,8 @@
 //! and tested without the internet. Binance: combined `@trade` streams over WebSocket (pings,
 //! live `SUBSCRIBE`, `serverShutdown`) and `GET /api/v3/historicalTrades` for backfill by id.
 //! Coinbase Advanced Trade: `market_trades` (snapshot, then updates) and `heartbeats`, with a
-//! per-connection `sequence_num` and the 5 s subscribe deadline.
+//! per-connection `sequence_num` and the 5 s subscribe deadline. Finnhub: the API key in the URL,
+//! one subscribe message per symbol, at most 50 symbols, trades without ids, application pings.
 //!
 //! The market is the project's seeded synthetic market (geometric Brownian motion per
 //! instrument, bursts, jumps), paced in real time: the same seed gives the same trades in the same
@@ -12,6 +13,7 @@
 
 mod binance;
 mod coinbase;
+mod finnhub;
 mod market;
 mod session;
 
@@ -52,6 +54,7 @@ pub struct Ports {
     pub binance_ws: u16,
     pub binance_rest: u16,
     pub coinbase_ws: u16,
+    pub finnhub_ws: u16,
 }
 
 #[derive(Debug, Clone)]
@@ -61,13 +64,15 @@ pub struct SimConfig {
     pub rate: f64,
     /// Stop trading after this many trades, over all venues (the servers stay up).
     pub max_trades: Option<u64>,
-    /// Between Binance's WebSocket pings and Coinbase's heartbeats.
+    /// Between Binance's WebSocket pings, Coinbase's heartbeats and Finnhub's pings.
     pub ping_interval: Duration,
     pub faults: Faults,
     /// Where the ground truth goes: one JSON object per trade (`ManifestTrade`).
     pub manifest: PathBuf,
-    /// Start trading when the first client has connected (tests: no trade happens unseen).
+    /// Start trading shortly after the first client has connected (tests: no trade happens unseen).
     pub open_on_first_connection: bool,
+    /// The Finnhub API key clients must present; `None` accepts any.
+    pub finnhub_token: Option<String>,
 }
 
 /// What the simulator has done, for tests and its log.
@@ -86,6 +91,8 @@ pub struct Stats {
     pub oversized: AtomicU64,
     pub shutdowns: AtomicU64,
     pub sequence_gaps: AtomicU64,
+    /// Handshakes refused (a wrong API key).
+    pub refused: AtomicU64,
     pub rest_requests: AtomicU64,
 }
 
@@ -101,6 +108,7 @@ pub struct Simulator {
     pub binance_ws: SocketAddr,
     pub binance_rest: SocketAddr,
     pub coinbase_ws: SocketAddr,
+    pub finnhub_ws: SocketAddr,
     pub stats: Arc<Stats>,
     exchange: Arc<market::Exchange>,
     stop: Arc<AtomicBool>,
@@ -114,11 +122,13 @@ impl Simulator {
         let exchange = market::Exchange::start(&config, stats.clone(), stop.clone())?;
         let binance_ws = TcpListener::bind((host, ports.binance_ws))?;
         let coinbase_ws = TcpListener::bind((host, ports.coinbase_ws))?;
+        let finnhub_ws = TcpListener::bind((host, ports.finnhub_ws))?;
         let rest = tiny_http::Server::http((host, ports.binance_rest)).map_err(|e| anyhow::anyhow!("{e}"))?;
         let simulator = Simulator {
             binance_ws: binance_ws.local_addr()?,
             binance_rest: rest.server_addr().to_ip().ok_or_else(|| anyhow::anyhow!("REST address"))?,
             coinbase_ws: coinbase_ws.local_addr()?,
+            finnhub_ws: finnhub_ws.local_addr()?,
             stats: stats.clone(),
             exchange: exchange.clone(),
             stop: stop.clone(),
@@ -126,7 +136,8 @@ impl Simulator {
         let context =
             Arc::new(session::Context { exchange: exchange.clone(), config, stats: stats.clone(), stop: stop.clone() });
         session::serve(binance_ws, context.clone(), binance::open);
-        session::serve(coinbase_ws, context, coinbase::open);
+        session::serve(coinbase_ws, context.clone(), coinbase::open);
+        session::serve(finnhub_ws, context, finnhub::open);
         binance::serve_rest(rest, exchange, stats, stop);
         Ok(simulator)
     }

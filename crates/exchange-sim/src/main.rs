@@ -22,6 +22,11 @@ struct Args {
     binance_rest_port: u16,
     #[arg(long, default_value_t = 9445)]
     coinbase_ws_port: u16,
+    #[arg(long, default_value_t = 9446)]
+    finnhub_ws_port: u16,
+    /// The Finnhub API key clients must present (default: any).
+    #[arg(long, env = "EXCHANGE_SIM_FINNHUB_TOKEN", hide_env_values = true)]
+    finnhub_token: Option<String>,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Trades per second over the whole market (each venue gets its instruments' share).
@@ -70,6 +75,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         ping_interval: Duration::from_millis(args.ping_interval_ms),
         manifest: args.manifest,
         open_on_first_connection: args.open_on_first_connection,
+        finnhub_token: args.finnhub_token,
         faults: Faults {
             disconnect_every: args.disconnect_every,
             stall_every: args.stall_every,
@@ -86,12 +92,14 @@ fn run(args: Args) -> anyhow::Result<()> {
         binance_ws: args.binance_ws_port,
         binance_rest: args.binance_rest_port,
         coinbase_ws: args.coinbase_ws_port,
+        finnhub_ws: args.finnhub_ws_port,
     };
     let simulator = Simulator::start(config, &args.host, ports)?;
     tracing::info!(
         binance_ws = %simulator.binance_ws,
         binance_rest = %simulator.binance_rest,
         coinbase_ws = %simulator.coinbase_ws,
+        finnhub_ws = %simulator.finnhub_ws,
         "exchange simulator up"
     );
     while !shutdown.requested() {

@@ -20,6 +20,9 @@ use crate::{SimConfig, Stats};
 
 /// Trade ids of every symbol start here, as a venue's ids are far from zero.
 const FIRST_ID: u64 = 100_000_000;
+/// How long after the first connection a market that waits for it opens: time for the client
+/// to subscribe (Finnhub takes one message per symbol).
+const SUBSCRIBE_GRACE: Duration = Duration::from_millis(250);
 /// Trades a session may fall behind before the exchange drops it, as venues drop slow clients.
 const SESSION_BACKLOG: usize = 65_536;
 
@@ -81,11 +84,14 @@ impl Exchange {
         });
         let (worker, config) = (exchange.clone(), config.clone());
         std::thread::spawn(move || {
-            while config.open_on_first_connection && stats.connections.load(Ordering::Relaxed) == 0 {
-                if stop.load(Ordering::Relaxed) {
-                    return;
+            if config.open_on_first_connection {
+                while stats.connections.load(Ordering::Relaxed) == 0 {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
                 }
-                std::thread::sleep(Duration::from_millis(10));
+                std::thread::sleep(SUBSCRIBE_GRACE);
             }
             let market = SyntheticMarket::new(
                 &reference,

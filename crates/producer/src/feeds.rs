@@ -6,7 +6,7 @@ use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use producer::live::{self, FeedCounters, LiveOptions, binance, coinbase};
+use producer::live::{self, FeedCounters, LiveOptions, binance, coinbase, finnhub};
 use producer::source::{Frame, ReplaySource, SyntheticSource};
 use tickflow_core::contract::Venue;
 use tickflow_core::feed::Backoff;
@@ -24,6 +24,8 @@ pub enum SourceKind {
     Binance,
     /// Coinbase Advanced Trade's `market_trades` (`--coinbase-ws-url`, `--coinbase-products`).
     Coinbase,
+    /// Finnhub's trade feed (`FINNHUB_API_KEY`, `--finnhub-ws-url`, `--finnhub-symbols`).
+    Finnhub,
 }
 
 /// Settings of the live venue clients.
@@ -44,6 +46,16 @@ pub struct LiveArgs {
     /// Coinbase products, comma-separated (default: every Coinbase instrument of the reference data).
     #[arg(long, env = "COINBASE_PRODUCTS", value_delimiter = ',')]
     coinbase_products: Vec<String>,
+    /// Finnhub API key (from the environment; never logged).
+    #[arg(long, env = "FINNHUB_API_KEY", hide_env_values = true, default_value = "", hide_default_value = true)]
+    finnhub_api_key: String,
+    /// Finnhub WebSocket URL.
+    #[arg(long, env = "FINNHUB_WS_URL", default_value = finnhub::DEFAULT_WS_URL)]
+    finnhub_ws_url: String,
+    /// Finnhub symbols, comma-separated, at most 50 (default: every instrument of the reference
+    /// data that no exchange feed covers, i.e. the equities).
+    #[arg(long, env = "FINNHUB_SYMBOLS", value_delimiter = ',')]
+    finnhub_symbols: Vec<String>,
     /// Reconnect after this long without any frame (about three heartbeat periods).
     #[arg(long, env = "FEED_WATCHDOG_MS", default_value_t = 60_000)]
     feed_watchdog_ms: u64,
@@ -119,16 +131,31 @@ pub fn start(plan: &Plan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                 let options = plan.live.options();
                 threads.push(std::thread::spawn(move || live::run(client, options, frames, shutdown, counters)));
             }
+            SourceKind::Finnhub => {
+                if plan.live.finnhub_api_key.is_empty() {
+                    anyhow::bail!("--source finnhub needs an API key in FINNHUB_API_KEY");
+                }
+                let symbols = chosen(&plan.live.finnhub_symbols, plan.reference, Venue::Finnhub);
+                let counters = FeedCounters::new(plan.metrics, "finnhub");
+                let key = finnhub::ApiKey::new(plan.live.finnhub_api_key.clone());
+                let client = finnhub::Finnhub::new(&plan.live.finnhub_ws_url, key, symbols, counters.clone())?;
+                let options = plan.live.options();
+                threads.push(std::thread::spawn(move || live::run(client, options, frames, shutdown, counters)));
+            }
         }
     }
     Ok(threads)
 }
 
-/// The symbols asked for, or every symbol `venue` has in the reference data.
+/// The symbols asked for, or every symbol `venue` has in the reference data (for Finnhub, only
+/// instruments no exchange feed covers: crypto comes from the exchanges themselves).
 fn chosen(asked: &[String], reference: &ReferenceData, venue: Venue) -> Vec<String> {
     if !asked.is_empty() {
         return asked.to_vec();
     }
-    let listed = reference.instruments().iter().flat_map(|i| i.venue_symbols.iter());
+    let exchanges = |i: &&tickflow_core::reference::Instrument| {
+        venue != Venue::Finnhub || i.venue_symbols.iter().all(|(v, _)| *v == Venue::Finnhub)
+    };
+    let listed = reference.instruments().iter().filter(exchanges).flat_map(|i| i.venue_symbols.iter());
     listed.filter(|(v, _)| *v == venue).map(|(_, symbol)| symbol.to_string()).collect()
 }

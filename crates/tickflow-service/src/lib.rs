@@ -76,10 +76,22 @@ fn binary_name() -> String {
     std::env::args().next().and_then(|a| a.rsplit('/').next().map(str::to_owned)).unwrap_or_else(|| "tickflow".into())
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+/// Crates whose logs stay at info or above whatever `RUST_LOG` asks: the WebSocket library logs
+/// request URLs and handshakes at debug and trace, and Finnhub's API key is in its URL.
+const SECRET_BEARING: &[&str] = &["tungstenite", "tungstenite::handshake", "tungstenite::client"];
+
+/// The filter every service logs through: `RUST_LOG` (default `info`), with [`SECRET_BEARING`]
+/// crates capped at info.
+pub fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let asked = rust_log.filter(|s| !s.trim().is_empty()).unwrap_or("info,librdkafka=warn,rdkafka=warn");
+    let capped: Vec<String> = SECRET_BEARING.iter().map(|target| format!("{target}=info")).collect();
+    tracing_subscriber::EnvFilter::try_new(format!("{asked},{}", capped.join(",")))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+}
+
+/// Logs to stderr, filtered by [`log_filter`].
 pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn,rdkafka=warn"));
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = match format {

@@ -7,6 +7,7 @@
 
 pub mod binance;
 pub mod coinbase;
+pub mod finnhub;
 
 use std::net::TcpStream;
 use std::sync::mpsc::SyncSender;
@@ -56,6 +57,7 @@ pub struct FeedCounters {
     pub gaps: Counter,
     pub backfilled: Counter,
     pub unrecovered: Counter,
+    pub venue_errors: Counter,
 }
 
 impl FeedCounters {
@@ -70,6 +72,7 @@ impl FeedCounters {
             gaps: named("gaps"),
             backfilled: named("backfilled_trades"),
             unrecovered: named("unrecovered_gaps"),
+            venue_errors: named("venue_errors"),
         }
     }
 }
@@ -99,6 +102,10 @@ pub trait Protocol {
     fn connected(&mut self, socket: &mut Socket, out: &Out) -> anyhow::Result<()>;
     /// A text frame, received at `receive_time_us`.
     fn text(&mut self, text: &str, receive_time_us: i64, out: &Out) -> anyhow::Result<Flow>;
+    /// `text` without the secrets this protocol puts in its URL or messages.
+    fn redact(&self, text: String) -> String {
+        text
+    }
 }
 
 enum End {
@@ -124,7 +131,9 @@ pub fn run(
             Ok(End::Stop) => return,
             Ok(End::Reconnect(reason)) => tracing::info!(venue = ?out.venue, reason, "reconnecting"),
             Err(error) if error.is::<Closed>() => return,
-            Err(error) => tracing::warn!(venue = ?out.venue, error = format!("{error:#}"), "connection failed"),
+            Err(error) => {
+                tracing::warn!(venue = ?out.venue, error = protocol.redact(format!("{error:#}")), "connection failed")
+            }
         }
         if started.elapsed() > options.watchdog {
             attempt = 0; // it worked for a while: start the backoff over

@@ -3,4 +3,6 @@
 
 mod binance;
 mod coinbase;
+mod finnhub;
 mod harness;
+mod logs;

@@ -1,0 +1,92 @@
+//! Finnhub: `wss://ws.finnhub.io?token=KEY` (a wrong key is refused with HTTP 401),
+//! `{"type":"subscribe","symbol":"AAPL"}` one symbol at a time, at most 50 symbols per key
+//! (`{"type":"error","msg":"Subscribing to too many symbols"}` past that), trades in batches
+//! without ids (`{"type":"trade","data":[{"s","p","t","v","c"}]}`, `p` and `v` numbers, `t` ms),
+//! and `{"type":"ping"}` now and then.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+
+use tickflow_core::contract::Venue;
+use tungstenite::Message;
+
+use crate::market::ManifestTrade;
+use crate::session::{Context, Next, Socket, VenueSession, send_trade};
+
+/// Symbols one key may subscribe to.
+pub const MAX_SYMBOLS: usize = 50;
+
+pub struct FinnhubSession {
+    context: Arc<Context>,
+    symbols: HashSet<String>,
+    last_ping: Instant,
+}
+
+pub fn open(path: &str, context: &Arc<Context>) -> Result<FinnhubSession, String> {
+    let token = path.split_once("token=").map(|(_, rest)| rest.split('&').next().unwrap_or(""));
+    if let Some(expected) = &context.config.finnhub_token
+        && token != Some(expected.as_str())
+    {
+        context.stats.refused.fetch_add(1, Ordering::Relaxed);
+        return Err("Invalid API key".into());
+    }
+    Ok(FinnhubSession { context: context.clone(), symbols: HashSet::new(), last_ping: Instant::now() })
+}
+
+fn frame(trade: &ManifestTrade) -> String {
+    let conditions: Vec<String> = trade.conditions.iter().map(|c| format!("{c:?}")).collect();
+    format!(
+        r#"{{"type":"trade","data":[{{"s":"{}","p":{},"t":{},"v":{},"c":[{}]}}]}}"#,
+        trade.symbol,
+        trade.price,
+        trade.time_us / 1000,
+        trade.qty,
+        conditions.join(",")
+    )
+}
+
+impl VenueSession for FinnhubSession {
+    fn text(&mut self, ws: &mut Socket, text: &str) -> anyhow::Result<Next> {
+        let request: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        let Some(symbol) = request["symbol"].as_str() else { return Ok(Next::Continue) };
+        match request["type"].as_str() {
+            Some("subscribe") if self.symbols.len() >= MAX_SYMBOLS && !self.symbols.contains(symbol) => {
+                let error = serde_json::json!({"type": "error", "msg": "Subscribing to too many symbols"});
+                ws.send(Message::text(error.to_string()))?;
+            }
+            Some("subscribe") => {
+                self.context.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
+                self.symbols.insert(symbol.to_owned());
+            }
+            Some("unsubscribe") => {
+                self.symbols.remove(symbol);
+            }
+            _ => {}
+        }
+        Ok(Next::Continue)
+    }
+
+    fn tick(&mut self, ws: &mut Socket) -> anyhow::Result<Next> {
+        if self.last_ping.elapsed() >= self.context.config.ping_interval {
+            ws.send(Message::text(r#"{"type":"ping"}"#))?;
+            self.context.stats.pings.fetch_add(1, Ordering::Relaxed);
+            self.last_ping = Instant::now();
+        }
+        Ok(Next::Continue)
+    }
+
+    fn trade(
+        &mut self,
+        ws: &mut Socket,
+        trade: &ManifestTrade,
+        missed: &Receiver<Arc<ManifestTrade>>,
+    ) -> anyhow::Result<Next> {
+        if trade.venue != Venue::Finnhub || !self.symbols.contains(&trade.symbol) {
+            return Ok(Next::Continue);
+        }
+        send_trade(ws, frame(trade), None, &self.context.config.faults, &self.context.stats, missed)
+    }
+}

@@ -1,0 +1,144 @@
+//! The Finnhub client against the simulator: trades arrive as the venue made them, outages are
+//! reported as unrecoverable gaps, a wrong key is refused and the key never shows in a log line,
+//! an error or a metric.
+
+use std::sync::mpsc::sync_channel;
+use std::time::{Duration, Instant};
+
+use exchange_sim::{Faults, ManifestTrade, Ports, SimConfig, Simulator, Stats};
+use producer::live::finnhub::{ApiKey, Finnhub, MAX_SYMBOLS_PER_KEY};
+use producer::live::{self, FeedCounters, LiveOptions};
+use producer::source::Frame;
+use prometheus_client::registry::Registry;
+use tickflow_core::contract::{Side, Venue};
+use tickflow_core::feed::Backoff;
+use tickflow_service::metrics::ServiceMetrics;
+use tickflow_service::shutdown::Shutdown;
+
+use crate::harness::{assert_exactly_the_manifest, run_against};
+
+/// The key the simulator accepts.
+pub const KEY: &str = "sim-finnhub-key";
+/// A key that must never be seen outside the client.
+const CANARY: &str = "canary-7c1e5b93d2a84f06";
+
+fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
+    let value: serde_json::Value = serde_json::from_str(&frame.frame).ok()?;
+    if value["type"] != "trade" {
+        return None;
+    }
+    value["data"]
+        .as_array()?
+        .iter()
+        .map(|t| {
+            Some(ManifestTrade {
+                venue: Venue::Finnhub,
+                symbol: t["s"].as_str()?.to_owned(),
+                id: 0,
+                price: t["p"].to_string(),
+                qty: t["v"].to_string(),
+                time_us: t["t"].as_i64()? * 1000,
+                side: Side::Unknown,
+                conditions: t["c"].as_array()?.iter().filter_map(|c| c.as_str().map(String::from)).collect(),
+            })
+        })
+        .collect()
+}
+
+fn equities() -> Vec<String> {
+    let reference = tickflow_core::reference::ReferenceData::bundled().expect("reference data");
+    let only_finnhub =
+        reference.instruments().iter().filter(|i| i.venue_symbols.iter().all(|(v, _)| *v == Venue::Finnhub));
+    only_finnhub.map(|i| i.venue_symbols[0].1.to_string()).collect()
+}
+
+fn finnhub(simulator: &Simulator, counters: FeedCounters) -> Finnhub {
+    let url = format!("ws://{}", simulator.finnhub_ws);
+    Finnhub::new(&url, ApiKey::new(KEY.into()), equities(), counters).expect("at most 50 symbols")
+}
+
+#[test]
+fn every_trade_arrives_as_the_venue_made_it() {
+    let run = run_against(Venue::Finnhub, Faults::default(), 1 << 16, finnhub, delivered);
+    assert_exactly_the_manifest(&run);
+    assert!(Stats::get(&run.simulator.stats.subscriptions) as usize >= equities().len());
+}
+
+#[test]
+fn disconnects_are_counted_as_unrecoverable_gaps_and_nothing_else_is_lost() {
+    let run = run_against(
+        Venue::Finnhub,
+        Faults { disconnect_every: Some(150), ..Faults::default() },
+        1 << 16,
+        finnhub,
+        delivered,
+    );
+    let disconnects = Stats::get(&run.simulator.stats.disconnects);
+    assert!(disconnects >= 2);
+    assert!(run.counters.unrecovered.get() >= disconnects, "an outage went unreported");
+    let mut seen = std::collections::BTreeMap::new();
+    let made: std::collections::BTreeSet<String> =
+        run.manifest.iter().map(|t| crate::harness::identity(t, &mut seen)).collect();
+    assert!(run.received.keys().all(|k| made.contains(k)), "delivered a trade the venue never made");
+    // What the venue sent arrived; what happened while disconnected is gone, and reported.
+    assert_eq!(run.received.len() as u64, Stats::get(&run.simulator.stats.trade_frames));
+    assert!(run.received.len() < run.manifest.len());
+}
+
+#[test]
+fn more_symbols_than_a_key_allows_are_refused_before_connecting() {
+    let metrics = ServiceMetrics::register(&mut Registry::default());
+    let many: Vec<String> = (0..=MAX_SYMBOLS_PER_KEY).map(|n| format!("S{n}")).collect();
+    let error = Finnhub::new("ws://127.0.0.1:1", ApiKey::new(KEY.into()), many, FeedCounters::new(&metrics, "f"))
+        .expect_err("51 symbols");
+    assert!(error.to_string().contains("about 50 symbols per API key"), "{error}");
+}
+
+#[test]
+fn a_wrong_key_is_refused_and_never_shown() {
+    crate::logs::capture();
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let config = SimConfig {
+        seed: 1,
+        rate: 100.0,
+        max_trades: Some(10),
+        ping_interval: Duration::from_millis(200),
+        faults: Faults::default(),
+        manifest: directory.path().join("manifest.jsonl"),
+        open_on_first_connection: false,
+        finnhub_token: Some(KEY.into()),
+    };
+    let simulator = Simulator::start(config, "127.0.0.1", Ports::default()).expect("simulator");
+    let mut registry = Registry::default();
+    let metrics = ServiceMetrics::register(&mut registry);
+    let counters = FeedCounters::new(&metrics, "finnhub");
+    let key = ApiKey::new(CANARY.into());
+    assert_eq!(format!("{key:?} {key}"), "*** ***");
+    let client =
+        Finnhub::new(&format!("ws://{}", simulator.finnhub_ws), key, equities(), counters.clone()).expect("client");
+    let options = LiveOptions {
+        watchdog: Duration::from_secs(1),
+        backoff: Backoff { base: Duration::from_millis(10), cap: Duration::from_millis(50) },
+        max_frame_bytes: 1 << 16,
+        max_connection_age: Duration::from_secs(60),
+    };
+    let (frames_tx, frames) = sync_channel::<Frame>(1_000);
+    let shutdown = Shutdown::manual();
+    let stop = shutdown.clone();
+    let thread = std::thread::spawn(move || live::run(client, options, frames_tx, stop, counters));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Stats::get(&simulator.stats.refused) < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    shutdown.request();
+    thread.join().expect("client thread");
+    assert!(Stats::get(&simulator.stats.refused) >= 3, "the wrong key was not refused");
+    assert!(frames.try_recv().is_err(), "a refused connection delivered frames");
+    let logs = crate::logs::text();
+    assert!(logs.contains("401"), "the refusals were not logged");
+    let leaks: Vec<&str> = logs.lines().filter(|l| l.contains(CANARY)).take(3).collect();
+    assert!(leaks.is_empty(), "the API key reached a log line: {leaks:?}");
+    let mut exposition = String::new();
+    prometheus_client::encoding::text::encode(&mut exposition, &registry).expect("metrics");
+    assert!(exposition.contains("finnhub_reconnects") && !exposition.contains(CANARY));
+}
