@@ -19,7 +19,7 @@ bin="$CARGO_TARGET_DIR/release"
 
 # The broker keeps its data in memory, so every run starts from empty topics, state and lake.
 data="${TICKFLOW_DATA:-$TICKFLOW_ROOT/.tickflow}"
-rm -rf "$data/lake" "$data/state" "$data/logs"
+rm -rf "$data/lake" "$data/state" "$data/logs" "$data/capture"
 mkdir -p "$data/lake" "$data/state" "$data/logs"
 broker="127.0.0.1:${TICKFLOW_BROKER_PORT:-9092}"
 
@@ -30,6 +30,8 @@ if [ "${TICKFLOW_FEED:-simulator}" = simulator ]; then
   export FINNHUB_API_KEY="${FINNHUB_API_KEY:-local-simulator}"
   feed="--source binance,coinbase,finnhub --binance-ws-url ws://127.0.0.1:9443 --binance-rest-url http://127.0.0.1:9444"
   feed="$feed --coinbase-ws-url ws://127.0.0.1:9445 --finnhub-ws-url ws://127.0.0.1:9446"
+  # What the clients receive is recorded, for replays: --source replay --replay-file "$data/capture".
+  feed="$feed --capture-dir \"$data/capture\" --capture-rotate-mb 64"
   exchange="exchange: exec \"$bin/exchange-sim\" --rate \${PRODUCER_RATE:-2000} --manifest \"$data/logs/exchange-manifest.jsonl\" > \"$data/logs/exchange.log\" 2>&1"
 fi
 

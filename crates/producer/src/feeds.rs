@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use producer::live::{self, FeedCounters, LiveOptions, binance, coinbase, finnhub};
-use producer::source::{Frame, ReplaySource, SyntheticSource};
+use producer::source::{Frame, Pace, ReplaySource, SyntheticSource};
 use tickflow_core::contract::Venue;
 use tickflow_core::feed::Backoff;
 use tickflow_core::reference::ReferenceData;
@@ -84,6 +84,7 @@ pub struct Plan<'a> {
     pub replay_file: Option<&'a Path>,
     pub seed: u64,
     pub rate: f64,
+    pub original_pace: bool,
     pub max_trades: Option<u64>,
     pub live: &'a LiveArgs,
     pub reference: &'a ReferenceData,
@@ -105,7 +106,8 @@ pub fn start(plan: &Plan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
             }
             SourceKind::Replay => {
                 let path = plan.replay_file.ok_or_else(|| anyhow::anyhow!("--source replay needs --replay-file"))?;
-                let replay = ReplaySource::open(path, plan.rate)?;
+                let pace = if plan.original_pace { Pace::Original } else { Pace::Rate(plan.rate) };
+                let replay = ReplaySource::open(path, pace)?;
                 threads.push(std::thread::spawn(move || replay.run(frames, shutdown)));
             }
             SourceKind::Binance => {

@@ -1,6 +1,8 @@
 //! The producer's parts, for its binary and its tests: where frames come from (`source`, and the
-//! live venue clients in `live`) and how they become `raw_trades` records (`publish`).
+//! live venue clients in `live`), how they are recorded (`capture`) and how they become
+//! `raw_trades` records (`publish`).
 
+pub mod capture;
 pub mod live;
 pub mod publish;
 pub mod source;

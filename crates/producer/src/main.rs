@@ -16,6 +16,7 @@ use tickflow_kafka::producer::{OutputProducer, ProducerTuning};
 use tickflow_service::startup::{ReferenceArgs, wait_for_topics};
 use tickflow_service::{Service, ServiceArgs, run_service};
 
+use producer::capture::Capture;
 use producer::publish::Publisher;
 
 use crate::feeds::{LiveArgs, SourceKind};
@@ -34,9 +35,19 @@ struct Args {
     /// Where frames come from: one or more of synthetic, replay, binance, coinbase (comma-separated).
     #[arg(long = "source", env = "PRODUCER_SOURCE", value_enum, value_delimiter = ',', default_value = "synthetic")]
     sources: Vec<SourceKind>,
-    /// The JSON Lines file of frames for `--source replay`.
+    /// What `--source replay` plays: a JSON Lines file of frames, a capture file (.jsonl.zst) or
+    /// a folder of capture files.
     #[arg(long, env = "PRODUCER_REPLAY_FILE")]
     replay_file: Option<PathBuf>,
+    /// Replay at the recorded pace (the gaps between receive times) instead of `--rate`.
+    #[arg(long, env = "PRODUCER_REPLAY_ORIGINAL_PACE")]
+    replay_original_pace: bool,
+    /// Record every received frame with its receive time to zstd JSON Lines files in this folder.
+    #[arg(long, env = "PRODUCER_CAPTURE_DIR")]
+    capture_dir: Option<PathBuf>,
+    /// Start a new capture file after this many (uncompressed) megabytes.
+    #[arg(long, env = "PRODUCER_CAPTURE_ROTATE_MB", default_value_t = 256)]
+    capture_rotate_mb: u64,
     /// Seed of the synthetic market.
     #[arg(long, env = "SYNTHETIC_SEED", default_value_t = 42)]
     seed: u64,
@@ -79,6 +90,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         replay_file: args.replay_file.as_deref(),
         seed: args.seed,
         rate: args.rate,
+        original_pace: args.replay_original_pace,
         max_trades: args.max_trades,
         live: &args.live,
         reference: &reference,
@@ -86,12 +98,21 @@ fn run(args: Args) -> anyhow::Result<()> {
         frames: frames_tx,
         shutdown: &shutdown,
     })?;
+    let mut capture = match &args.capture_dir {
+        Some(directory) => Some(Capture::new(directory, args.capture_rotate_mb.saturating_mul(1 << 20))?),
+        None => None,
+    };
     readiness.set(true);
 
     let mut last_flush = Instant::now();
     loop {
         match frames.recv_timeout(Duration::from_millis(100)) {
-            Ok(frame) => publisher.publish(&frame)?,
+            Ok(frame) => {
+                if let Some(capture) = capture.as_mut() {
+                    capture.write(&frame).map_err(|e| anyhow::anyhow!("cannot write the capture: {e}"))?;
+                }
+                publisher.publish(&frame)?
+            }
             Err(RecvTimeoutError::Timeout) if shutdown.requested() => break,
             Err(RecvTimeoutError::Timeout) => publisher.watermark_if_quiet(Duration::from_secs(1))?,
             Err(RecvTimeoutError::Disconnected) => {
@@ -109,6 +130,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         let _ = source.join();
     }
     publisher.flush(Duration::from_secs(60))?;
+    if let Some(mut capture) = capture {
+        capture.finish().map_err(|e| anyhow::anyhow!("cannot complete the capture: {e}"))?;
+    }
     tracing::info!("producer stopped; every record was acknowledged");
     Ok(())
 }

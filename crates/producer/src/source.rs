@@ -2,7 +2,7 @@
 //! one bounded channel, so the publishing loop does not care what feeds it; live venue clients
 //! plug in the same way.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::Path;
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
@@ -61,48 +61,91 @@ impl SyntheticSource {
     }
 }
 
-/// Frames recorded in a JSON Lines file, one [`Frame`] per line, played back at `rate` frames
-/// per second (0: as fast as possible). Two replays of a file produce the same records.
-#[derive(Debug)]
+/// How fast a replay goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// This many frames per second; 0: as fast as possible.
+    Rate(f64),
+    /// The gaps between the frames' receive times, as recorded.
+    Original,
+}
+
+/// Frames recorded as JSON Lines, one [`Frame`] per line: a `.jsonl` file, a capture file
+/// (`.jsonl.zst`), or a folder of capture files played in name (time) order. Receive times come
+/// from the recording, so two replays of the same capture produce the same records.
 pub struct ReplaySource {
-    reader: std::io::BufReader<std::fs::File>,
-    rate: f64,
+    reader: Box<dyn BufRead + Send>,
+    pace: Pace,
+}
+
+impl std::fmt::Debug for ReplaySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplaySource").field("pace", &self.pace).finish()
+    }
+}
+
+fn open_one(path: &Path) -> anyhow::Result<Box<dyn BufRead + Send>> {
+    let file =
+        std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot open replay file {}: {e}", path.display()))?;
+    Ok(if path.extension().is_some_and(|e| e == "zst") {
+        Box::new(std::io::BufReader::new(zstd::Decoder::new(file)?))
+    } else {
+        Box::new(std::io::BufReader::new(file))
+    })
 }
 
 impl ReplaySource {
-    /// Opens the file now, so a missing file is a start-up error rather than a silent stop.
-    pub fn open(path: &Path, rate: f64) -> anyhow::Result<Self> {
-        let file = std::fs::File::open(path)
-            .map_err(|e| anyhow::anyhow!("cannot open replay file {}: {e}", path.display()))?;
-        Ok(ReplaySource { reader: std::io::BufReader::new(file), rate })
+    /// Opens the file or folder now, so a missing one is a start-up error rather than a silent stop.
+    pub fn open(path: &Path, pace: Pace) -> anyhow::Result<Self> {
+        if !path.is_dir() {
+            return Ok(ReplaySource { reader: open_one(path)?, pace });
+        }
+        let mut files: Vec<_> = std::fs::read_dir(path)?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with(".jsonl.zst"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            anyhow::bail!("no capture files (*.jsonl.zst) in {}", path.display());
+        }
+        let mut reader: Box<dyn BufRead + Send> = Box::new(std::io::empty());
+        for file in &files {
+            reader = Box::new(reader.chain(open_one(file)?));
+        }
+        Ok(ReplaySource { reader, pace })
     }
 
     pub fn run(self, frames: SyncSender<Frame>, shutdown: Shutdown) {
         let started = std::time::Instant::now();
+        let mut first_receive_us = None;
         for (number, line) in self.reader.lines().enumerate() {
             if shutdown.requested() {
                 return;
             }
-            if self.rate > 0.0 {
-                let due = Duration::from_secs_f64(number as f64 / self.rate);
-                if let Some(wait) = due.checked_sub(started.elapsed()) {
-                    std::thread::sleep(wait);
-                }
-            }
             let Ok(line) = line else {
-                tracing::error!(line = number + 1, "replay file is not readable text; stopping the replay");
+                tracing::error!(line = number + 1, "replay input is not readable text; stopping the replay");
                 return;
             };
             if line.trim().is_empty() {
                 continue;
             }
-            match serde_json::from_str::<Frame>(&line) {
-                Ok(frame) => {
-                    if frames.send(frame).is_err() {
-                        return;
-                    }
+            let Ok(frame) = serde_json::from_str::<Frame>(&line) else {
+                tracing::warn!(line = number + 1, "skipping a replay line that is not a frame record");
+                continue;
+            };
+            let due = match self.pace {
+                Pace::Rate(rate) if rate > 0.0 => Some(Duration::from_secs_f64(number as f64 / rate)),
+                Pace::Rate(_) => None,
+                Pace::Original => {
+                    let first = *first_receive_us.get_or_insert(frame.receive_time_us);
+                    Some(Duration::from_micros((frame.receive_time_us - first).max(0) as u64))
                 }
-                Err(_) => tracing::warn!(line = number + 1, "skipping a replay line that is not a frame record"),
+            };
+            if let Some(wait) = due.and_then(|due| due.checked_sub(started.elapsed())) {
+                std::thread::sleep(wait);
+            }
+            if frames.send(frame).is_err() {
+                return;
             }
         }
     }

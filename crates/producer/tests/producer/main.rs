@@ -2,6 +2,7 @@
 //! protocols and writes the ground truth of every trade it made.
 
 mod binance;
+mod capture;
 mod coinbase;
 mod finnhub;
 mod harness;
