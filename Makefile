@@ -16,9 +16,9 @@ core-demo:
 test:
 	bash scripts/test.sh
 
-# The core's criterion benchmarks (figures in BENCHMARKS.md).
+# The core's and the producer's criterion benchmarks (figures in BENCHMARKS.md).
 bench:
-	bash -c 'source scripts/env.sh && cargo bench -p tickflow-core --bench core_hot_path'
+	bash -c 'source scripts/env.sh && cargo bench -p tickflow-core --bench core_hot_path && cargo bench -p producer --bench producer_frames'
 
 # The whole pipeline on a local tansu: throughput, latency, CPU, RSS (figures in BENCHMARKS.md).
 bench-pipeline:
