@@ -1,5 +1,6 @@
 //! Finnhub: `wss://ws.finnhub.io?token=KEY` (a wrong key is refused with HTTP 401),
 //! `{"type":"subscribe","symbol":"AAPL"}` one symbol at a time, at most 50 symbols per key
+//! (`SimConfig::finnhub_max_symbols`)
 //! (`{"type":"error","msg":"Subscribing to too many symbols"}` past that), trades in batches
 //! without ids (`{"type":"trade","data":[{"s","p","t","v","c"}]}`, `p` and `v` numbers, `t` ms),
 //! and `{"type":"ping"}` now and then.
@@ -15,9 +16,6 @@ use tungstenite::Message;
 
 use crate::market::ManifestTrade;
 use crate::session::{Context, Next, Socket, VenueSession, send_trade};
-
-/// Symbols one key may subscribe to.
-pub const MAX_SYMBOLS: usize = 50;
 
 pub struct FinnhubSession {
     context: Arc<Context>,
@@ -53,7 +51,9 @@ impl VenueSession for FinnhubSession {
         let request: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
         let Some(symbol) = request["symbol"].as_str() else { return Ok(Next::Continue) };
         match request["type"].as_str() {
-            Some("subscribe") if self.symbols.len() >= MAX_SYMBOLS && !self.symbols.contains(symbol) => {
+            Some("subscribe")
+                if self.symbols.len() >= self.context.config.finnhub_max_symbols && !self.symbols.contains(symbol) =>
+            {
                 let error = serde_json::json!({"type": "error", "msg": "Subscribing to too many symbols"});
                 ws.send(Message::text(error.to_string()))?;
             }

@@ -73,6 +73,8 @@ pub struct SimConfig {
     pub open_on_first_connection: bool,
     /// The Finnhub API key clients must present; `None` accepts any.
     pub finnhub_token: Option<String>,
+    /// Symbols a Finnhub connection may subscribe to (the free tier's limit is about 50).
+    pub finnhub_max_symbols: usize,
 }
 
 /// What the simulator has done, for tests and its log.

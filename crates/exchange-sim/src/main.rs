@@ -27,6 +27,9 @@ struct Args {
     /// The Finnhub API key clients must present (default: any).
     #[arg(long, env = "EXCHANGE_SIM_FINNHUB_TOKEN", hide_env_values = true)]
     finnhub_token: Option<String>,
+    /// Symbols a Finnhub connection may subscribe to.
+    #[arg(long, default_value_t = 50)]
+    finnhub_max_symbols: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Trades per second over the whole market (each venue gets its instruments' share).
@@ -76,6 +79,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         manifest: args.manifest,
         open_on_first_connection: args.open_on_first_connection,
         finnhub_token: args.finnhub_token,
+        finnhub_max_symbols: args.finnhub_max_symbols,
         faults: Faults {
             disconnect_every: args.disconnect_every,
             stall_every: args.stall_every,

@@ -94,8 +94,13 @@ fn more_symbols_than_a_key_allows_are_refused_before_connecting() {
     assert!(error.to_string().contains("about 50 symbols per API key"), "{error}");
 }
 
-#[test]
-fn a_wrong_key_is_refused_and_never_shown() {
+/// A client with `key` against a simulator that wants `KEY` and allows `max_symbols`, run until
+/// `done` holds or 20 s pass.
+fn brief(
+    key: &str,
+    max_symbols: usize,
+    done: fn(&Simulator, &FeedCounters) -> bool,
+) -> (Simulator, FeedCounters, Registry) {
     crate::logs::capture();
     let directory = tempfile::tempdir().expect("temporary directory");
     let config = SimConfig {
@@ -107,33 +112,50 @@ fn a_wrong_key_is_refused_and_never_shown() {
         manifest: directory.path().join("manifest.jsonl"),
         open_on_first_connection: false,
         finnhub_token: Some(KEY.into()),
+        finnhub_max_symbols: max_symbols,
     };
     let simulator = Simulator::start(config, "127.0.0.1", Ports::default()).expect("simulator");
     let mut registry = Registry::default();
     let metrics = ServiceMetrics::register(&mut registry);
     let counters = FeedCounters::new(&metrics, "finnhub");
-    let key = ApiKey::new(CANARY.into());
-    assert_eq!(format!("{key:?} {key}"), "*** ***");
-    let client =
-        Finnhub::new(&format!("ws://{}", simulator.finnhub_ws), key, equities(), counters.clone()).expect("client");
+    let url = format!("ws://{}", simulator.finnhub_ws);
+    let client = Finnhub::new(&url, ApiKey::new(key.into()), equities(), counters.clone()).expect("client");
     let options = LiveOptions {
         watchdog: Duration::from_secs(1),
         backoff: Backoff { base: Duration::from_millis(10), cap: Duration::from_millis(50) },
         max_frame_bytes: 1 << 16,
         max_connection_age: Duration::from_secs(60),
     };
-    let (frames_tx, frames) = sync_channel::<Frame>(1_000);
+    let (frames_tx, _frames) = sync_channel::<Frame>(100_000);
     let shutdown = Shutdown::manual();
-    let stop = shutdown.clone();
-    let thread = std::thread::spawn(move || live::run(client, options, frames_tx, stop, counters));
+    let thread = {
+        let (stop, counters) = (shutdown.clone(), counters.clone());
+        std::thread::spawn(move || live::run(client, options, frames_tx, stop, counters))
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while Stats::get(&simulator.stats.refused) < 3 && Instant::now() < deadline {
+    while !done(&simulator, &counters) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     shutdown.request();
     thread.join().expect("client thread");
+    (simulator, counters, registry)
+}
+
+#[test]
+fn the_venues_symbol_limit_error_is_surfaced() {
+    let refused = |_: &Simulator, counters: &FeedCounters| counters.venue_errors.get() >= equities().len() as u64 - 10;
+    let (_simulator, counters, _) = brief(KEY, 10, refused);
+    assert!(counters.venue_errors.get() >= equities().len() as u64 - 10, "refused subscriptions were not counted");
+    assert!(crate::logs::text().contains("Subscribing to too many symbols"), "the venue's message was not logged");
+}
+
+#[test]
+fn a_wrong_key_is_refused_and_never_shown() {
+    let key = ApiKey::new(CANARY.into());
+    assert_eq!(format!("{key:?} {key}"), "*** ***");
+    let (simulator, _, registry) = brief(CANARY, 50, |simulator, _| Stats::get(&simulator.stats.refused) >= 3);
     assert!(Stats::get(&simulator.stats.refused) >= 3, "the wrong key was not refused");
-    assert!(frames.try_recv().is_err(), "a refused connection delivered frames");
+    assert_eq!(Stats::get(&simulator.stats.connections), 0, "a refused client got a session");
     let logs = crate::logs::text();
     assert!(logs.contains("401"), "the refusals were not logged");
     let leaks: Vec<&str> = logs.lines().filter(|l| l.contains(CANARY)).take(3).collect();

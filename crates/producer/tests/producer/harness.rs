@@ -120,6 +120,7 @@ pub fn run_against<P: Protocol + Send + 'static>(
         manifest: path.clone(),
         open_on_first_connection: true,
         finnhub_token: Some(crate::finnhub::KEY.into()),
+        finnhub_max_symbols: 50,
     };
     let simulator = Simulator::start(config, "127.0.0.1", Ports::default()).expect("simulator");
     crate::logs::capture();
