@@ -132,6 +132,5 @@ def compact_day(lake: Path, day: date, now: datetime, grace: timedelta = timedel
             if len(inputs) > 1:
                 report.rows += merge(folder, inputs).rows
                 report.folders += 1
-                inputs = inputs[:1]
-            report.files_after += len(inputs) + len(kept)
+            report.files_after += len(kept) + min(len(inputs), 1)
     return report

@@ -5,6 +5,7 @@ REST stand-in, doing what it says."""
 import json
 import shutil
 from datetime import datetime, timezone
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from fake_binance_rest import FakeBinanceRest
 from test_compaction import fingerprints
 
-REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[2]
 DAG_IDS = {"tickflow_marts_hourly", "tickflow_data_quality", "tickflow_lake_compaction", "tickflow_klines_backfill"}
 
 

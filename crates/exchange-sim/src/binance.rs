@@ -52,6 +52,10 @@ pub fn open(path: &str, context: &Arc<Context>) -> Result<BinanceSession, String
 }
 
 impl VenueSession for BinanceSession {
+    fn venue(&self) -> Venue {
+        Venue::Binance
+    }
+
     /// Live `SUBSCRIBE` / `UNSUBSCRIBE`, answered as Binance does.
     fn text(&mut self, ws: &mut Socket, text: &str) -> anyhow::Result<Next> {
         let Ok(control) = serde_json::from_str::<Control>(text) else {
@@ -99,11 +103,10 @@ impl VenueSession for BinanceSession {
         missed: &Receiver<Arc<ManifestTrade>>,
     ) -> anyhow::Result<Next> {
         let stream = format!("{}@trade", trade.symbol.to_lowercase());
-        if trade.venue != Venue::Binance || !self.streams.contains(&stream) {
+        if !self.streams.contains(&stream) {
             return Ok(Next::Continue);
         }
-        let data: serde_json::Value = serde_json::from_str(&trade.binance_rest().stream_frame(&trade.symbol))?;
-        let frame = serde_json::json!({"stream": stream, "data": data}).to_string();
+        let frame = format!(r#"{{"stream":"{stream}","data":{}}}"#, trade.binance_rest().stream_frame(&trade.symbol));
         let notice = serde_json::json!({"stream": stream, "data": {"e": "serverShutdown", "E": trade.time_us / 1000}});
         send_trade(ws, frame, Some(notice.to_string()), &self.context.config.faults, &self.context.stats, missed)
     }

@@ -76,6 +76,10 @@ impl CoinbaseSession {
 }
 
 impl VenueSession for CoinbaseSession {
+    fn venue(&self) -> Venue {
+        Venue::Coinbase
+    }
+
     fn text(&mut self, ws: &mut Socket, text: &str) -> anyhow::Result<Next> {
         let request = match serde_json::from_str::<Subscribe>(text) {
             Ok(request) if request.kind == "subscribe" => request,
@@ -137,7 +141,7 @@ impl VenueSession for CoinbaseSession {
         trade: &ManifestTrade,
         missed: &Receiver<Arc<ManifestTrade>>,
     ) -> anyhow::Result<Next> {
-        if trade.venue != Venue::Coinbase || !self.products.contains(&trade.symbol) {
+        if !self.products.contains(&trade.symbol) {
             return Ok(Next::Continue);
         }
         let context = self.context.clone();

@@ -47,6 +47,10 @@ fn frame(trade: &ManifestTrade) -> String {
 }
 
 impl VenueSession for FinnhubSession {
+    fn venue(&self) -> Venue {
+        Venue::Finnhub
+    }
+
     fn text(&mut self, ws: &mut Socket, text: &str) -> anyhow::Result<Next> {
         let request: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
         let Some(symbol) = request["symbol"].as_str() else { return Ok(Next::Continue) };
@@ -84,7 +88,7 @@ impl VenueSession for FinnhubSession {
         trade: &ManifestTrade,
         missed: &Receiver<Arc<ManifestTrade>>,
     ) -> anyhow::Result<Next> {
-        if trade.venue != Venue::Finnhub || !self.symbols.contains(&trade.symbol) {
+        if !self.symbols.contains(&trade.symbol) {
             return Ok(Next::Continue);
         }
         send_trade(ws, frame(trade), None, &self.context.config.faults, &self.context.stats, missed)

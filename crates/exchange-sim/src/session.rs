@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Duration;
 
+use tickflow_core::contract::Venue;
 use tungstenite::handshake::server::{Request, Response};
 use tungstenite::{Message, WebSocket};
 
@@ -24,13 +25,15 @@ pub enum Next {
 
 /// One venue's side of a connection.
 pub trait VenueSession {
+    /// The venue whose trades the session is offered.
+    fn venue(&self) -> Venue;
     /// A frame from the client.
     fn text(&mut self, ws: &mut Socket, text: &str) -> anyhow::Result<Next>;
     /// Called about every 5 ms: pings, heartbeats, deadlines.
     fn tick(&mut self, ws: &mut Socket) -> anyhow::Result<Next>;
     /// A WebSocket pong from the client.
     fn pong(&mut self) {}
-    /// A trade that happened; the session sends it if its client asked for it.
+    /// A trade of its venue that happened; the session sends it if its client asked for it.
     fn trade(
         &mut self,
         ws: &mut Socket,
@@ -126,7 +129,7 @@ fn run<S: VenueSession + Send + 'static>(
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => anyhow::bail!("fell too far behind: dropped by the exchange"),
             };
-            if session.trade(&mut ws, &trade, &trades)? == Next::Close {
+            if trade.venue == session.venue() && session.trade(&mut ws, &trade, &trades)? == Next::Close {
                 return Ok(());
             }
         }

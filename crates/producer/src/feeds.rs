@@ -149,15 +149,7 @@ pub fn start(plan: &Plan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
     Ok(threads)
 }
 
-/// The symbols asked for, or every symbol `venue` has in the reference data (for Finnhub, only
-/// instruments no exchange feed covers: crypto comes from the exchanges themselves).
+/// The symbols asked for, or the venue's default ones.
 fn chosen(asked: &[String], reference: &ReferenceData, venue: Venue) -> Vec<String> {
-    if !asked.is_empty() {
-        return asked.to_vec();
-    }
-    let exchanges = |i: &&tickflow_core::reference::Instrument| {
-        venue != Venue::Finnhub || i.venue_symbols.iter().all(|(v, _)| *v == Venue::Finnhub)
-    };
-    let listed = reference.instruments().iter().filter(exchanges).flat_map(|i| i.venue_symbols.iter());
-    listed.filter(|(v, _)| *v == venue).map(|(_, symbol)| symbol.to_string()).collect()
+    if asked.is_empty() { live::default_symbols(reference, venue) } else { asked.to_vec() }
 }

@@ -18,6 +18,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, StandardUniform};
 use tickflow_core::contract::Venue;
 use tickflow_core::feed::Backoff;
+use tickflow_core::reference::ReferenceData;
 use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::now_us;
 use tickflow_service::shutdown::Shutdown;
@@ -75,6 +76,17 @@ impl FeedCounters {
             venue_errors: named("venue_errors"),
         }
     }
+}
+
+/// The symbols a venue's client follows when none are asked for: every symbol the venue has in
+/// the reference data; for Finnhub only instruments no exchange feed covers (crypto comes from
+/// the exchanges themselves).
+pub fn default_symbols(reference: &ReferenceData, venue: Venue) -> Vec<String> {
+    let followed = |i: &&tickflow_core::reference::Instrument| {
+        venue != Venue::Finnhub || i.venue_symbols.iter().all(|(v, _)| *v == Venue::Finnhub)
+    };
+    let listed = reference.instruments().iter().filter(followed).flat_map(|i| i.venue_symbols.iter());
+    listed.filter(|(v, _)| *v == venue).map(|(_, symbol)| symbol.to_string()).collect()
 }
 
 /// Where a protocol's frames go: the producer's one channel of frames.

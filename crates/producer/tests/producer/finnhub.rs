@@ -15,7 +15,7 @@ use tickflow_core::feed::Backoff;
 use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::shutdown::Shutdown;
 
-use crate::harness::{assert_exactly_the_manifest, run_against};
+use crate::harness::{assert_exactly_the_manifest, run_against, symbols};
 
 /// The key the simulator accepts.
 pub const KEY: &str = "sim-finnhub-key";
@@ -45,23 +45,16 @@ fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
         .collect()
 }
 
-fn equities() -> Vec<String> {
-    let reference = tickflow_core::reference::ReferenceData::bundled().expect("reference data");
-    let only_finnhub =
-        reference.instruments().iter().filter(|i| i.venue_symbols.iter().all(|(v, _)| *v == Venue::Finnhub));
-    only_finnhub.map(|i| i.venue_symbols[0].1.to_string()).collect()
-}
-
 fn finnhub(simulator: &Simulator, counters: FeedCounters) -> Finnhub {
     let url = format!("ws://{}", simulator.finnhub_ws);
-    Finnhub::new(&url, ApiKey::new(KEY.into()), equities(), counters).expect("at most 50 symbols")
+    Finnhub::new(&url, ApiKey::new(KEY.into()), symbols(Venue::Finnhub), counters).expect("at most 50 symbols")
 }
 
 #[test]
 fn every_trade_arrives_as_the_venue_made_it() {
     let run = run_against(Venue::Finnhub, Faults::default(), 1 << 16, finnhub, delivered);
     assert_exactly_the_manifest(&run);
-    assert!(Stats::get(&run.simulator.stats.subscriptions) as usize >= equities().len());
+    assert!(Stats::get(&run.simulator.stats.subscriptions) as usize >= symbols(Venue::Finnhub).len());
 }
 
 #[test]
@@ -119,7 +112,8 @@ fn brief(
     let metrics = ServiceMetrics::register(&mut registry);
     let counters = FeedCounters::new(&metrics, "finnhub");
     let url = format!("ws://{}", simulator.finnhub_ws);
-    let client = Finnhub::new(&url, ApiKey::new(key.into()), equities(), counters.clone()).expect("client");
+    let client =
+        Finnhub::new(&url, ApiKey::new(key.into()), symbols(Venue::Finnhub), counters.clone()).expect("client");
     let options = LiveOptions {
         watchdog: Duration::from_secs(1),
         backoff: Backoff { base: Duration::from_millis(10), cap: Duration::from_millis(50) },
@@ -143,9 +137,14 @@ fn brief(
 
 #[test]
 fn the_venues_symbol_limit_error_is_surfaced() {
-    let refused = |_: &Simulator, counters: &FeedCounters| counters.venue_errors.get() >= equities().len() as u64 - 10;
+    let refused = |_: &Simulator, counters: &FeedCounters| {
+        counters.venue_errors.get() >= symbols(Venue::Finnhub).len() as u64 - 10
+    };
     let (_simulator, counters, _) = brief(KEY, 10, refused);
-    assert!(counters.venue_errors.get() >= equities().len() as u64 - 10, "refused subscriptions were not counted");
+    assert!(
+        counters.venue_errors.get() >= symbols(Venue::Finnhub).len() as u64 - 10,
+        "refused subscriptions were not counted"
+    );
     assert!(crate::logs::text().contains("Subscribing to too many symbols"), "the venue's message was not logged");
 }
 

@@ -30,11 +30,9 @@ pub struct Run {
     pub manifest: Vec<ManifestTrade>,
 }
 
-/// Every symbol `venue` has in the reference data: the simulator trades them all.
+/// The symbols the producer follows on `venue` by default; the simulator trades them all.
 pub fn symbols(venue: Venue) -> Vec<String> {
-    let reference = ReferenceData::bundled().expect("reference data");
-    let listed = reference.instruments().iter().flat_map(|i| i.venue_symbols.iter());
-    listed.filter(|(v, _)| *v == venue).map(|(_, symbol)| symbol.to_string()).collect()
+    live::default_symbols(&ReferenceData::bundled().expect("reference data"), venue)
 }
 
 fn manifest(path: &Path, venue: Venue) -> Vec<ManifestTrade> {
