@@ -53,7 +53,7 @@ def query(warehouse, sql):
 def test_sources_declare_the_contract_columns_and_the_types_the_lake_has(lake):
     sources = yaml.safe_load((DBT / "models/staging/_lake__sources.yml").read_text())["sources"][0]["tables"]
     contracts = {"trades": "enriched_trade", "candles": "candle", "anomalies": "anomaly",
-                 "dead_letters": "dead_letter", "klines": "kline"}
+                 "dead_letters": "dead_letter", "klines": "kline", "feed_gaps": "feed_gap"}
     for table in sources:
         declared = {c["name"]: c["data_type"] for c in table["columns"]}
         schema = json.loads((REPO / f"schemas/{contracts[table['name']]}.schema.json").read_text())
@@ -78,6 +78,25 @@ def test_marts_hold_every_trade_once_and_match_the_stream(lake, warehouse):
     assert volume_1m == volume_1d > 0
     rejected = query(warehouse, "select sum(rejected) from fct_data_coverage")[0][0]
     assert rejected == sum(truth.rejections.values())
+
+
+def test_feed_gaps_are_listed_once_and_mark_the_minutes_they_touch(lake, warehouse):
+    _, truth = lake
+    rows = query(warehouse, """
+        select gap_key, venue, venue_symbol, instrument_id, reason, epoch_us(gap_start), epoch_us(gap_end),
+               first_missing_trade_id, last_missing_trade_id, missing_trades, epoch_us(detected_at)
+        from fct_feed_gaps order by gap_key""")
+    assert rows == sorted(truth.gaps) and rows
+    # Each gap here lies within one minute or straddles two; every minute it touches is marked.
+    marked = query(warehouse, """
+        select count(*) from fct_feed_gaps g
+        where not exists (select 1 from fct_data_coverage c
+                          where c.instrument_id = g.instrument_id and c.feed_gaps > 0
+                            and c.minute = date_trunc('minute', g.gap_start))""")[0][0]
+    assert marked == 0
+    seconds, gaps = query(warehouse, "select sum(gap_seconds), sum(feed_gaps) from fct_data_coverage")[0]
+    expected_seconds = sum(row[6] - row[5] for row in truth.gaps) / 1e6
+    assert gaps >= len(truth.gaps) and abs(float(seconds) - expected_seconds) < 1e-6
 
 
 def test_rebuilding_a_day_gives_the_same_rows(lake, warehouse):

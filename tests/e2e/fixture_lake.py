@@ -29,7 +29,7 @@ def wait_for_lake(pipeline, db, truth):
             if not service.alive():
                 return f"{service.name} died:\n{service.tail()}"
         time.sleep(1)
-    return f"the lake has {found}, expected {target} (trades, dead letters, final candles)\n{pipeline.logs()}"
+    return f"the lake has {found}, expected {target} (trades, dead letters, final candles, feed gaps)\n{pipeline.logs()}"
 
 
 def write_fixture_lake(directory, trades=20_000, faults_each=100):

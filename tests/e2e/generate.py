@@ -21,6 +21,7 @@ T0_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 class Truth:
     trades: list = field(default_factory=list)  # accepted trades, in send order
     rejections: dict = field(default_factory=dict)  # (stage, reason) -> count
+    gaps: list = field(default_factory=list)  # feed-gap rows the lake must hold, as tuples
 
     def reject(self, stage, reason):
         self.rejections[(stage, reason)] = self.rejections.get((stage, reason), 0) + 1
@@ -111,6 +112,23 @@ class Market:
                     % (trade["venue_symbol"], trade["price"], ms, trade["size"]))
         return {"venue": venue, "receive_time_us": trade["event_time_us"] + 2_000, "frame": text}
 
+    def missed(self, trade, count):
+        """A client's report that `count` trades of the instrument after `trade` are lost: ids
+        skipped where the venue numbers its trades. Returns the capture line and the lake row."""
+        venue, symbol = trade["venue"], trade["venue_symbol"]
+        reason = {"binance": "backfill_failed", "coinbase": "beyond_snapshot", "finnhub": "disconnected"}[venue]
+        ids = None
+        if venue != "finnhub":
+            ids = [self.next_id[symbol], self.next_id[symbol] + count - 1]
+            self.next_id[symbol] += count
+        start, end, detected = trade["event_time_us"], trade["event_time_us"] + 5_000, trade["event_time_us"] + 6_000
+        line = {"missed": {"venue": venue, "venue_symbol": symbol, "reason": reason, "from_us": start, "to_us": end,
+                           "ids": ids, "detected_at_us": detected}}
+        row = (f"{venue}:{symbol}:{start}:{end}", venue, symbol, trade["instrument_id"], reason, start, end,
+               None if ids is None else str(ids[0]), None if ids is None else str(ids[1]),
+               None if ids is None else count, detected)
+        return line, row
+
 
 def generate(directory, trades=100_000, seed=7, faults_each=400):
     """Writes frames.jsonl and truth.json into `directory`; returns the Truth."""
@@ -118,7 +136,7 @@ def generate(directory, trades=100_000, seed=7, faults_each=400):
     truth = Truth()
     frames = []
     sent = []  # (frame, trade) of valid trades, for duplicates
-    fault_kinds = ["duplicate", "malformed", "bad_price", "unknown_symbol", "late", "skew", "swap"]
+    fault_kinds = ["duplicate", "malformed", "bad_price", "unknown_symbol", "late", "skew", "swap", "gap"]
     plan = {kind: set(market.rng.sample(range(1_000, trades), faults_each)) for kind in fault_kinds}
     time_ms = T0_MS
     for i in range(trades):
@@ -157,6 +175,14 @@ def generate(directory, trades=100_000, seed=7, faults_each=400):
             skewed_frame["receive_time_us"] = frame["receive_time_us"]
             frames.append(skewed_frame)
             truth.reject("producer", "clock_skew")
+        if i in plan["gap"]:
+            line, row = market.missed(trade, market.rng.randint(1, 5))
+            frames.append(line)
+            truth.gaps.append(row)
+            if len(truth.gaps) == 1:
+                # A report naming a symbol nobody lists is dead-lettered by the producer.
+                frames.append({"missed": dict(line["missed"], venue="binance", venue_symbol="NOPEUSDT", ids=None)})
+                truth.reject("producer", "unknown_symbol")
         if i in plan["swap"] and len(frames) >= 2 and frames[-2] is sent[-2][0]:
             frames[-1], frames[-2] = frames[-2], frames[-1]
             truth.trades[-1], truth.trades[-2] = truth.trades[-2], truth.trades[-1]

@@ -21,7 +21,7 @@ def connect(lake, truth_path):
 
 def refresh(db, lake):
     """(Re)defines the lake views over the files present now."""
-    for table in ["trades", "candles", "dead_letters"]:
+    for table in ["trades", "candles", "dead_letters", "feed_gaps"]:
         source = f"read_parquet('{lake}/{table}/**/*.parquet', hive_partitioning = true, union_by_name = true)"
         if not list((lake / table).glob("**/*.parquet")):
             source = "(select null::int as none where false)"
@@ -29,21 +29,21 @@ def refresh(db, lake):
 
 
 def counts(db):
-    """Rows found so far: trades, dead letters, final candles."""
+    """Rows found so far: trades, dead letters, final candles, feed gaps."""
     def scalar(sql):
         try:
             return db.execute(sql).fetchone()[0]
         except duckdb.Error:
             return 0
     return (scalar("select count(*) from lake_trades"), scalar("select count(*) from lake_dead_letters"),
-            scalar("select count(*) from lake_candles where is_final"))
+            scalar("select count(*) from lake_candles where is_final"), scalar("select count(*) from lake_feed_gaps"))
 
 
 def expected_counts(db, truth):
     windows = " union all ".join(
         f"select count(distinct (instrument_id, event_time_us // {w})) from truth where not price_only" for w in WINDOWS_US)
     finals = sum(row[0] for row in db.execute(windows).fetchall())
-    return len(truth.trades), sum(truth.rejections.values()), finals
+    return len(truth.trades), sum(truth.rejections.values()), finals, len(truth.gaps)
 
 
 def trade_reconciliation(db):
@@ -67,6 +67,14 @@ def pyarrow_trade_keys(lake):
     keys = [(r["venue"], r["venue_symbol"], r["trade_id"] or "", r["event_time_us"], r["price"], r["size"]) for r in rows]
     partitions_ok = all(str(r["date"]) == r["event_time_us"].strftime("%Y-%m-%d") for r in rows)
     return keys, partitions_ok
+
+
+def gap_rows(db):
+    """The lake's feed gaps, in the shape of the truth's rows, by key."""
+    return db.execute("""
+        select gap_key, venue, venue_symbol, instrument_id, reason, epoch_us(from_us), epoch_us(to_us),
+               first_missing_trade_id, last_missing_trade_id, missing_trades, epoch_us(detected_at_us)
+        from lake_feed_gaps order by gap_key""").fetchall()
 
 
 def rejection_counts(db):

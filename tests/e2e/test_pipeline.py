@@ -1,6 +1,6 @@
 """End to end: tansu and the three services as separate processes, a known market of 100 000
 trades over 59 instruments mixed with duplicates, malformed frames, bad prices, unknown
-symbols, clock-skewed, out-of-order and late trades; the lake read back with DuckDB and pyarrow
+symbols, clock-skewed, out-of-order and late trades, and reports of unrecoverable feed gaps; the lake read back with DuckDB and pyarrow
 and reconciled against the ground truth. Then the same run with the stream-processor and the
 lake-writer each killed with SIGKILL three times while they work."""
 
@@ -12,7 +12,7 @@ import pytest
 
 from generate import generate
 import fixture_lake
-from lake_check import (candle_mismatches, connect, pyarrow_trade_keys, refresh, rejection_counts,
+from lake_check import (candle_mismatches, connect, gap_rows, pyarrow_trade_keys, refresh, rejection_counts,
                         trade_reconciliation)
 from pipeline import Pipeline
 
@@ -42,6 +42,7 @@ def reconcile(pipeline, market_dir, truth):
     assert len(keys) == len(set(keys)) == len(truth.trades), "pyarrow reads every trade exactly once"
     assert partitions_ok, "each trade sits in the date= partition of its event time"
     assert rejection_counts(db) == truth.rejections
+    assert gap_rows(db) == sorted(truth.gaps), "every reported gap lands once, as reported"
     not_one, differing = candle_mismatches(db)
     assert not_one == 0, "every window has exactly one final candle"
     assert differing == 0, "final candles equal the recomputation from the ground truth"

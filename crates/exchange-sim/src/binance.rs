@@ -108,16 +108,34 @@ impl VenueSession for BinanceSession {
         }
         let frame = format!(r#"{{"stream":"{stream}","data":{}}}"#, trade.binance_rest().stream_frame(&trade.symbol));
         let notice = serde_json::json!({"stream": stream, "data": {"e": "serverShutdown", "E": trade.time_us / 1000}});
-        send_trade(ws, frame, Some(notice.to_string()), &self.context.config.faults, &self.context.stats, missed)
+        send_trade(
+            ws,
+            Venue::Binance,
+            frame,
+            Some(notice.to_string()),
+            &self.context.config.faults,
+            &self.context.stats,
+            missed,
+        )
     }
 }
 
-pub fn serve_rest(server: tiny_http::Server, exchange: Arc<Exchange>, stats: Arc<Stats>, stop: Arc<AtomicBool>) {
+pub fn serve_rest(
+    server: tiny_http::Server,
+    exchange: Arc<Exchange>,
+    stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+    unavailable: bool,
+) {
     std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
             let Ok(Some(request)) = server.recv_timeout(Duration::from_millis(100)) else { continue };
             stats.rest_requests.fetch_add(1, Ordering::Relaxed);
-            let (status, body) = answer(&exchange, request.url());
+            let (status, body) = if unavailable {
+                (503, serde_json::json!({"code": -1001, "msg": "Service unavailable."}).to_string())
+            } else {
+                answer(&exchange, request.url())
+            };
             let header = tiny_http::Header::from_bytes("Content-Type", "application/json").expect("static header");
             let _ =
                 request.respond(tiny_http::Response::from_string(body).with_status_code(status).with_header(header));

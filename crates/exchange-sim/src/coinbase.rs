@@ -12,6 +12,7 @@ use serde::Deserialize;
 use tickflow_core::contract::{Side, Venue};
 use tungstenite::Message;
 
+use crate::Stats;
 use crate::market::ManifestTrade;
 use crate::session::{Context, Next, Socket, VenueSession, every, send_trade};
 
@@ -104,7 +105,8 @@ impl VenueSession for CoinbaseSession {
         ws.send(Message::text(message))?;
         if request.channel == "market_trades" {
             for product in &request.product_ids {
-                let mut recent = self.context.exchange.latest(Venue::Coinbase, product, SNAPSHOT_TRADES);
+                let size = self.context.config.faults.short_snapshot.unwrap_or(SNAPSHOT_TRADES);
+                let mut recent = self.context.exchange.latest(Venue::Coinbase, product, size);
                 recent.reverse(); // newest first, as Coinbase sends it
                 let trades: Vec<_> = recent.iter().map(|t| trade_json(t)).collect();
                 let message =
@@ -149,11 +151,12 @@ impl VenueSession for CoinbaseSession {
         let message =
             self.message("market_trades", serde_json::json!([{"type": "update", "trades": [trade_json(trade)]}]));
         // A lost message: its sequence number is used, the client never sees it.
-        if every(context.config.faults.sequence_gap_every, stats.trade_frames.load(Ordering::Relaxed) + 1) {
-            stats.trade_frames.fetch_add(1, Ordering::Relaxed);
+        let next = Stats::get(&stats.venue_frames[Venue::Coinbase as usize]) + 1;
+        if every(context.config.faults.sequence_gap_every, next) {
+            stats.count_frame(Venue::Coinbase);
             stats.sequence_gaps.fetch_add(1, Ordering::Relaxed);
             return Ok(Next::Continue);
         }
-        send_trade(ws, message, None, &context.config.faults, stats, missed)
+        send_trade(ws, Venue::Coinbase, message, None, &context.config.faults, stats, missed)
     }
 }

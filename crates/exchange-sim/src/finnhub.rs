@@ -91,6 +91,6 @@ impl VenueSession for FinnhubSession {
         if !self.symbols.contains(&trade.symbol) {
             return Ok(Next::Continue);
         }
-        send_trade(ws, frame(trade), None, &self.context.config.faults, &self.context.stats, missed)
+        send_trade(ws, Venue::Finnhub, frame(trade), None, &self.context.config.faults, &self.context.stats, missed)
     }
 }

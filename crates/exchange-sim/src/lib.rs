@@ -23,10 +23,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use tickflow_core::contract::Venue;
+
 pub use market::ManifestTrade;
 
 /// Faults injected into the WebSocket connections; `None` or zero turns one off. Counts are of
-/// trade frames sent, over all connections.
+/// the trade frames a venue sent, over all its connections.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     /// Drop the TCP connection, without a close frame, after this many trades.
@@ -46,6 +48,10 @@ pub struct Faults {
     pub shutdown_every: Option<u64>,
     /// Lose every n-th message of a sequenced feed (Coinbase): its `sequence_num` is skipped.
     pub sequence_gap_every: Option<u64>,
+    /// Binance's REST API answers every request with HTTP 503 (backfills fail).
+    pub rest_unavailable: bool,
+    /// Coinbase snapshots hold this many trades per product instead of the venue's 50.
+    pub short_snapshot: Option<usize>,
 }
 
 /// Where the servers listen; 0 lets the system choose.
@@ -82,6 +88,8 @@ pub struct SimConfig {
 pub struct Stats {
     pub trades: AtomicU64,
     pub trade_frames: AtomicU64,
+    /// Trade frames per venue (indexed by `Venue as usize`), which the faults count.
+    pub venue_frames: [AtomicU64; 3],
     pub connections: AtomicU64,
     pub subscriptions: AtomicU64,
     pub pings: AtomicU64,
@@ -101,6 +109,12 @@ pub struct Stats {
 impl Stats {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    /// Counts a trade frame of `venue`; returns how many that venue has sent, this one included.
+    pub fn count_frame(&self, venue: Venue) -> u64 {
+        self.trade_frames.fetch_add(1, Ordering::Relaxed);
+        self.venue_frames[venue as usize].fetch_add(1, Ordering::Relaxed) + 1
     }
 }
 
@@ -139,8 +153,9 @@ impl Simulator {
             Arc::new(session::Context { exchange: exchange.clone(), config, stats: stats.clone(), stop: stop.clone() });
         session::serve(binance_ws, context.clone(), binance::open);
         session::serve(coinbase_ws, context.clone(), coinbase::open);
+        let rest_unavailable = context.config.faults.rest_unavailable;
         session::serve(finnhub_ws, context, finnhub::open);
-        binance::serve_rest(rest, exchange, stats, stop);
+        binance::serve_rest(rest, exchange, stats, stop, rest_unavailable);
         Ok(simulator)
     }
 

@@ -60,6 +60,12 @@ struct Args {
     shutdown_every: Option<u64>,
     #[arg(long)]
     sequence_gap_every: Option<u64>,
+    /// Answer every Binance REST request with 503, so backfills fail and gaps are reported.
+    #[arg(long)]
+    rest_unavailable: bool,
+    /// Coinbase snapshots hold this many trades per product instead of 50.
+    #[arg(long)]
+    short_snapshot: Option<usize>,
     /// Start trading when the first client connects, so the manifest holds only trades a client could see.
     #[arg(long)]
     open_on_first_connection: bool,
@@ -90,6 +96,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             oversized_bytes: args.oversized_bytes,
             shutdown_every: args.shutdown_every,
             sequence_gap_every: args.sequence_gap_every,
+            rest_unavailable: args.rest_unavailable,
+            short_snapshot: args.short_snapshot,
         },
     };
     let ports = Ports {

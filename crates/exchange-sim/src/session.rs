@@ -141,18 +141,19 @@ pub fn every(n: Option<u64>, count: u64) -> bool {
     n.is_some_and(|n| n > 0 && count.is_multiple_of(n))
 }
 
-/// Sends a trade frame with the faults due at this point (counted over all connections):
+/// Sends a trade frame of `venue` with the faults due at this point (counted per venue):
 /// duplicated, malformed and oversized frames, the venue's maintenance notice (`notice`), a
 /// dropped connection, a stall during which the trades that happen are missed.
 pub fn send_trade(
     ws: &mut Socket,
+    venue: Venue,
     frame: String,
     notice: Option<String>,
     faults: &Faults,
     stats: &Stats,
     missed: &Receiver<Arc<ManifestTrade>>,
 ) -> anyhow::Result<Next> {
-    let count = stats.trade_frames.fetch_add(1, Ordering::Relaxed) + 1;
+    let count = stats.count_frame(venue);
     if every(faults.duplicate_every, count) {
         ws.send(Message::text(frame.clone()))?;
         stats.duplicates.fetch_add(1, Ordering::Relaxed);

@@ -59,6 +59,7 @@ struct Locator<'a> {
     instrument_id: Option<&'a str>,
     event_time_us: Option<i64>,
     window_start_us: Option<i64>,
+    from_us: Option<i64>,
 }
 
 impl Batch {
@@ -153,6 +154,7 @@ fn route<M: Message>(topic: &str, message: &M) -> Option<(LakeTable, String, Str
         (ENRICHED_TRADES, _) => (LakeTable::TRADES, locator.event_time_us?),
         (REALTIME_METRICS, Some("candle")) => (LakeTable::CANDLES, locator.window_start_us?),
         (REALTIME_METRICS, Some("anomaly")) => (LakeTable::ANOMALIES, locator.window_start_us?),
+        (REALTIME_METRICS, Some("feed_gap")) => (LakeTable::FEED_GAPS, locator.from_us?),
         _ => return None,
     };
     Some((table, date_of(time), symbol, payload.to_vec()))

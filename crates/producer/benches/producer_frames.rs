@@ -15,7 +15,7 @@ use tickflow_core::feed::TradeIds;
 use tickflow_core::reference::ReferenceData;
 use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket, venue_frame};
 use tickflow_core::validate::ValidationRules;
-use tickflow_core::venue::{BinanceEvent, NormalizeContext, VenueFrame, binance_event, normalize};
+use tickflow_core::venue::{BinanceEvent, NormalizeContext, VenueFrame, binance_event, finnhub_trade_times, normalize};
 
 const FRAMES: usize = 50_000;
 
@@ -44,15 +44,17 @@ fn frames(reference: &ReferenceData, venue: Venue) -> Vec<(String, i64)> {
 fn client(venue: Venue, frame: &str, ids: &mut TradeIds) {
     match venue {
         Venue::Binance => {
-            if let BinanceEvent::Trade { symbol, id } = binance_event(frame.as_bytes()) {
-                black_box(ids.check(&symbol, id));
+            if let BinanceEvent::Trade { symbol, id, time_us } = binance_event(frame.as_bytes()) {
+                black_box(ids.check(&symbol, id, time_us));
             }
         }
         Venue::Coinbase => {
             let message: serde_json::Value = serde_json::from_str(frame).expect("frame");
             black_box(message["sequence_num"].as_u64());
         }
-        Venue::Finnhub => {}
+        Venue::Finnhub => finnhub_trade_times(frame.as_bytes(), |symbol, time_us| {
+            black_box((symbol, time_us));
+        }),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Capture: every frame the producer receives, with its receive time, to zstd-compressed JSON
-//! Lines files (`capture-<first receive time in µs>.jsonl.zst`, one [`Frame`] per line) that
+//! Lines files (`capture-<first receive time in µs>.jsonl.zst`, one [`Received`] per line) that
 //! rotate after a number of uncompressed bytes. A file is written as `….partial` and renamed
 //! when complete, so a reader (a replay) only ever sees whole files. `--source replay` plays a
 //! file or a folder of them back.
@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::source::Frame;
+use crate::source::Received;
 
 const LEVEL: i32 = 3;
 
@@ -39,15 +39,15 @@ impl Capture {
         Ok(Capture { directory: directory.to_owned(), rotate_bytes: rotate_bytes.max(1), open: None, line: Vec::new() })
     }
 
-    pub fn write(&mut self, frame: &Frame) -> std::io::Result<()> {
+    pub fn write(&mut self, received: &Received) -> std::io::Result<()> {
         if self.open.is_none() {
-            let done = self.directory.join(format!("capture-{:020}.jsonl.zst", frame.receive_time_us.max(0)));
+            let done = self.directory.join(format!("capture-{:020}.jsonl.zst", received.time_us().max(0)));
             let partial = done.with_extension("zst.partial");
             let encoder = zstd::Encoder::new(BufWriter::new(File::create(&partial)?), LEVEL)?;
             self.open = Some(Open { encoder, partial, done, bytes: 0 });
         }
         self.line.clear();
-        serde_json::to_writer(&mut self.line, frame)?;
+        serde_json::to_writer(&mut self.line, received)?;
         self.line.push(b'\n');
         let open = self.open.as_mut().expect("opened above");
         open.encoder.write_all(&self.line)?;

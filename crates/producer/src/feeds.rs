@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use producer::live::{self, FeedCounters, LiveOptions, binance, coinbase, finnhub};
-use producer::source::{Frame, Pace, ReplaySource, SyntheticSource};
+use producer::source::{Pace, Received, ReplaySource, SyntheticSource};
 use tickflow_core::contract::Venue;
 use tickflow_core::feed::Backoff;
 use tickflow_core::reference::ReferenceData;
@@ -89,7 +89,7 @@ pub struct Plan<'a> {
     pub live: &'a LiveArgs,
     pub reference: &'a ReferenceData,
     pub metrics: &'a ServiceMetrics,
-    pub frames: SyncSender<Frame>,
+    pub frames: SyncSender<Received>,
     pub shutdown: &'a Shutdown,
 }
 

@@ -105,19 +105,29 @@ fn run(args: Args) -> anyhow::Result<()> {
     readiness.set(true);
 
     let mut last_flush = Instant::now();
+    let mut stopping_since = None;
     loop {
-        match frames.recv_timeout(Duration::from_millis(100)) {
-            Ok(frame) => {
-                if let Some(capture) = capture.as_mut() {
-                    capture.write(&frame).map_err(|e| anyhow::anyhow!("cannot write the capture: {e}"))?;
-                }
-                publisher.publish(&frame)?
+        if shutdown.requested() {
+            // Take what the sources still report as they stop (a client's open gaps), briefly.
+            if stopping_since.get_or_insert_with(Instant::now).elapsed() > Duration::from_secs(10) {
+                tracing::warn!("a source did not stop within 10 s; stopping without it");
+                break;
             }
-            Err(RecvTimeoutError::Timeout) if shutdown.requested() => break,
+        }
+        match frames.recv_timeout(Duration::from_millis(100)) {
+            Ok(received) => {
+                if let Some(capture) = capture.as_mut() {
+                    capture.write(&received).map_err(|e| anyhow::anyhow!("cannot write the capture: {e}"))?;
+                }
+                publisher.publish(&received)?
+            }
+            Err(RecvTimeoutError::Timeout) if shutdown.requested() => {}
             Err(RecvTimeoutError::Timeout) => publisher.watermark_if_quiet(Duration::from_secs(1))?,
             Err(RecvTimeoutError::Disconnected) => {
-                // The source is done: nothing older will come.
-                publisher.watermark_at_end()?;
+                if !shutdown.requested() {
+                    // The sources are done: nothing older will come.
+                    publisher.watermark_at_end()?;
+                }
                 break;
             }
         }
@@ -126,6 +136,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             last_flush = Instant::now();
         }
     }
+    drop(frames);
     for source in sources {
         let _ = source.join();
     }

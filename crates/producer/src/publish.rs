@@ -1,21 +1,23 @@
 //! Frames to `raw_trades`: each frame is normalized by the core; every trade goes out keyed by
 //! its instrument, every rejection to `dead_letters` with the frame as the original bytes.
+//! Trades a client reports missed become feed-gap records (`tickflow-kind: feed_gap`), keyed by
+//! the instrument like its trades.
 
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
 use tickflow_core::contract::topics::{DEAD_LETTERS, RAW_TRADES};
-use tickflow_core::contract::{DeadLetter, Rejection, Stage, Venue, Watermark};
+use tickflow_core::contract::{DeadLetter, Metric, Rejection, Stage, Venue, Watermark};
+use tickflow_core::feed::MissedTrades;
 use tickflow_core::reference::ReferenceData;
 use tickflow_core::validate::ValidationRules;
 use tickflow_core::venue::{NormalizeContext, VenueFrame, normalize};
 use tickflow_kafka::KafkaError;
-use tickflow_kafka::headers::{KIND, KIND_WATERMARK, dead_letter_headers};
+use tickflow_kafka::headers::{KIND_FEED_GAP, KIND_WATERMARK, dead_letter_headers, kind_headers};
 use tickflow_kafka::producer::{Outgoing, OutputProducer};
-use tickflow_kafka::{Header, OwnedHeaders};
 use tickflow_service::metrics::ServiceMetrics;
 
-use crate::source::Frame;
+use crate::source::{Frame, Received};
 use tickflow_service::now_us;
 
 #[derive(Debug)]
@@ -25,6 +27,7 @@ pub struct Publisher {
     rules: ValidationRules,
     metrics: ServiceMetrics,
     trades_out: Counter,
+    gaps_out: Counter,
     frames_in: [Counter; 3],
     buffer: Vec<u8>,
     /// Partitions of `raw_trades`, which each get every watermark.
@@ -41,6 +44,7 @@ impl Publisher {
             reference,
             rules: ValidationRules::default(),
             trades_out: metrics.counter_out(RAW_TRADES),
+            gaps_out: ServiceMetrics::named(&metrics.events, "feed_gap_sent"),
             metrics,
             frames_in,
             buffer: Vec::with_capacity(1024),
@@ -49,7 +53,30 @@ impl Publisher {
         }
     }
 
-    pub fn publish(&mut self, frame: &Frame) -> Result<(), KafkaError> {
+    pub fn publish(&mut self, received: &Received) -> Result<(), KafkaError> {
+        match received {
+            Received::Frame(frame) => self.publish_frame(frame),
+            Received::Missed { missed } => self.publish_gap(missed),
+        }
+    }
+
+    fn publish_gap(&mut self, missed: &MissedTrades) -> Result<(), KafkaError> {
+        let encoded = serde_json::to_vec(missed).map_err(|_| KafkaError::Config("a gap did not encode".into()))?;
+        let gap = match missed.to_gap(&self.reference) {
+            Ok(gap) => gap,
+            Err(rejection) => return self.dead_letter(missed.venue, &encoded, rejection),
+        };
+        let payload = serde_json::to_vec(&Metric::FeedGap(gap.clone()))
+            .map_err(|_| KafkaError::Config("a gap did not encode".into()))?;
+        let record =
+            Outgoing { topic: RAW_TRADES, partition: None, key: gap.instrument_id.as_bytes(), payload: &payload };
+        self.producer.send(record, Some(kind_headers(KIND_FEED_GAP)))?;
+        self.gaps_out.inc();
+        self.producer.poll();
+        Ok(())
+    }
+
+    fn publish_frame(&mut self, frame: &Frame) -> Result<(), KafkaError> {
         self.frames_in[frame.venue as usize].inc();
         let context =
             NormalizeContext { reference: &self.reference, rules: &self.rules, receive_time_us: frame.receive_time_us };
@@ -70,7 +97,7 @@ impl Publisher {
                             let latest = self.progress.map_or(trade.event_time_us, |(t, _)| t.max(trade.event_time_us));
                             self.progress = Some((latest, Instant::now()));
                         }
-                        Err(rejection) => self.dead_letter(frame, rejection)?,
+                        Err(rejection) => self.dead_letter(frame.venue, frame.frame.as_bytes(), rejection)?,
                     }
                 }
             }
@@ -79,26 +106,26 @@ impl Publisher {
                 ServiceMetrics::named(&self.metrics.events, "venue_error").inc();
             }
             Ok(_) => {}
-            Err(rejection) => self.dead_letter(frame, rejection)?,
+            Err(rejection) => self.dead_letter(frame.venue, frame.frame.as_bytes(), rejection)?,
         }
         self.producer.poll();
         Ok(())
     }
 
-    fn dead_letter(&mut self, frame: &Frame, rejection: Rejection) -> Result<(), KafkaError> {
+    fn dead_letter(&mut self, venue: Venue, original: &[u8], rejection: Rejection) -> Result<(), KafkaError> {
         self.metrics.rejection("producer", rejection.reason.as_str()).inc();
         let letter = DeadLetter {
             reason: rejection.reason,
             detail: rejection.detail.to_owned(),
             stage: Stage::Producer,
-            source_topic: format!("feed:{}", frame.venue.as_str()),
+            source_topic: format!("feed:{}", venue.as_str()),
             source_partition: -1,
             source_offset: -1,
             rejected_at_us: now_us(),
             original_bytes: Vec::new(),
         };
-        let key = frame.venue.as_str().as_bytes();
-        let record = Outgoing { topic: DEAD_LETTERS, partition: None, key, payload: frame.frame.as_bytes() };
+        let key = venue.as_str().as_bytes();
+        let record = Outgoing { topic: DEAD_LETTERS, partition: None, key, payload: original };
         self.producer.send(record, Some(dead_letter_headers(&letter)))
     }
 
@@ -126,7 +153,7 @@ impl Publisher {
         let payload = serde_json::to_vec(&Watermark { watermark_us })
             .map_err(|_| KafkaError::Config("a watermark did not encode".into()))?;
         for partition in 0..self.partitions {
-            let headers = OwnedHeaders::new().insert(Header { key: KIND, value: Some(KIND_WATERMARK.as_bytes()) });
+            let headers = kind_headers(KIND_WATERMARK);
             let record = Outgoing { topic: RAW_TRADES, partition: Some(partition), key: b"", payload: &payload };
             self.producer.send(record, Some(headers))?;
         }

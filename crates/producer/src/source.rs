@@ -1,6 +1,6 @@
-//! Where venue frames come from. Every source runs on its own thread and sends [`Frame`]s into
-//! one bounded channel, so the publishing loop does not care what feeds it; live venue clients
-//! plug in the same way.
+//! Where venue frames come from. Every source runs on its own thread and sends what it
+//! [`Received`] into one bounded channel, so the publishing loop does not care what feeds it;
+//! live venue clients plug in the same way.
 
 use std::io::{BufRead, Read};
 use std::path::Path;
@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tickflow_core::contract::Venue;
+use tickflow_core::feed::MissedTrades;
 use tickflow_core::reference::ReferenceData;
 use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket, venue_frame};
 use tickflow_service::now_us;
@@ -22,6 +23,26 @@ pub struct Frame {
     pub frame: String,
 }
 
+/// What a source hands the publishing loop: a venue frame, or trades a live client knows it
+/// missed and could not recover. Captures record both, one JSON object per line (a frame, or
+/// `{"missed": {...}}`), so a replay reproduces the gap records too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Received {
+    Frame(Frame),
+    Missed { missed: MissedTrades },
+}
+
+impl Received {
+    /// When it was received, or when the trades were given up.
+    pub fn time_us(&self) -> i64 {
+        match self {
+            Received::Frame(frame) => frame.receive_time_us,
+            Received::Missed { missed } => missed.detected_at_us,
+        }
+    }
+}
+
 /// The seeded synthetic market rendered as venue frames. With a positive `rate` the trades are
 /// paced in real time and stamped with the current time; with rate 0 they go out as fast as
 /// possible with the generator's own clock, so the same seed gives the same records.
@@ -33,7 +54,7 @@ pub struct SyntheticSource {
 }
 
 impl SyntheticSource {
-    pub fn run(self, reference: ReferenceData, frames: SyncSender<Frame>, shutdown: Shutdown) {
+    pub fn run(self, reference: ReferenceData, frames: SyncSender<Received>, shutdown: Shutdown) {
         let paced = self.rate > 0.0;
         let config = SyntheticConfig {
             seed: self.seed,
@@ -53,7 +74,7 @@ impl SyntheticSource {
             }
             let frame =
                 Frame { venue: trade.venue, receive_time_us: trade.receive_time_us, frame: venue_frame(&trade, sent) };
-            if frames.send(frame).is_err() {
+            if frames.send(Received::Frame(frame)).is_err() {
                 return;
             }
             sent += 1;
@@ -70,7 +91,7 @@ pub enum Pace {
     Original,
 }
 
-/// Frames recorded as JSON Lines, one [`Frame`] per line: a `.jsonl` file, a capture file
+/// Frames recorded as JSON Lines, one [`Received`] per line: a `.jsonl` file, a capture file
 /// (`.jsonl.zst`), or a folder of capture files played in name (time) order. Receive times come
 /// from the recording, so two replays of the same capture produce the same records.
 pub struct ReplaySource {
@@ -115,7 +136,7 @@ impl ReplaySource {
         Ok(ReplaySource { reader, pace })
     }
 
-    pub fn run(self, frames: SyncSender<Frame>, shutdown: Shutdown) {
+    pub fn run(self, frames: SyncSender<Received>, shutdown: Shutdown) {
         let started = std::time::Instant::now();
         let mut first_receive_us = None;
         for (number, line) in self.reader.lines().enumerate() {
@@ -129,22 +150,22 @@ impl ReplaySource {
             if line.trim().is_empty() {
                 continue;
             }
-            let Ok(frame) = serde_json::from_str::<Frame>(&line) else {
-                tracing::warn!(line = number + 1, "skipping a replay line that is not a frame record");
+            let Ok(received) = serde_json::from_str::<Received>(&line) else {
+                tracing::warn!(line = number + 1, "skipping a replay line that is neither a frame nor missed trades");
                 continue;
             };
             let due = match self.pace {
                 Pace::Rate(rate) if rate > 0.0 => Some(Duration::from_secs_f64(number as f64 / rate)),
                 Pace::Rate(_) => None,
                 Pace::Original => {
-                    let first = *first_receive_us.get_or_insert(frame.receive_time_us);
-                    Some(Duration::from_micros((frame.receive_time_us - first).max(0) as u64))
+                    let first = *first_receive_us.get_or_insert(received.time_us());
+                    Some(Duration::from_micros((received.time_us() - first).max(0) as u64))
                 }
             };
             if let Some(wait) = due.and_then(|due| due.checked_sub(started.elapsed())) {
                 std::thread::sleep(wait);
             }
-            if frames.send(frame).is_err() {
+            if frames.send(received).is_err() {
                 return;
             }
         }

@@ -16,7 +16,7 @@ use tickflow_core::contract::topics::RAW_TRADES;
 use tickflow_core::processor::{ProcessorConfig, StreamProcessor};
 use tickflow_core::reference::ReferenceData;
 use tickflow_kafka::consumer::{self, BaseConsumer, ConsumerTuning};
-use tickflow_kafka::headers::{Provenance, is_watermark};
+use tickflow_kafka::headers::{Provenance, RecordKind, record_kind};
 use tickflow_kafka::producer::{OutputProducer, ProducerTuning};
 use tickflow_kafka::{KafkaArgs, Message, Offset};
 use tickflow_service::metrics::ServiceMetrics;
@@ -133,10 +133,11 @@ fn run(args: Args) -> anyhow::Result<()> {
                 let Some(worker) = workers.get_mut(&message.partition()) else { continue };
                 let payload = message.payload().unwrap_or_default();
                 let key = message.key().unwrap_or_default();
-                let input = if is_watermark(message.headers()) {
-                    Input::Watermark { payload }
-                } else {
-                    Input::Trade { key, payload }
+                let input = match record_kind(message.headers()) {
+                    RecordKind::Trade => Input::Trade { key, payload },
+                    RecordKind::Watermark => Input::Watermark { payload },
+                    RecordKind::FeedGap => Input::FeedGap { key, payload },
+                    RecordKind::Unknown => Input::Unknown { key, payload },
                 };
                 worker.handle(message.offset(), input, &producer, &counters, now_us())?;
             }

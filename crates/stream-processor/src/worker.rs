@@ -9,7 +9,7 @@
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 use tickflow_core::contract::topics::{DEAD_LETTERS, ENRICHED_TRADES, RAW_TRADES, REALTIME_METRICS};
-use tickflow_core::contract::{DeadLetter, Metric, Rejection, Stage, Watermark};
+use tickflow_core::contract::{DeadLetter, Metric, RejectReason, Rejection, Stage, Watermark};
 use tickflow_core::processor::StreamProcessor;
 use tickflow_kafka::headers::{PROVENANCE, Provenance, dead_letter_headers};
 use tickflow_kafka::producer::{Outgoing, OutputProducer};
@@ -30,6 +30,7 @@ pub struct WorkerMetrics {
     suppressed: Counter,
     redelivered: Counter,
     bad_watermarks: Counter,
+    feed_gaps: Counter,
     trade_latency: Histogram,
     candle_latency: Histogram,
     service: ServiceMetrics,
@@ -43,6 +44,7 @@ impl WorkerMetrics {
             suppressed: ServiceMetrics::named(&service.events, "output_already_written"),
             redelivered: ServiceMetrics::named(&service.events, "record_redelivered"),
             bad_watermarks: service.rejection("stream-processor", "bad_watermark"),
+            feed_gaps: ServiceMetrics::named(&service.events, "feed_gap_passed_on"),
             trade_latency: ServiceMetrics::named(&service.latency_seconds, "receive_to_enriched"),
             candle_latency: ServiceMetrics::named(&service.latency_seconds, "window_close_to_final_candle"),
             service: service.clone(),
@@ -59,6 +61,16 @@ pub enum Input<'a> {
     },
     /// A record with the header `tickflow-kind: watermark`.
     Watermark {
+        payload: &'a [u8],
+    },
+    /// A record with the header `tickflow-kind: feed_gap`: trades the producer could not recover.
+    FeedGap {
+        key: &'a [u8],
+        payload: &'a [u8],
+    },
+    /// A record whose `tickflow-kind` this version does not know.
+    Unknown {
+        key: &'a [u8],
         payload: &'a [u8],
     },
 }
@@ -132,6 +144,17 @@ impl PartitionWorker {
                     }
                 }
                 Ok(())
+            }
+            Input::FeedGap { key, payload } => match self.processor.feed_gap(payload, &mut metrics) {
+                Ok(()) => {
+                    counters.feed_gaps.inc();
+                    Ok(())
+                }
+                Err(rejection) => self.dead_letter(offset, key, payload, rejection, producer, counters, now_us),
+            },
+            Input::Unknown { key, payload } => {
+                let rejection = Rejection::new(RejectReason::SchemaError, "unknown tickflow-kind header");
+                self.dead_letter(offset, key, payload, rejection, producer, counters, now_us)
             }
         };
         let sent = handled.and_then(|()| self.send_metrics(offset, &mut metrics, producer, counters, now_us));

@@ -44,6 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .entry(serde_json::to_value(a.kind)?.as_str().unwrap_or_default().to_owned())
                         .or_insert(0usize) += 1
                 }
+                Metric::FeedGap(_) => {}
             }
         }
     }

@@ -11,13 +11,33 @@ pub const SOURCE_TOPIC: &str = "tickflow-source-topic";
 pub const SOURCE_PARTITION: &str = "tickflow-source-partition";
 pub const SOURCE_OFFSET: &str = "tickflow-source-offset";
 pub const REJECTED_AT_US: &str = "tickflow-rejected-at-us";
-/// Marks a `raw_trades` record that is not a trade: `watermark`.
+/// Marks a `raw_trades` record that is not a trade: `watermark` or `feed_gap`.
 pub const KIND: &str = "tickflow-kind";
 pub const KIND_WATERMARK: &str = "watermark";
+pub const KIND_FEED_GAP: &str = "feed_gap";
 
-/// Whether a record carries `tickflow-kind: watermark`.
-pub fn is_watermark(headers: Option<&impl Headers>) -> bool {
-    headers.is_some_and(|h| h.iter().any(|h| h.key == KIND && h.value == Some(KIND_WATERMARK.as_bytes())))
+/// What a `raw_trades` record is, by its `tickflow-kind` header (none: a trade).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    Trade,
+    Watermark,
+    FeedGap,
+    /// A kind this version does not know.
+    Unknown,
+}
+
+pub fn record_kind(headers: Option<&impl Headers>) -> RecordKind {
+    let Some(kind) = headers.and_then(|h| h.iter().find(|h| h.key == KIND)) else { return RecordKind::Trade };
+    match kind.value {
+        Some(v) if v == KIND_WATERMARK.as_bytes() => RecordKind::Watermark,
+        Some(v) if v == KIND_FEED_GAP.as_bytes() => RecordKind::FeedGap,
+        _ => RecordKind::Unknown,
+    }
+}
+
+/// The headers of a `raw_trades` record of `kind`.
+pub fn kind_headers(kind: &str) -> OwnedHeaders {
+    OwnedHeaders::new().insert(Header { key: KIND, value: Some(kind.as_bytes()) })
 }
 
 /// `partition/offset/index` of the input record an output came from.
@@ -123,5 +143,14 @@ mod tests {
         let headers =
             OwnedHeaders::new().insert(Header { key: PROVENANCE, value: Some(provenance.header().as_bytes()) });
         assert_eq!(Provenance::from_headers(Some(&headers)), Some(provenance));
+    }
+
+    #[test]
+    fn record_kinds_are_told_apart_by_their_header() {
+        assert_eq!(record_kind(None::<&OwnedHeaders>), RecordKind::Trade);
+        assert_eq!(record_kind(Some(&OwnedHeaders::new())), RecordKind::Trade);
+        assert_eq!(record_kind(Some(&kind_headers(KIND_WATERMARK))), RecordKind::Watermark);
+        assert_eq!(record_kind(Some(&kind_headers(KIND_FEED_GAP))), RecordKind::FeedGap);
+        assert_eq!(record_kind(Some(&kind_headers("heartbeat"))), RecordKind::Unknown);
     }
 }

@@ -24,7 +24,8 @@ impl LakeTable {
     pub const CANDLES: LakeTable = LakeTable { name: "candles", contract: contract_schema::CANDLE };
     pub const ANOMALIES: LakeTable = LakeTable { name: "anomalies", contract: contract_schema::ANOMALY };
     pub const DEAD_LETTERS: LakeTable = LakeTable { name: "dead_letters", contract: contract_schema::DEAD_LETTER };
-    pub const ALL: [LakeTable; 4] = [Self::TRADES, Self::CANDLES, Self::ANOMALIES, Self::DEAD_LETTERS];
+    pub const FEED_GAPS: LakeTable = LakeTable { name: "feed_gaps", contract: contract_schema::FEED_GAP };
+    pub const ALL: [LakeTable; 5] = [Self::TRADES, Self::CANDLES, Self::ANOMALIES, Self::DEAD_LETTERS, Self::FEED_GAPS];
 }
 
 /// The Arrow type of a contract column.

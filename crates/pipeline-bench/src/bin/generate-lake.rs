@@ -103,6 +103,7 @@ fn main() -> anyhow::Result<()> {
             let (table, id, start) = match &metric {
                 Metric::Candle(c) => (LakeTable::CANDLES, c.instrument_id.clone(), c.window_start_us),
                 Metric::Anomaly(a) => (LakeTable::ANOMALIES, a.instrument_id.clone(), a.window_start_us),
+                Metric::FeedGap(g) => (LakeTable::FEED_GAPS, g.instrument_id.clone(), g.from_us),
             };
             json.clear();
             serde_json::to_writer(&mut json, &metric)?;

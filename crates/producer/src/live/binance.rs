@@ -1,11 +1,14 @@
 //! Binance spot: combined `@trade` streams (no key), trade-id gaps backfilled over REST
 //! (`GET /api/v3/historicalTrades?symbol=&fromId=&limit=1000`), the overlap after a reconnect
-//! and duplicated frames dropped by trade id, `serverShutdown` answered by reconnecting.
+//! and duplicated frames dropped by trade id, `serverShutdown` answered by reconnecting. Ids a
+//! failed backfill could not fetch are reported as missed (a `backfill_failed` feed gap with
+//! the ids and the event times around them).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use tickflow_core::contract::Venue;
-use tickflow_core::feed::{IdCheck, TradeIds};
+use tickflow_core::contract::{GapReason, Venue};
+use tickflow_core::feed::{IdCheck, MissedTrades, TradeIds};
 use tickflow_core::venue::{BinanceEvent, BinanceRestTrade, binance_event, binance_stream_path};
 use tickflow_service::now_us;
 
@@ -28,6 +31,10 @@ pub struct Binance {
     /// When the first connection opened (ms), and whether the client has reconnected since.
     started_ms: Option<i64>,
     reconnected: bool,
+    /// Symbols whose trades while the client was away are not accounted for yet (the catch-up
+    /// failed, or the symbol had not traded): the time range, and why. A live trade of the
+    /// symbol settles it by id; at stop what is left is reported.
+    unconfirmed: HashMap<String, (i64, i64, GapReason)>,
 }
 
 impl Binance {
@@ -42,6 +49,7 @@ impl Binance {
             counters,
             started_ms: None,
             reconnected: false,
+            unconfirmed: HashMap::new(),
         }
     }
 
@@ -68,7 +76,7 @@ impl Binance {
             let page = self.page(symbol, from, limit)?;
             let Some(last) = page.last().map(|t| t.id) else { break };
             for trade in page.iter().filter(|t| to.is_none_or(|to| t.id <= to)) {
-                if self.ids.check(symbol, trade.id) == IdCheck::Repeated {
+                if self.ids.check(symbol, trade.id, trade.time.saturating_mul(1000)) == IdCheck::Repeated {
                     continue;
                 }
                 out.send(trade.stream_frame(symbol), now_us())?;
@@ -85,6 +93,31 @@ impl Binance {
 }
 
 impl Binance {
+    /// Backfills `from..=to` of `symbol`; what it could not fetch is reported as missed.
+    fn fill_gap(&mut self, symbol: &str, from: u64, to: u64, out: &Out) -> anyhow::Result<()> {
+        if let Err(error) = self.backfill(symbol, from, Some(to), out) {
+            tracing::warn!(symbol, from, to, error = format!("{error:#}"), "cannot backfill a trade-id gap");
+            for missing in self.ids.give_up(symbol, from, to) {
+                out.missed(
+                    MissedTrades::ids(Venue::Binance, symbol, GapReason::BackfillFailed, missing, now_us()),
+                    &self.counters,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports the gaps given up because too many were open at once.
+    fn report_given_up(&mut self, out: &Out) -> anyhow::Result<()> {
+        for (symbol, missing) in self.ids.take_given_up() {
+            out.missed(
+                MissedTrades::ids(Venue::Binance, &symbol, GapReason::TooManyGaps, missing, now_us()),
+                &self.counters,
+            )?;
+        }
+        Ok(())
+    }
+
     /// Sends the trades of `symbol` before id `first` made since the client started (one page).
     fn backfill_earlier(&mut self, symbol: &str, first: u64, out: &Out) -> anyhow::Result<()> {
         let started_ms = self.started_ms.unwrap_or(i64::MAX);
@@ -111,49 +144,81 @@ impl Protocol for Binance {
     fn connected(&mut self, _socket: &mut Socket, out: &Out) -> anyhow::Result<()> {
         self.reconnected = self.started_ms.is_some();
         self.started_ms.get_or_insert(now_us() / 1000);
-        let known: Vec<(String, u64)> =
-            self.symbols.iter().filter_map(|s| self.ids.last(s).map(|last| (s.clone(), last))).collect();
-        for (symbol, last) in known {
-            if let Err(error) = self.backfill(&symbol, last + 1, None, out) {
-                self.counters.unrecovered.inc();
-                tracing::warn!(
-                    symbol,
-                    error = format!("{error:#}"),
-                    "cannot fetch the trades missed while disconnected"
-                );
-            }
+        if !self.reconnected {
+            return Ok(());
+        }
+        let now = now_us();
+        for symbol in self.symbols.clone() {
+            let (from_us, reason) = match (self.ids.last(&symbol), self.ids.last_time_us(&symbol)) {
+                (Some(last), Some(last_time_us)) => match self.backfill(&symbol, last + 1, None, out) {
+                    Ok(_) => continue,
+                    Err(error) => {
+                        // The symbol's next live trade shows the gap by id, and it is tried again then.
+                        tracing::warn!(symbol, error = format!("{error:#}"), "cannot fetch the trades missed yet");
+                        (last_time_us, GapReason::BackfillFailed)
+                    }
+                },
+                _ => (self.started_ms.unwrap_or_default().saturating_mul(1000), GapReason::Disconnected),
+            };
+            let open = self.unconfirmed.entry(symbol).or_insert((from_us, now, reason));
+            open.1 = now;
+        }
+        self.report_given_up(out)
+    }
+
+    fn stopped(&mut self, out: &Out) -> anyhow::Result<()> {
+        let mut open: Vec<_> = self.unconfirmed.drain().collect();
+        open.sort_by(|a, b| a.0.cmp(&b.0));
+        for (symbol, (from_us, to_us, reason)) in open {
+            let missed = MissedTrades {
+                venue: Venue::Binance,
+                venue_symbol: symbol,
+                reason,
+                from_us,
+                to_us,
+                ids: None,
+                detected_at_us: now_us(),
+            };
+            out.missed(missed, &self.counters)?;
         }
         Ok(())
     }
 
     fn text(&mut self, text: &str, receive_time_us: i64, out: &Out) -> anyhow::Result<Flow> {
-        match binance_event(text.as_bytes()) {
-            BinanceEvent::Trade { symbol, id } if self.ids.last(&symbol).is_none() && self.reconnected => {
+        let event = binance_event(text.as_bytes());
+        if let BinanceEvent::Trade { symbol, .. } = &event
+            && !self.unconfirmed.is_empty()
+        {
+            self.unconfirmed.remove(symbol);
+        }
+        match event {
+            BinanceEvent::Trade { symbol, id, time_us } if self.ids.last(&symbol).is_none() && self.reconnected => {
                 // The symbol's first trade since a reconnect: its earlier trades may have
                 // happened while the client was away.
                 if let Err(error) = self.backfill_earlier(&symbol, id, out) {
-                    self.counters.unrecovered.inc();
                     tracing::warn!(symbol, error = format!("{error:#}"), "cannot fetch a symbol's earlier trades");
+                    let missed = MissedTrades {
+                        venue: Venue::Binance,
+                        venue_symbol: symbol.clone(),
+                        reason: GapReason::BackfillFailed,
+                        from_us: self.started_ms.unwrap_or_default().saturating_mul(1000),
+                        to_us: time_us,
+                        ids: None, // how many, and from which id, nobody can tell
+                        detected_at_us: now_us(),
+                    };
+                    out.missed(missed, &self.counters)?;
                 }
-                self.ids.check(&symbol, id);
+                self.ids.check(&symbol, id, time_us);
             }
-            BinanceEvent::Trade { symbol, id } => match self.ids.check(&symbol, id) {
+            BinanceEvent::Trade { symbol, id, time_us } => match self.ids.check(&symbol, id, time_us) {
                 IdCheck::Repeated => {
                     self.counters.repeated.inc();
                     return Ok(Flow::Continue);
                 }
                 IdCheck::Gap { from, to } => {
                     self.counters.gaps.inc();
-                    if let Err(error) = self.backfill(&symbol, from, Some(to), out) {
-                        self.counters.unrecovered.inc();
-                        tracing::warn!(
-                            symbol,
-                            from,
-                            to,
-                            error = format!("{error:#}"),
-                            "cannot backfill a trade-id gap"
-                        );
-                    }
+                    self.fill_gap(&symbol, from, to, out)?;
+                    self.report_given_up(out)?;
                 }
                 IdCheck::First | IdCheck::Next | IdCheck::Filled => {}
             },

@@ -3,11 +3,14 @@
 //! Every message carries the connection's `sequence_num`: a repeated number is a duplicated
 //! message (dropped), a skipped one means messages were lost, and the client reconnects, because
 //! the snapshot that starts a new subscription carries the recent trades. Trades are tracked by
-//! product and trade id, so the snapshot's overlap with what was already delivered is dropped
-//! and a gap the snapshot cannot cover is counted as unrecovered.
+//! product and trade id, so the snapshot's overlap with what was already delivered is dropped;
+//! ids older than a snapshot's oldest trade that are still missing are reported as missed (a
+//! `beyond_snapshot` feed gap with the ids and the event times around them).
 
-use tickflow_core::contract::Venue;
-use tickflow_core::feed::{IdCheck, TradeIds};
+use std::collections::HashMap;
+
+use tickflow_core::contract::{GapReason, Venue};
+use tickflow_core::feed::{IdCheck, MissedTrades, TradeIds};
 use tungstenite::Message;
 
 use super::{FeedCounters, Flow, Out, Protocol, Socket};
@@ -29,11 +32,13 @@ impl Coinbase {
     }
 
     /// Drops the trades of a `market_trades` message that were delivered before and puts a
-    /// snapshot's (newest first from the venue) in id order. Returns whether the message changed
-    /// and whether a trade-id gap showed.
-    fn new_trades(&mut self, message: &mut serde_json::Value) -> (bool, bool) {
-        let (mut changed, mut gap) = (false, false);
-        let Some(events) = message.get_mut("events").and_then(|e| e.as_array_mut()) else { return (false, false) };
+    /// snapshot's (newest first from the venue) in id order. Returns whether the message changed,
+    /// whether a trade-id gap showed, and each snapshot product's oldest trade id.
+    fn new_trades(&mut self, message: &mut serde_json::Value) -> (bool, bool, HashMap<String, u64>) {
+        let (mut changed, mut gap, mut oldest) = (false, false, HashMap::new());
+        let Some(events) = message.get_mut("events").and_then(|e| e.as_array_mut()) else {
+            return (false, false, oldest);
+        };
         for event in events {
             let snapshot = event["type"] == "snapshot";
             let Some(trades) = event.get_mut("trades").and_then(|t| t.as_array_mut()) else { continue };
@@ -45,13 +50,17 @@ impl Coinbase {
             let before = trades.len();
             trades.retain(|trade| {
                 let (Some(product), Some(trade_id)) = (trade["product_id"].as_str(), id(trade)) else { return true };
-                match self.ids.check(product, trade_id) {
+                if snapshot {
+                    oldest.entry(product.to_owned()).or_insert(trade_id);
+                }
+                let time_us = trade["time"]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map_or(0, |t| t.timestamp_micros());
+                match self.ids.check(product, trade_id, time_us) {
                     IdCheck::Repeated => false,
                     IdCheck::Gap { .. } => {
                         gap = true;
-                        if snapshot {
-                            self.counters.unrecovered.inc(); // more was missed than a snapshot holds
-                        }
                         true
                     }
                     IdCheck::First | IdCheck::Next | IdCheck::Filled => true,
@@ -60,7 +69,26 @@ impl Coinbase {
             self.counters.repeated.inc_by((before - trades.len()) as u64);
             changed |= trades.len() != before;
         }
-        (changed, gap)
+        (changed, gap, oldest)
+    }
+
+    /// After a snapshot: what is still missing from before its oldest trade will not come back,
+    /// and neither will gaps given up because too many were open.
+    fn report_missed(&mut self, oldest: &HashMap<String, u64>, out: &Out) -> anyhow::Result<()> {
+        let now = tickflow_service::now_us();
+        for (product, &oldest) in oldest {
+            for missing in self.ids.give_up(product, 0, oldest.saturating_sub(1)) {
+                let missed = MissedTrades::ids(Venue::Coinbase, product, GapReason::BeyondSnapshot, missing, now);
+                out.missed(missed, &self.counters)?;
+            }
+        }
+        for (product, missing) in self.ids.take_given_up() {
+            out.missed(
+                MissedTrades::ids(Venue::Coinbase, &product, GapReason::TooManyGaps, missing, now),
+                &self.counters,
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -103,7 +131,7 @@ impl Protocol for Coinbase {
             self.sequence = Some(sequence);
         }
         if message["channel"] == "market_trades" {
-            let (changed, gap) = self.new_trades(&mut message);
+            let (changed, gap, oldest) = self.new_trades(&mut message);
             lost |= gap && message["events"][0]["type"] != "snapshot";
             let empty = message["events"]
                 .as_array()
@@ -111,6 +139,7 @@ impl Protocol for Coinbase {
             if !empty {
                 out.send(if changed { message.to_string() } else { text.to_owned() }, receive_time_us)?;
             }
+            self.report_missed(&oldest, out)?;
         } else if message["type"] == "error" {
             tracing::warn!(message = %message["message"], "Coinbase reported an error");
             return Ok(Flow::Reconnect("the venue reported an error"));

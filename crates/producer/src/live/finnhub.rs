@@ -1,12 +1,16 @@
 //! Finnhub (API key required): one connection per key, one subscribe message per symbol, at most
 //! about 50 symbols per key. Trades carry no id or sequence, so nothing missed while disconnected
-//! can be recovered or even detected per trade: each reconnect is counted as an unrecovered gap
-//! and logged with the symbols and the time range it covers. The key is in the URL, so it is
-//! redacted from every error this client's connections report.
+//! can be recovered or even detected per trade: after a reconnect each symbol reports the time
+//! range from its last delivered trade to its first trade since as missed (a `disconnected` feed
+//! gap; see [`Outages`]).
+//! The key is in the URL, so it is redacted from every error this client's connections report.
 
 use std::fmt;
 
-use tickflow_core::contract::Venue;
+use tickflow_core::contract::{GapReason, Venue};
+use tickflow_core::feed::{MissedTrades, Outages};
+use tickflow_core::venue::finnhub_trade_times;
+use tickflow_service::now_us;
 use tungstenite::Message;
 
 use super::{FeedCounters, Flow, Out, Protocol, Socket};
@@ -43,8 +47,8 @@ pub struct Finnhub {
     key: ApiKey,
     symbols: Vec<String>,
     counters: FeedCounters,
-    /// When the last frame of the previous connection arrived (ms), if there was one.
-    last_heard_ms: Option<i64>,
+    outages: Outages,
+    closed: Vec<(String, i64, i64)>,
 }
 
 impl Finnhub {
@@ -55,7 +59,25 @@ impl Finnhub {
                 symbols.len()
             );
         }
-        Ok(Finnhub { ws_url: ws_url.trim_end_matches('/').to_owned(), key, symbols, counters, last_heard_ms: None })
+        let ws_url = ws_url.trim_end_matches('/').to_owned();
+        Ok(Finnhub { ws_url, key, symbols, counters, outages: Outages::new(1_000), closed: Vec::new() })
+    }
+
+    /// Reports the closed gaps as missed trades.
+    fn report(&mut self, out: &Out) -> anyhow::Result<()> {
+        for (symbol, from_us, to_us) in self.closed.drain(..) {
+            let missed = MissedTrades {
+                venue: Venue::Finnhub,
+                venue_symbol: symbol,
+                reason: GapReason::Disconnected,
+                from_us,
+                to_us,
+                ids: None,
+                detected_at_us: now_us(),
+            };
+            out.missed(missed, &self.counters)?;
+        }
+        Ok(())
     }
 }
 
@@ -73,23 +95,14 @@ impl Protocol for Finnhub {
     }
 
     fn connected(&mut self, socket: &mut Socket, _out: &Out) -> anyhow::Result<()> {
-        if let Some(from_ms) = self.last_heard_ms {
-            self.counters.unrecovered.inc();
-            tracing::warn!(
-                symbols = self.symbols.len(),
-                from_ms,
-                to_ms = tickflow_service::now_us() / 1000,
-                "Finnhub trades while disconnected cannot be recovered (the feed has no trade ids)"
-            );
-        }
         for symbol in &self.symbols {
             socket.send(Message::text(serde_json::json!({"type": "subscribe", "symbol": symbol}).to_string()))?;
         }
+        self.outages.subscribed(&self.symbols, now_us());
         Ok(())
     }
 
     fn text(&mut self, text: &str, receive_time_us: i64, out: &Out) -> anyhow::Result<Flow> {
-        self.last_heard_ms = Some(receive_time_us / 1000);
         if text.len() < 64 && text.contains(r#""type":"ping""#) {
             return Ok(Flow::Continue);
         }
@@ -99,7 +112,18 @@ impl Protocol for Finnhub {
             tracing::error!(message = %message["msg"], "Finnhub refused a request");
             return Ok(Flow::Continue);
         }
+        finnhub_trade_times(text.as_bytes(), |symbol, time_us| {
+            if let Some((from_us, to_us)) = self.outages.trade(symbol, time_us) {
+                self.closed.push((symbol.to_owned(), from_us, to_us));
+            }
+        });
+        self.report(out)?;
         out.send(text.to_owned(), receive_time_us)?;
         Ok(Flow::Continue)
+    }
+
+    fn stopped(&mut self, out: &Out) -> anyhow::Result<()> {
+        self.closed = self.outages.close_all(now_us());
+        self.report(out)
     }
 }

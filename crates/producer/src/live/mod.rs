@@ -17,7 +17,7 @@ use prometheus_client::metrics::counter::Counter;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardUniform};
 use tickflow_core::contract::Venue;
-use tickflow_core::feed::Backoff;
+use tickflow_core::feed::{Backoff, MissedTrades};
 use tickflow_core::reference::ReferenceData;
 use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::now_us;
@@ -26,7 +26,7 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-use crate::source::Frame;
+use crate::source::{Frame, Received};
 
 pub type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
@@ -89,11 +89,11 @@ pub fn default_symbols(reference: &ReferenceData, venue: Venue) -> Vec<String> {
     listed.filter(|(v, _)| *v == venue).map(|(_, symbol)| symbol.to_string()).collect()
 }
 
-/// Where a protocol's frames go: the producer's one channel of frames.
+/// Where a protocol's frames and missed trades go: the producer's one channel.
 #[derive(Debug)]
 pub struct Out {
     venue: Venue,
-    frames: SyncSender<Frame>,
+    frames: SyncSender<Received>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +102,26 @@ pub struct Closed;
 
 impl Out {
     pub fn send(&self, frame: String, receive_time_us: i64) -> Result<(), Closed> {
-        self.frames.send(Frame { venue: self.venue, receive_time_us, frame }).map_err(|_| Closed)
+        self.frames.send(Received::Frame(Frame { venue: self.venue, receive_time_us, frame })).map_err(|_| Closed)
+    }
+
+    /// Reports trades the client gave up on; logged, and counted as unrecovered.
+    pub fn missed(&self, missed: MissedTrades, counters: &FeedCounters) -> Result<(), Closed> {
+        counters.unrecovered.inc();
+        tracing::warn!(
+            venue = missed.venue.as_str(),
+            symbol = missed.venue_symbol,
+            reason = missed.reason.as_str(),
+            from_us = missed.from_us,
+            to_us = missed.to_us,
+            ids = ?missed.ids,
+            "trades missed and not recoverable; a feed gap record goes to raw_trades"
+        );
+        self.frames.send(Received::Missed { missed }).map_err(|_| Closed)
+    }
+
+    pub fn venue(&self) -> Venue {
+        self.venue
     }
 }
 
@@ -114,6 +133,10 @@ pub trait Protocol {
     fn connected(&mut self, socket: &mut Socket, out: &Out) -> anyhow::Result<()>;
     /// A text frame, received at `receive_time_us`.
     fn text(&mut self, text: &str, receive_time_us: i64, out: &Out) -> anyhow::Result<Flow>;
+    /// The client stops: report what is still open.
+    fn stopped(&mut self, _out: &Out) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// `text` without the secrets this protocol puts in its URL or messages.
     fn redact(&self, text: String) -> String {
         text
@@ -129,7 +152,7 @@ enum End {
 pub fn run(
     mut protocol: impl Protocol,
     options: LiveOptions,
-    frames: SyncSender<Frame>,
+    frames: SyncSender<Received>,
     shutdown: Shutdown,
     counters: FeedCounters,
 ) {
@@ -140,7 +163,7 @@ pub fn run(
     while !shutdown.requested() {
         let started = Instant::now();
         match session(&mut protocol, &options, &out, &shutdown, &counters) {
-            Ok(End::Stop) => return,
+            Ok(End::Stop) => break,
             Ok(End::Reconnect(reason)) => tracing::info!(venue = ?out.venue, reason, "reconnecting"),
             Err(error) if error.is::<Closed>() => return,
             Err(error) => {
@@ -157,6 +180,9 @@ pub fn run(
         while Instant::now() < until && !shutdown.requested() {
             std::thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
         }
+    }
+    if let Err(error) = protocol.stopped(&out) {
+        tracing::warn!(venue = ?out.venue, error = protocol.redact(format!("{error:#}")), "cannot report what is open");
     }
 }
 

@@ -7,9 +7,9 @@ use exchange_sim::{Faults, ManifestTrade, Simulator, Stats};
 use producer::live::FeedCounters;
 use producer::live::binance::Binance;
 use producer::source::Frame;
-use tickflow_core::contract::{Side, Venue};
+use tickflow_core::contract::{GapReason, Side, Venue};
 
-use crate::harness::{Run, assert_exactly_the_manifest, run_against, symbols};
+use crate::harness::{Run, assert_delivered_or_reported_missed, assert_exactly_the_manifest, run_against, symbols};
 
 fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
     let value: serde_json::Value = serde_json::from_str(&frame.frame).ok()?;
@@ -76,4 +76,14 @@ fn oversized_malformed_frames_and_maintenance_are_survived() {
     assert!(Stats::get(&stats.shutdowns) >= 1 && Stats::get(&stats.connections) > Stats::get(&stats.shutdowns));
     // Malformed frames are passed on for the producer to dead-letter, not dropped silently.
     assert!(run.other_frames as u64 >= Stats::get(&stats.malformed) && Stats::get(&stats.malformed) > 0);
+}
+
+#[test]
+fn ids_a_failed_backfill_could_not_fetch_are_reported_missed_exactly() {
+    let run = run_binance(Faults { disconnect_every: Some(150), rest_unavailable: true, ..Faults::default() });
+    assert!(Stats::get(&run.simulator.stats.disconnects) >= 2 && Stats::get(&run.simulator.stats.rest_requests) > 0);
+    assert!(run.received.len() < run.manifest.len(), "nothing was lost");
+    assert_delivered_or_reported_missed(&run);
+    assert!(run.missed.iter().all(|m| m.reason == GapReason::BackfillFailed));
+    assert!(run.missed.iter().any(|m| m.ids.is_some()), "no gap named its ids");
 }

@@ -1,14 +1,15 @@
-//! Capture and replay: recorded frames come back from the capture files in order, with their
-//! receive times, however the files rotated, and the same on every replay.
+//! Capture and replay: recorded frames and missed-trade reports come back from the capture files
+//! in order, with their times, however the files rotated, and the same on every replay.
 
 use std::sync::mpsc::sync_channel;
 
 use producer::capture::Capture;
-use producer::source::{Frame, Pace, ReplaySource};
-use tickflow_core::contract::Venue;
+use producer::source::{Frame, Pace, Received, ReplaySource};
+use tickflow_core::contract::{GapReason, Venue};
+use tickflow_core::feed::MissedTrades;
 use tickflow_service::shutdown::Shutdown;
 
-fn replay(path: &std::path::Path) -> Vec<Frame> {
+fn replay(path: &std::path::Path) -> Vec<Received> {
     let (frames_tx, frames) = sync_channel(1_000_000);
     ReplaySource::open(path, Pace::Rate(0.0)).expect("capture").run(frames_tx, Shutdown::manual());
     frames.try_iter().collect()
@@ -18,11 +19,24 @@ fn replay(path: &std::path::Path) -> Vec<Frame> {
 fn captured_frames_replay_in_order_across_rotations_the_same_every_time() {
     let directory = tempfile::tempdir().expect("temporary directory");
     let mut capture = Capture::new(directory.path(), 4_096).expect("capture folder");
-    let recorded: Vec<Frame> = (0..2_000i64)
-        .map(|n| Frame {
-            venue: [Venue::Binance, Venue::Coinbase, Venue::Finnhub][(n % 3) as usize],
-            receive_time_us: 1_700_000_000_000_000 + n * 1_000,
-            frame: format!(r#"{{"n":{n},"text":"frame {n} with \"quotes\" and ünïcode"}}"#),
+    let recorded: Vec<Received> = (0..2_000i64)
+        .map(|n| {
+            let venue = [Venue::Binance, Venue::Coinbase, Venue::Finnhub][(n % 3) as usize];
+            let time_us = 1_700_000_000_000_000 + n * 1_000;
+            if n % 100 == 99 {
+                let missed = MissedTrades {
+                    venue,
+                    venue_symbol: format!("SYMBOL{n}"),
+                    reason: GapReason::Disconnected,
+                    from_us: time_us - 5_000,
+                    to_us: time_us,
+                    ids: (venue != Venue::Finnhub).then_some((n as u64, n as u64 + 3)),
+                    detected_at_us: time_us,
+                };
+                return Received::Missed { missed };
+            }
+            let frame = format!(r#"{{"n":{n},"text":"frame {n} with \"quotes\" and ünïcode"}}"#);
+            Received::Frame(Frame { venue, receive_time_us: time_us, frame })
         })
         .collect();
     for frame in &recorded {

@@ -7,9 +7,9 @@ use exchange_sim::{Faults, ManifestTrade, Simulator, Stats};
 use producer::live::FeedCounters;
 use producer::live::coinbase::Coinbase;
 use producer::source::Frame;
-use tickflow_core::contract::{Side, Venue};
+use tickflow_core::contract::{GapReason, Side, Venue};
 
-use crate::harness::{Run, assert_exactly_the_manifest, run_against, symbols};
+use crate::harness::{Run, assert_delivered_or_reported_missed, assert_exactly_the_manifest, run_against, symbols};
 
 fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
     let value: serde_json::Value = serde_json::from_str(&frame.frame).ok()?;
@@ -71,4 +71,19 @@ fn a_stall_longer_than_the_watchdog_reconnects_and_heartbeats_keep_a_quiet_feed_
     assert_exactly_the_manifest(&run);
     assert!(Stats::get(&run.simulator.stats.stalls) >= 1 && run.counters.silent.get() >= 1);
     assert!(Stats::get(&run.simulator.stats.pings) > 0, "no heartbeats were sent");
+}
+
+#[test]
+fn more_missed_than_a_snapshot_holds_is_reported_missed_exactly() {
+    // A stall (the watchdog reconnects after 1 s) misses more than the snapshot of a new
+    // subscription brings back (made short here: 5 trades per product).
+    let run = run_coinbase(Faults {
+        stall_every: Some(100),
+        stall: Duration::from_millis(2_500),
+        short_snapshot: Some(5),
+        ..Faults::default()
+    });
+    assert!(Stats::get(&run.simulator.stats.stalls) >= 1 && run.counters.silent.get() >= 1);
+    assert_delivered_or_reported_missed(&run);
+    assert!(run.missed.iter().all(|m| m.reason == GapReason::BeyondSnapshot && m.ids.is_some()));
 }

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use exchange_sim::{Faults, ManifestTrade, Ports, SimConfig, Simulator, Stats};
 use producer::live::finnhub::{ApiKey, Finnhub, MAX_SYMBOLS_PER_KEY};
 use producer::live::{self, FeedCounters, LiveOptions};
-use producer::source::Frame;
+use producer::source::{Frame, Received};
 use prometheus_client::registry::Registry;
-use tickflow_core::contract::{Side, Venue};
+use tickflow_core::contract::{GapReason, Side, Venue};
 use tickflow_core::feed::Backoff;
 use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::shutdown::Shutdown;
 
-use crate::harness::{assert_exactly_the_manifest, run_against, symbols};
+use crate::harness::{assert_delivered_or_reported_missed, assert_exactly_the_manifest, run_against, symbols};
 
 /// The key the simulator accepts.
 pub const KEY: &str = "sim-finnhub-key";
@@ -58,7 +58,7 @@ fn every_trade_arrives_as_the_venue_made_it() {
 }
 
 #[test]
-fn disconnects_are_counted_as_unrecoverable_gaps_and_nothing_else_is_lost() {
+fn what_an_outage_may_have_lost_is_reported_per_symbol_and_nothing_else_is_lost() {
     let run = run_against(
         Venue::Finnhub,
         Faults { disconnect_every: Some(150), ..Faults::default() },
@@ -68,14 +68,14 @@ fn disconnects_are_counted_as_unrecoverable_gaps_and_nothing_else_is_lost() {
     );
     let disconnects = Stats::get(&run.simulator.stats.disconnects);
     assert!(disconnects >= 2);
-    assert!(run.counters.unrecovered.get() >= disconnects, "an outage went unreported");
-    let mut seen = std::collections::BTreeMap::new();
-    let made: std::collections::BTreeSet<String> =
-        run.manifest.iter().map(|t| crate::harness::identity(t, &mut seen)).collect();
-    assert!(run.received.keys().all(|k| made.contains(k)), "delivered a trade the venue never made");
-    // What the venue sent arrived; what happened while disconnected is gone, and reported.
+    // What the venue sent arrived; what happened while disconnected is gone, and reported: every
+    // trade not delivered lies in a reported gap of its symbol.
     assert_eq!(run.received.len() as u64, Stats::get(&run.simulator.stats.trade_frames));
     assert!(run.received.len() < run.manifest.len());
+    assert_delivered_or_reported_missed(&run);
+    assert!(run.missed.iter().all(|m| m.reason == GapReason::Disconnected && m.ids.is_none() && m.from_us <= m.to_us));
+    let symbols: std::collections::BTreeSet<_> = run.missed.iter().map(|m| &m.venue_symbol).collect();
+    assert!(symbols.len() > 1, "gaps are per symbol");
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn brief(
         max_frame_bytes: 1 << 16,
         max_connection_age: Duration::from_secs(60),
     };
-    let (frames_tx, _frames) = sync_channel::<Frame>(100_000);
+    let (frames_tx, _frames) = sync_channel::<Received>(100_000);
     let shutdown = Shutdown::manual();
     let thread = {
         let (stop, counters) = (shutdown.clone(), counters.clone());

@@ -1,5 +1,5 @@
 //! A client of the producer against the exchange simulator, and the comparison of what it
-//! delivered with the simulator's manifest.
+//! delivered, and what it reported missed, with the simulator's manifest.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use exchange_sim::{Faults, ManifestTrade, Ports, SimConfig, Simulator};
 use producer::live::{self, FeedCounters, LiveOptions, Protocol};
-use producer::source::Frame;
+use producer::source::{Frame, Received};
 use prometheus_client::registry::Registry;
 use tickflow_core::contract::Venue;
-use tickflow_core::feed::Backoff;
+use tickflow_core::feed::{Backoff, MissedTrades};
 use tickflow_core::reference::ReferenceData;
 use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::shutdown::Shutdown;
@@ -25,6 +25,8 @@ pub struct Run {
     /// identity -> the trade as the client delivered it, and how many times.
     pub received: BTreeMap<String, (ManifestTrade, u32)>,
     pub other_frames: usize,
+    /// What the client reported as missed and not recoverable.
+    pub missed: Vec<MissedTrades>,
     seen: BTreeMap<String, u32>,
     /// The venue's trades in the manifest.
     pub manifest: Vec<ManifestTrade>,
@@ -59,8 +61,12 @@ pub fn identity(trade: &ManifestTrade, seen: &mut BTreeMap<String, u32>) -> Stri
     }
 }
 
-fn take(run: &mut Run, frame: &Frame, delivered: fn(&Frame) -> Option<Vec<ManifestTrade>>) {
-    match delivered(frame) {
+fn take(run: &mut Run, received: Received, delivered: fn(&Frame) -> Option<Vec<ManifestTrade>>) {
+    let frame = match received {
+        Received::Frame(frame) => frame,
+        Received::Missed { missed } => return run.missed.push(missed),
+    };
+    match delivered(&frame) {
         Some(trades) => {
             for trade in trades {
                 let key = identity(&trade, &mut run.seen);
@@ -73,7 +79,7 @@ fn take(run: &mut Run, frame: &Frame, delivered: fn(&Frame) -> Option<Vec<Manife
 
 fn collect(
     run: &mut Run,
-    frames: &Receiver<Frame>,
+    frames: &Receiver<Received>,
     path: &Path,
     venue: Venue,
     delivered: fn(&Frame) -> Option<Vec<ManifestTrade>>,
@@ -81,8 +87,8 @@ fn collect(
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut heard = Instant::now();
     while Instant::now() < deadline {
-        if let Ok(frame) = frames.recv_timeout(Duration::from_millis(50)) {
-            take(run, &frame, delivered);
+        if let Ok(received) = frames.recv_timeout(Duration::from_millis(50)) {
+            take(run, received, delivered);
             heard = Instant::now();
         }
         // Done when everything arrived, or (a venue that loses trades) nothing more comes.
@@ -90,8 +96,8 @@ fn collect(
         if run.simulator.finished() && (quiet || run.received.len() >= manifest(path, venue).len()) {
             // Anything more (a duplicate) would show within a moment.
             let settle = Instant::now() + Duration::from_millis(300);
-            while let Ok(frame) = frames.recv_timeout(settle.saturating_duration_since(Instant::now())) {
-                take(run, &frame, delivered);
+            while let Ok(received) = frames.recv_timeout(settle.saturating_duration_since(Instant::now())) {
+                take(run, received, delivered);
             }
             return;
         }
@@ -142,25 +148,71 @@ pub fn run_against<P: Protocol + Send + 'static>(
         counters,
         received: BTreeMap::new(),
         other_frames: 0,
+        missed: Vec::new(),
         seen: BTreeMap::new(),
         manifest: Vec::new(),
     };
     collect(&mut run, &frames, &path, venue, delivered);
     shutdown.request();
     thread.join().expect("client thread");
+    // What the client reported as it stopped.
+    while let Ok(received) = frames.try_recv() {
+        take(&mut run, received, delivered);
+    }
     run.manifest = manifest(&path, venue);
     run
 }
 
 pub fn assert_exactly_the_manifest(run: &Run) {
+    assert!(run.missed.is_empty(), "reported missed although everything was recovered: {:?}", run.missed);
+    assert_delivered_once_and_as_made(run);
+    let mut seen = BTreeMap::new();
+    let missing: Vec<_> =
+        run.manifest.iter().map(|t| identity(t, &mut seen)).filter(|k| !run.received.contains_key(k)).take(5).collect();
+    assert!(missing.is_empty(), "missing {} trades, e.g. {missing:?}", run.manifest.len() - run.received.len());
+}
+
+/// Every trade of the manifest was delivered once or lies in a reported gap of its symbol (by id
+/// where the venue has ids, by time where it has none), and no reported id was delivered.
+pub fn assert_delivered_or_reported_missed(run: &Run) {
+    assert_delivered_once_and_as_made(run);
+    let mut seen = BTreeMap::new();
+    let (mut lost, mut covered) = (0, 0);
+    for trade in &run.manifest {
+        let key = identity(trade, &mut seen);
+        let gaps = run.missed.iter().filter(|m| m.venue_symbol == trade.symbol);
+        let mut reported = gaps.filter(|m| match m.ids {
+            Some((first, last)) => first <= trade.id && trade.id <= last,
+            None => m.from_us <= trade.time_us && trade.time_us <= m.to_us,
+        });
+        match (run.received.contains_key(&key), reported.next()) {
+            (true, Some(gap)) if gap.ids.is_some() => panic!("{key} was delivered and reported missed: {gap:?}"),
+            (true, _) => {}
+            (false, Some(gap)) => {
+                covered += 1;
+                if gap.ids.is_some() {
+                    assert!(gap.from_us <= trade.time_us && trade.time_us <= gap.to_us, "{key} outside {gap:?}");
+                }
+            }
+            (false, None) => lost += 1,
+        }
+    }
+    assert_eq!(lost, 0, "{lost} trades neither delivered nor reported missed ({covered} were reported)");
+    assert!(covered > 0, "nothing was missed: the run shows nothing");
+    if run.missed.iter().all(|m| m.ids.is_some()) {
+        let reported: u64 = run.missed.iter().filter_map(|m| m.ids).map(|(first, last)| last - first + 1).sum();
+        assert_eq!(reported, covered, "the reported ids are exactly the missing trades");
+    }
+    assert_eq!(run.counters.unrecovered.get(), run.missed.len() as u64, "every report is counted");
+}
+
+fn assert_delivered_once_and_as_made(run: &Run) {
     assert!(run.manifest.len() > 100, "too few trades to show anything: {}", run.manifest.len());
     let repeated: Vec<_> = run.received.iter().filter(|(_, (_, n))| *n > 1).map(|(k, _)| k).collect();
     assert!(repeated.is_empty(), "delivered more than once: {repeated:?}");
     let mut seen = BTreeMap::new();
     let expected: BTreeMap<String, &ManifestTrade> = run.manifest.iter().map(|t| (identity(t, &mut seen), t)).collect();
     assert_eq!(expected.len(), run.manifest.len(), "the manifest's identities are not unique");
-    let missing: Vec<_> = expected.keys().filter(|k| !run.received.contains_key(*k)).take(5).collect();
-    assert!(missing.is_empty(), "missing {} trades, e.g. {missing:?}", expected.len() - run.received.len());
     for (key, (trade, _)) in &run.received {
         let mut trade = trade.clone();
         if trade.venue == Venue::Finnhub {

@@ -1,10 +1,12 @@
-//! The realtime metric contracts (`schemas/candle.schema.json`, `schemas/anomaly.schema.json`):
-//! what the stream-processor writes to `realtime_metrics`, told apart by `metric`.
+//! The realtime metric contracts (`schemas/candle.schema.json`, `schemas/anomaly.schema.json`,
+//! `schemas/feed_gap.schema.json`): what the stream-processor writes to `realtime_metrics`, told
+//! apart by `metric`.
 
 use smol_str::SmolStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::FeedGap;
 use crate::decimal::{Decimal, Notional, Volume};
 
 /// One record on `realtime_metrics`.
@@ -13,6 +15,8 @@ use crate::decimal::{Decimal, Notional, Volume};
 pub enum Metric {
     Candle(Candle),
     Anomaly(Anomaly),
+    /// Trades the producer knows it missed and could not recover, passed on from `raw_trades`.
+    FeedGap(FeedGap),
 }
 
 impl Metric {
@@ -20,6 +24,7 @@ impl Metric {
         match self {
             Metric::Candle(candle) => &candle.instrument_id,
             Metric::Anomaly(anomaly) => &anomaly.instrument_id,
+            Metric::FeedGap(gap) => &gap.instrument_id,
         }
     }
 }

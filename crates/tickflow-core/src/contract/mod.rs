@@ -4,6 +4,7 @@
 
 pub mod dead_letter;
 pub mod enriched;
+pub mod gap;
 pub mod metric;
 pub mod schema;
 pub mod topics;
@@ -11,5 +12,6 @@ pub mod trade;
 
 pub use dead_letter::{DeadLetter, RejectReason, Rejection, Stage};
 pub use enriched::{AssetClass, EnrichedTrade, Enrichment, Session};
+pub use gap::{FeedGap, GapReason};
 pub use metric::{Anomaly, AnomalyKind, Candle, Metric};
 pub use trade::{Side, Trade, Venue, Watermark};

@@ -29,8 +29,9 @@ pub const CANDLE: Contract = contract!("candle");
 pub const ANOMALY: Contract = contract!("anomaly");
 pub const DEAD_LETTER: Contract = contract!("dead_letter");
 pub const WATERMARK: Contract = contract!("watermark");
+pub const FEED_GAP: Contract = contract!("feed_gap");
 
-pub const ALL_CONTRACTS: [Contract; 6] = [TRADE, ENRICHED_TRADE, CANDLE, ANOMALY, DEAD_LETTER, WATERMARK];
+pub const ALL_CONTRACTS: [Contract; 7] = [TRADE, ENRICHED_TRADE, CANDLE, ANOMALY, DEAD_LETTER, WATERMARK, FEED_GAP];
 
 /// The type of one column, independent of any columnar library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! The stream-processor's pure core: bytes of a `raw_trades` record in; an enriched trade or a
-//! rejection out, plus whatever candles and anomalies the record's event time closed.
+//! rejection out, plus whatever candles and anomalies the record's event time closed. Feed-gap
+//! records are checked and passed on.
 //!
 //! Order of checks for each record: size, JSON shape, values (price, size, clock skew),
 //! reference data (unknown symbol), lateness, identity (duplicate). Only then does a trade
@@ -17,6 +18,7 @@ use crate::anomaly::AnomalyConfig;
 use crate::contract::{EnrichedTrade, Enrichment, Metric, RejectReason, Rejection, Trade};
 use crate::decimal::Decimal;
 use crate::dedup::{RecentIdentities, trade_identity};
+use crate::feed::check_gap;
 use crate::reference::{InstrumentIx, ReferenceData, SessionClock};
 use crate::validate::{ValidationRules, check_values, parse_trade};
 use crate::window::{Tick, WindowSeries};
@@ -139,6 +141,16 @@ impl StreamProcessor {
     ) -> Result<EnrichedTrade<'a>, Rejection> {
         check_values(&trade, &self.config.validation)?;
         self.accept(trade, metrics)
+    }
+
+    /// Checks a `raw_trades` feed-gap record; the accepted gap goes on to `realtime_metrics` as it
+    /// is. A gap changes no state: its trades are missing, not late.
+    pub fn feed_gap(&self, bytes: &[u8], metrics: &mut Vec<Metric>) -> Result<(), Rejection> {
+        if bytes.len() > self.config.validation.max_message_bytes {
+            return Err(Rejection::new(RejectReason::TooLarge, "message is larger than the limit"));
+        }
+        metrics.push(Metric::FeedGap(check_gap(bytes, &self.reference)?));
+        Ok(())
     }
 
     /// Moves the stream watermark to at least `time_us` (a watermark record from the input),

@@ -96,10 +96,11 @@ fn normalize_trade<'a>(message: Message<'a>, context: &NormalizeContext<'_>) -> 
 /// What a frame means for the connection that received it, read without normalizing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BinanceEvent {
-    /// A trade, with its symbol and per-symbol trade id (for gap tracking).
+    /// A trade, with its symbol, per-symbol trade id and trade time (for gap tracking).
     Trade {
         symbol: String,
         id: u64,
+        time_us: i64,
     },
     /// Maintenance announced: reconnect now.
     ServerShutdown,
@@ -113,7 +114,11 @@ pub fn binance_event(frame: &[u8]) -> BinanceEvent {
         message = inner;
     }
     match (message.event.as_ref().map(|e| e.0.as_ref()), message.s, message.t) {
-        (Some("trade"), Some(symbol), Some(id)) => BinanceEvent::Trade { symbol: symbol.0.into_owned(), id },
+        (Some("trade"), Some(symbol), Some(id)) => BinanceEvent::Trade {
+            symbol: symbol.0.into_owned(),
+            id,
+            time_us: millis_to_micros(message.trade_time_ms.unwrap_or_default()),
+        },
         (Some("serverShutdown"), _, _) => BinanceEvent::ServerShutdown,
         _ => BinanceEvent::Other,
     }

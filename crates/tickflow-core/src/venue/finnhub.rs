@@ -97,3 +97,26 @@ fn normalize_trade<'a>(
         receive_time_us: context.receive_time_us,
     })
 }
+
+#[derive(Deserialize)]
+struct TradeTimes<'a> {
+    #[serde(borrow, default)]
+    data: Vec<SymbolTime<'a>>,
+}
+
+#[derive(Deserialize)]
+struct SymbolTime<'a> {
+    #[serde(borrow)]
+    s: Text<'a>,
+    t: i64,
+}
+
+/// Calls `each(symbol, event time in µs)` for every trade of a Finnhub trade frame, reading
+/// nothing else (what the client tracks to bound what an outage may have lost).
+pub fn finnhub_trade_times(frame: &[u8], mut each: impl FnMut(&str, i64)) {
+    if let Ok(frame) = serde_json::from_slice::<TradeTimes<'_>>(frame) {
+        for trade in &frame.data {
+            each(&trade.s.0, millis_to_micros(trade.t));
+        }
+    }
+}

@@ -4,7 +4,8 @@
 use serde_json::Value;
 use tickflow_core::anomaly::AnomalyConfig;
 use tickflow_core::contract::schema::{self, ColumnType, Contract};
-use tickflow_core::contract::{DeadLetter, Metric, RejectReason, Stage};
+use tickflow_core::contract::{DeadLetter, GapReason, Metric, RejectReason, Stage, Venue};
+use tickflow_core::feed::{MissedTrades, MissingIds};
 use tickflow_core::processor::ProcessorConfig;
 use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket};
 use tickflow_core::validate::{ValidationRules, parse_trade};
@@ -66,6 +67,7 @@ fn sample_records() -> (Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>) {
         match metric {
             Metric::Candle(_) => candles.push(value),
             Metric::Anomaly(_) => anomalies.push(value),
+            Metric::FeedGap(_) => unreachable!("the processor makes no gaps of its own"),
         }
     }
     (trades, enriched, candles, anomalies)
@@ -96,6 +98,28 @@ fn every_record_type_validates_against_its_schema() {
     let watermark = serde_json::to_value(tickflow_core::contract::Watermark { watermark_us: 1_700_000_000_000_000 })
         .expect("serializes");
     assert_conforms(schema::WATERMARK, &[watermark]);
+    let gaps: Vec<Value> = [
+        MissedTrades::ids(
+            Venue::Binance,
+            "BTCUSDT",
+            GapReason::BackfillFailed,
+            MissingIds { from: 7, to: 9, after_us: 1_700_000_000_000_000, before_us: 1_700_000_000_500_000 },
+            1_700_000_001_000_000,
+        ),
+        MissedTrades {
+            venue: Venue::Finnhub,
+            venue_symbol: "AAPL".into(),
+            reason: GapReason::Disconnected,
+            from_us: 1_700_000_000_000_000,
+            to_us: 1_700_000_003_000_000,
+            ids: None,
+            detected_at_us: 1_700_000_003_000_000,
+        },
+    ]
+    .iter()
+    .map(|missed| serde_json::to_value(Metric::FeedGap(missed.to_gap(&reference()).expect("known"))).expect("encodes"))
+    .collect();
+    assert_conforms(schema::FEED_GAP, &gaps);
     assert_eq!(serde_json::from_value::<DeadLetter>(value).expect("round trip"), dead_letter);
 }
 

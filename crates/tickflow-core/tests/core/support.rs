@@ -55,7 +55,7 @@ pub fn candles(metrics: &[Metric]) -> Vec<&tickflow_core::contract::Candle> {
         .iter()
         .filter_map(|m| match m {
             Metric::Candle(c) => Some(c),
-            Metric::Anomaly(_) => None,
+            Metric::Anomaly(_) | Metric::FeedGap(_) => None,
         })
         .collect()
 }
