@@ -1,5 +1,5 @@
 """Prints the local stack's progress every few seconds: trades in and out, rejections by
-reason, candles and lake files. Exits after the given number of seconds (0: never), which
+reason, candles, reported feed gaps and lake files. Exits after the given number of seconds (0: never), which
 makes the process runner stop the whole stack."""
 
 import sys
@@ -42,8 +42,9 @@ def main():
         enriched = total(processor, OUT % "enriched_trades")
         metrics = total(processor, OUT % "realtime_metrics")
         rows = total(writer, "tickflow_rows_written_total")
+        gaps = total(producer, 'tickflow_events_total{name="feed_gap_sent"}')
         print(f"[{time.time() - started:5.0f}s] produced {produced} | enriched {enriched} | candles+anomalies {metrics}"
-              f" | rejected {rejections or 'none'} | lake rows {rows} in {files} files", flush=True)
+              f" | rejected {rejections or 'none'} | feed gaps {gaps} | lake rows {rows} in {files} files", flush=True)
         time.sleep(5)
 
 
