@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-TABLES = ("trades", "candles", "anomalies", "dead_letters")
+TABLES = ("trades", "candles", "anomalies", "dead_letters", "feed_gaps")
 COMPACTED_FROM = b"tickflow.compacted_from"
 
 

@@ -110,6 +110,20 @@ impl Protocol for Coinbase {
         Ok(())
     }
 
+    /// What is still missing will not come back now.
+    fn stopped(&mut self, out: &Out) -> anyhow::Result<()> {
+        let now = tickflow_service::now_us();
+        for product in self.products.clone() {
+            for missing in self.ids.give_up(&product, 0, u64::MAX) {
+                out.missed(
+                    MissedTrades::ids(Venue::Coinbase, &product, GapReason::Stopped, missing, now),
+                    &self.counters,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     fn text(&mut self, text: &str, receive_time_us: i64, out: &Out) -> anyhow::Result<Flow> {
         let Ok(mut message) = serde_json::from_str::<serde_json::Value>(text) else {
             out.send(text.to_owned(), receive_time_us)?; // for the producer to dead-letter

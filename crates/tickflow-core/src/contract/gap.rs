@@ -19,6 +19,8 @@ pub enum GapReason {
     BeyondSnapshot,
     /// Too many gaps were open at once; the oldest was given up before it was filled.
     TooManyGaps,
+    /// The client stopped while it was still waiting to recover them.
+    Stopped,
 }
 
 impl GapReason {
@@ -28,6 +30,7 @@ impl GapReason {
             GapReason::BackfillFailed => "backfill_failed",
             GapReason::BeyondSnapshot => "beyond_snapshot",
             GapReason::TooManyGaps => "too_many_gaps",
+            GapReason::Stopped => "stopped",
         }
     }
 }
