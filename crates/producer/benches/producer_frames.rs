@@ -79,6 +79,22 @@ fn per_message(c: &mut Criterion) {
                 }
             })
         });
+        // Without the client, to show what the client's own reading of the frame costs.
+        group.bench_function(format!("{}/normalize_encode", venue.as_str()), |b| {
+            let mut buffer = Vec::with_capacity(1_024);
+            b.iter(|| {
+                for (frame, receive_time_us) in &frames {
+                    let context = context(*receive_time_us);
+                    if let Ok(VenueFrame::Trades { trades, .. }) = normalize(venue, frame.as_bytes(), &context) {
+                        for trade in trades.into_iter().flatten() {
+                            buffer.clear();
+                            serde_json::to_writer(&mut buffer, &trade).expect("encodes");
+                            black_box(&buffer);
+                        }
+                    }
+                }
+            })
+        });
         group.bench_function(format!("{}/client_normalize_encode", venue.as_str()), |b| {
             let mut buffer = Vec::with_capacity(1_024);
             b.iter(|| {
