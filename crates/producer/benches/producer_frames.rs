@@ -1,21 +1,27 @@
 //! The producer's CPU per trade message, TLS and librdkafka excluded: a venue frame as the venue
 //! sends it (Binance combined-stream wrapper, Coinbase `market_trades` update with its sequence
-//! number, Finnhub `trade` batch) through what the client does with it (Binance: trade id read
-//! and checked; Coinbase: message parsed for its sequence number and trade ids) and what the
-//! publisher does (normalize to the trade contract, encode the `raw_trades` record). Baseline in
-//! the same run: parsing the frame as JSON and throwing it away.
+//! number, Finnhub `trade` batch) through the venue's real client (`Protocol::text`: what it reads
+//! and tracks, and handing the frame on through the producer's channel) and what the publisher
+//! does (normalize to the trade contract, encode the `raw_trades` record). Baselines in the same
+//! run: parsing the frame as JSON and throwing it away, and normalize + encode without a client.
 //! Run: `cargo bench -p producer --bench producer_frames`.
 
 use std::hint::black_box;
+use std::sync::mpsc::sync_channel;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use producer::live::binance::Binance;
+use producer::live::coinbase::Coinbase;
+use producer::live::finnhub::{ApiKey, Finnhub};
+use producer::live::{FeedCounters, Out, Protocol};
+use prometheus_client::registry::Registry;
 use serde::de::IgnoredAny;
 use tickflow_core::contract::Venue;
-use tickflow_core::feed::TradeIds;
 use tickflow_core::reference::ReferenceData;
 use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket, venue_frame};
 use tickflow_core::validate::ValidationRules;
-use tickflow_core::venue::{BinanceEvent, NormalizeContext, VenueFrame, binance_event, finnhub_trade_times, normalize};
+use tickflow_core::venue::{NormalizeContext, VenueFrame, normalize};
+use tickflow_service::metrics::ServiceMetrics;
 
 const FRAMES: usize = 50_000;
 
@@ -40,27 +46,21 @@ fn frames(reference: &ReferenceData, venue: Venue) -> Vec<(String, i64)> {
     frames
 }
 
-/// What the venue's client does with a frame before handing it on.
-fn client(venue: Venue, frame: &str, ids: &mut TradeIds) {
+/// The venue's client, as the producer runs it (no connection is made: only `text` is called).
+fn client(venue: Venue, counters: FeedCounters) -> Box<dyn Protocol> {
     match venue {
-        Venue::Binance => {
-            if let BinanceEvent::Trade { symbol, id, time_us } = binance_event(frame.as_bytes()) {
-                black_box(ids.check(&symbol, id, time_us));
-            }
-        }
-        Venue::Coinbase => {
-            let message: serde_json::Value = serde_json::from_str(frame).expect("frame");
-            black_box(message["sequence_num"].as_u64());
-        }
-        Venue::Finnhub => finnhub_trade_times(frame.as_bytes(), |symbol, time_us| {
-            black_box((symbol, time_us));
-        }),
+        Venue::Binance => Box::new(Binance::new("ws://127.0.0.1:9", "http://127.0.0.1:9", Vec::new(), counters)),
+        Venue::Coinbase => Box::new(Coinbase::new("ws://127.0.0.1:9", Vec::new(), counters)),
+        Venue::Finnhub => Box::new(
+            Finnhub::new("ws://127.0.0.1:9", ApiKey::new("bench".into()), Vec::new(), counters).expect("client"),
+        ),
     }
 }
 
 fn per_message(c: &mut Criterion) {
     let reference = ReferenceData::bundled().expect("reference data");
     let rules = ValidationRules::default();
+    let counters = FeedCounters::new(&ServiceMetrics::register(&mut Registry::default()), "bench");
     let mut group = c.benchmark_group("producer");
     group.throughput(Throughput::Elements(FRAMES as u64));
     group.sample_size(20);
@@ -98,9 +98,11 @@ fn per_message(c: &mut Criterion) {
         group.bench_function(format!("{}/client_normalize_encode", venue.as_str()), |b| {
             let mut buffer = Vec::with_capacity(1_024);
             b.iter(|| {
-                let mut ids = TradeIds::default();
+                let mut client = client(venue, counters.clone());
+                let (handed_on, received) = sync_channel(FRAMES);
+                let out = Out::new(venue, handed_on);
                 for (frame, receive_time_us) in &frames {
-                    client(venue, black_box(frame), &mut ids);
+                    client.text(black_box(frame), *receive_time_us, &out).expect("client");
                     let context = context(*receive_time_us);
                     if let Ok(VenueFrame::Trades { trades, .. }) = normalize(venue, frame.as_bytes(), &context) {
                         for trade in trades.into_iter().flatten() {
@@ -110,6 +112,7 @@ fn per_message(c: &mut Criterion) {
                         }
                     }
                 }
+                assert_eq!(received.try_iter().count(), FRAMES, "the client handed on every frame");
             })
         });
     }

@@ -7,8 +7,10 @@
 //! ids older than a snapshot's oldest trade that are still missing are reported as missed (a
 //! `beyond_snapshot` feed gap with the ids and the event times around them).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
+use serde::Deserialize;
 use tickflow_core::contract::{GapReason, Venue};
 use tickflow_core::feed::{IdCheck, MissedTrades, TradeIds};
 use tungstenite::Message;
@@ -29,6 +31,21 @@ pub struct Coinbase {
 impl Coinbase {
     pub fn new(ws_url: &str, products: Vec<String>, counters: FeedCounters) -> Self {
         Coinbase { ws_url: ws_url.to_owned(), products, ids: TradeIds::default(), sequence: None, counters }
+    }
+
+    /// Whether a `market_trades` message is updates only, none of them delivered before nor
+    /// repeated within the message.
+    fn only_new_updates(&self, view: &MessageView<'_>) -> bool {
+        let trades: Vec<(&str, u64)> = view
+            .events
+            .iter()
+            .flat_map(|e| &e.trades)
+            .filter_map(|t| Some((t.product_id.as_deref()?, t.id()?)))
+            .collect();
+        view.events.iter().all(|event| event.kind.as_deref() != Some("snapshot"))
+            && trades.iter().enumerate().all(|(at, &(product, id))| {
+                !self.ids.is_repeated(product, id) && !trades[..at].iter().any(|&(p, i)| p == product && i >= id)
+            })
     }
 
     /// Drops the trades of a `market_trades` message that were delivered before and puts a
@@ -53,10 +70,7 @@ impl Coinbase {
                 if snapshot {
                     oldest.entry(product.to_owned()).or_insert(trade_id);
                 }
-                let time_us = trade["time"]
-                    .as_str()
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                    .map_or(0, |t| t.timestamp_micros());
+                let time_us = trade["time"].as_str().map_or(0, time_us);
                 match self.ids.check(product, trade_id, time_us) {
                     IdCheck::Repeated => false,
                     IdCheck::Gap { .. } => {
@@ -125,12 +139,12 @@ impl Protocol for Coinbase {
     }
 
     fn text(&mut self, text: &str, receive_time_us: i64, out: &Out) -> anyhow::Result<Flow> {
-        let Ok(mut message) = serde_json::from_str::<serde_json::Value>(text) else {
+        let Ok(view) = serde_json::from_str::<MessageView<'_>>(text) else {
             out.send(text.to_owned(), receive_time_us)?; // for the producer to dead-letter
             return Ok(Flow::Continue);
         };
         let mut lost = false;
-        if let Some(sequence) = message["sequence_num"].as_u64() {
+        if let Some(sequence) = view.sequence_num {
             match self.sequence {
                 Some(last) if sequence <= last => {
                     self.counters.repeated.inc();
@@ -144,7 +158,20 @@ impl Protocol for Coinbase {
             }
             self.sequence = Some(sequence);
         }
-        if message["channel"] == "market_trades" {
+        if view.channel.as_deref() == Some("market_trades") && self.only_new_updates(&view) {
+            // The common case: nothing to drop or reorder, so the frame goes on as received.
+            let mut gap = false;
+            for trade in view.events.iter().flat_map(|e| &e.trades) {
+                if let (Some(product), Some(id)) = (trade.product_id.as_deref(), trade.id()) {
+                    gap |= matches!(self.ids.check(product, id, trade.time_us()), IdCheck::Gap { .. });
+                }
+            }
+            if view.events.iter().any(|e| !e.trades.is_empty()) {
+                out.send(text.to_owned(), receive_time_us)?;
+            }
+            lost |= gap;
+        } else if view.channel.as_deref() == Some("market_trades") {
+            let mut message: serde_json::Value = serde_json::from_str(text)?;
             let (changed, gap, oldest) = self.new_trades(&mut message);
             lost |= gap && message["events"][0]["type"] != "snapshot";
             let empty = message["events"]
@@ -154,11 +181,58 @@ impl Protocol for Coinbase {
                 out.send(if changed { message.to_string() } else { text.to_owned() }, receive_time_us)?;
             }
             self.report_missed(&oldest, out)?;
-        } else if message["type"] == "error" {
-            tracing::warn!(message = %message["message"], "Coinbase reported an error");
+        } else if view.kind.as_deref() == Some("error") {
+            tracing::warn!(message = view.message.as_deref().unwrap_or_default(), "Coinbase reported an error");
             return Ok(Flow::Reconnect("the venue reported an error"));
         }
         // A new subscription's snapshot brings back the recent trades that were lost.
         Ok(if lost { Flow::Reconnect("messages were lost (sequence or trade-id gap)") } else { Flow::Continue })
     }
+}
+
+/// What the client reads of a message: no more than it needs, borrowed from the frame.
+#[derive(Deserialize)]
+struct MessageView<'a> {
+    sequence_num: Option<u64>,
+    #[serde(borrow)]
+    channel: Option<Cow<'a, str>>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    message: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    events: Vec<EventView<'a>>,
+}
+
+#[derive(Deserialize)]
+struct EventView<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    trades: Vec<TradeView<'a>>,
+}
+
+#[derive(Deserialize)]
+struct TradeView<'a> {
+    #[serde(borrow)]
+    product_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    trade_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    time: Option<Cow<'a, str>>,
+}
+
+impl TradeView<'_> {
+    fn id(&self) -> Option<u64> {
+        self.trade_id.as_deref().and_then(|id| id.parse().ok())
+    }
+
+    fn time_us(&self) -> i64 {
+        self.time.as_deref().map_or(0, time_us)
+    }
+}
+
+/// An RFC 3339 time in microseconds since the epoch; 0 when it is not one.
+fn time_us(text: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(text).map_or(0, |t| t.timestamp_micros())
 }

@@ -101,6 +101,11 @@ pub struct Out {
 pub struct Closed;
 
 impl Out {
+    /// Where `venue`'s client puts what it received.
+    pub fn new(venue: Venue, frames: SyncSender<Received>) -> Self {
+        Out { venue, frames }
+    }
+
     pub fn send(&self, frame: String, receive_time_us: i64) -> Result<(), Closed> {
         self.frames.send(Received::Frame(Frame { venue: self.venue, receive_time_us, frame })).map_err(|_| Closed)
     }
@@ -156,7 +161,7 @@ pub fn run(
     shutdown: Shutdown,
     counters: FeedCounters,
 ) {
-    let out = Out { venue: protocol.venue(), frames };
+    let out = Out::new(protocol.venue(), frames);
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let mut jitter = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
     let mut attempt = 0u32;

@@ -81,6 +81,11 @@ impl TradeIds {
         IdCheck::Filled
     }
 
+    /// Whether `check` would call trade `id` of `symbol` repeated, without checking it.
+    pub fn is_repeated(&self, symbol: &str, id: u64) -> bool {
+        self.seen.get(symbol).is_some_and(|s| id <= s.last && !s.missing.iter().any(|m| m.from <= id && id <= m.to))
+    }
+
     pub fn last(&self, symbol: &str) -> Option<u64> {
         self.seen.get(symbol).map(|s| s.last)
     }
@@ -138,6 +143,8 @@ mod tests {
         assert_eq!(ids.check("BTCUSDT", 9, 90), IdCheck::Repeated);
         assert_eq!(ids.check("BTCUSDT", 15, 150), IdCheck::Gap { from: 12, to: 14 });
         assert_eq!(ids.missing("BTCUSDT"), 3);
+        assert!(ids.is_repeated("BTCUSDT", 11) && ids.is_repeated("BTCUSDT", 15));
+        assert!(!ids.is_repeated("BTCUSDT", 13) && !ids.is_repeated("BTCUSDT", 16) && !ids.is_repeated("X", 1));
         assert_eq!(ids.check("BTCUSDT", 13, 130), IdCheck::Filled);
         assert_eq!(ids.check("BTCUSDT", 13, 130), IdCheck::Repeated);
         assert_eq!(ids.check("BTCUSDT", 12, 120), IdCheck::Filled);
