@@ -25,20 +25,26 @@ broker="127.0.0.1:${TICKFLOW_BROKER_PORT:-9092}"
 
 feed="--rate \${PRODUCER_RATE:-2000}"
 exchange=""
+wait_for_exchange=""
 if [ "${TICKFLOW_FEED:-simulator}" = simulator ]; then
   # The simulator takes any Finnhub key; the client needs one.
   export FINNHUB_API_KEY="${FINNHUB_API_KEY:-local-simulator}"
-  feed="--source binance,coinbase,finnhub --binance-ws-url ws://127.0.0.1:9443 --binance-rest-url http://127.0.0.1:9444"
-  feed="$feed --coinbase-ws-url ws://127.0.0.1:9445 --finnhub-ws-url ws://127.0.0.1:9446"
+  # Over TLS, as the real venues: the simulator makes a CA at start, the clients trust it.
+  ca="$data/exchange-ca.pem"
+  rm -f "$ca"
+  feed="--source binance,coinbase,finnhub --feed-ca-file \"$ca\""
+  feed="$feed --binance-ws-url wss://127.0.0.1:9443 --binance-rest-url https://127.0.0.1:9444"
+  feed="$feed --coinbase-ws-url wss://127.0.0.1:9445 --finnhub-ws-url wss://127.0.0.1:9446"
   # What the clients receive is recorded, for replays: --source replay --replay-file "$data/capture".
   feed="$feed --capture-dir \"$data/capture\" --capture-rotate-mb 64"
-  exchange="exchange: exec \"$bin/exchange-sim\" --rate \${PRODUCER_RATE:-2000} --manifest \"$data/logs/exchange-manifest.jsonl\" > \"$data/logs/exchange.log\" 2>&1"
+  exchange="exchange: exec \"$bin/exchange-sim\" --tls --tls-ca-out \"$ca\" --rate \${PRODUCER_RATE:-2000} --manifest \"$data/logs/exchange-manifest.jsonl\" > \"$data/logs/exchange.log\" 2>&1"
+  wait_for_exchange="until [ -s \"$ca\" ]; do sleep 0.2; done && "
 fi
 
 cat > "$data/Procfile" <<PROCFILE
 broker: exec "$tansu" broker --listener-url tcp://$broker --advertised-listener-url tcp://$broker --storage-engine memory://tansu/ > "$data/logs/broker.log" 2>&1
 $exchange
-producer: sleep 1 && exec "$bin/producer" $feed > "$data/logs/producer.log" 2>&1
+producer: sleep 1 && $wait_for_exchange exec "$bin/producer" $feed > "$data/logs/producer.log" 2>&1
 stream-processor: sleep 1 && exec "$bin/stream-processor" --state-dir "$data/state" > "$data/logs/stream-processor.log" 2>&1
 lake-writer: sleep 1 && exec "$bin/lake-writer" --lake-url "$data/lake" > "$data/logs/lake-writer.log" 2>&1
 progress: exec "$venv/bin/python" -u "$TICKFLOW_ROOT/scripts/progress.py" $seconds "$data/lake"

@@ -9,13 +9,15 @@
 //! instrument, bursts, jumps), paced in real time: the same seed gives the same trades in the same
 //! order, stamped with the time they happen. Every trade that happens is written to a ground-truth
 //! manifest, whether or not a client was connected to see it. Faults are injected per connection:
-//! disconnects, silent stalls, duplicated, malformed and oversized frames.
+//! disconnects, silent stalls, duplicated, malformed and oversized frames. With `tls` it serves
+//! `wss://` and `https://` under a CA it makes at start ([`Simulator::tls_ca`]).
 
 mod binance;
 mod coinbase;
 mod finnhub;
 mod market;
 mod session;
+mod tls;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -81,6 +83,8 @@ pub struct SimConfig {
     pub finnhub_token: Option<String>,
     /// Symbols a Finnhub connection may subscribe to (the free tier's limit is about 50).
     pub finnhub_max_symbols: usize,
+    /// Serve `wss://` and `https://` (under a CA made at start) instead of `ws://` and `http://`.
+    pub tls: bool,
 }
 
 /// What the simulator has done, for tests and its log.
@@ -125,6 +129,8 @@ pub struct Simulator {
     pub binance_rest: SocketAddr,
     pub coinbase_ws: SocketAddr,
     pub finnhub_ws: SocketAddr,
+    /// With `tls`: the PEM of the CA the servers' certificate is signed by, for clients to trust.
+    pub tls_ca: Option<String>,
     pub stats: Arc<Stats>,
     exchange: Arc<market::Exchange>,
     stop: Arc<AtomicBool>,
@@ -139,18 +145,29 @@ impl Simulator {
         let binance_ws = TcpListener::bind((host, ports.binance_ws))?;
         let coinbase_ws = TcpListener::bind((host, ports.coinbase_ws))?;
         let finnhub_ws = TcpListener::bind((host, ports.finnhub_ws))?;
-        let rest = tiny_http::Server::http((host, ports.binance_rest)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let tls = if config.tls { Some(Arc::new(tls::Certificates::generate(host)?)) } else { None };
+        let rest = match &tls {
+            Some(certificates) => tiny_http::Server::https((host, ports.binance_rest), certificates.https()),
+            None => tiny_http::Server::http((host, ports.binance_rest)),
+        }
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         let simulator = Simulator {
             binance_ws: binance_ws.local_addr()?,
             binance_rest: rest.server_addr().to_ip().ok_or_else(|| anyhow::anyhow!("REST address"))?,
             coinbase_ws: coinbase_ws.local_addr()?,
             finnhub_ws: finnhub_ws.local_addr()?,
+            tls_ca: tls.as_ref().map(|certificates| certificates.ca_pem.clone()),
             stats: stats.clone(),
             exchange: exchange.clone(),
             stop: stop.clone(),
         };
-        let context =
-            Arc::new(session::Context { exchange: exchange.clone(), config, stats: stats.clone(), stop: stop.clone() });
+        let context = Arc::new(session::Context {
+            exchange: exchange.clone(),
+            tls,
+            config,
+            stats: stats.clone(),
+            stop: stop.clone(),
+        });
         session::serve(binance_ws, context.clone(), binance::open);
         session::serve(coinbase_ws, context.clone(), coinbase::open);
         let rest_unavailable = context.config.faults.rest_unavailable;

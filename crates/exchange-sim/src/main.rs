@@ -66,6 +66,12 @@ struct Args {
     /// Coinbase snapshots hold this many trades per product instead of 50.
     #[arg(long)]
     short_snapshot: Option<usize>,
+    /// Serve wss:// and https:// under a CA made at start, written to --tls-ca-out for clients to trust.
+    #[arg(long)]
+    tls: bool,
+    /// Where --tls writes its CA certificate (PEM).
+    #[arg(long, default_value = ".tickflow/exchange-ca.pem")]
+    tls_ca_out: PathBuf,
     /// Start trading when the first client connects, so the manifest holds only trades a client could see.
     #[arg(long)]
     open_on_first_connection: bool,
@@ -86,6 +92,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         open_on_first_connection: args.open_on_first_connection,
         finnhub_token: args.finnhub_token,
         finnhub_max_symbols: args.finnhub_max_symbols,
+        tls: args.tls,
         faults: Faults {
             disconnect_every: args.disconnect_every,
             stall_every: args.stall_every,
@@ -107,11 +114,19 @@ fn run(args: Args) -> anyhow::Result<()> {
         finnhub_ws: args.finnhub_ws_port,
     };
     let simulator = Simulator::start(config, &args.host, ports)?;
+    if let Some(ca) = &simulator.tls_ca {
+        if let Some(folder) = args.tls_ca_out.parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        std::fs::write(&args.tls_ca_out, ca)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", args.tls_ca_out.display()))?;
+    }
     tracing::info!(
         binance_ws = %simulator.binance_ws,
         binance_rest = %simulator.binance_rest,
         coinbase_ws = %simulator.coinbase_ws,
         finnhub_ws = %simulator.finnhub_ws,
+        tls = simulator.tls_ca.is_some(),
         "exchange simulator up"
     );
     while !shutdown.requested() {

@@ -12,9 +12,10 @@ use tungstenite::handshake::server::{Request, Response};
 use tungstenite::{Message, WebSocket};
 
 use crate::market::{Exchange, ManifestTrade};
+use crate::tls::{Certificates, Stream};
 use crate::{Faults, SimConfig, Stats};
 
-pub type Socket = WebSocket<TcpStream>;
+pub type Socket = WebSocket<Stream>;
 
 /// Whether a session goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +45,8 @@ pub trait VenueSession {
 
 pub struct Context {
     pub exchange: Arc<Exchange>,
+    /// With `--tls`: the certificates connections are served with.
+    pub tls: Option<Arc<Certificates>>,
     pub config: SimConfig,
     pub stats: Arc<Stats>,
     pub stop: Arc<AtomicBool>,
@@ -80,6 +83,10 @@ fn run<S: VenueSession + Send + 'static>(
     open: fn(&str, &Arc<Context>) -> Result<S, String>,
 ) -> anyhow::Result<()> {
     stream.set_nonblocking(false)?;
+    let stream = match &context.tls {
+        Some(certificates) => certificates.accept(stream)?,
+        None => Stream::Plain(stream),
+    };
     let opened = Arc::new(std::sync::Mutex::new(None));
     let (slot, owner) = (opened.clone(), context.clone());
     let mut ws = tungstenite::accept_hdr(stream, move |request: &Request, response: Response| {
@@ -97,7 +104,7 @@ fn run<S: VenueSession + Send + 'static>(
     })?;
     let mut session =
         opened.lock().unwrap_or_else(|e| e.into_inner()).take().ok_or_else(|| anyhow::anyhow!("no session"))?;
-    ws.get_mut().set_read_timeout(Some(Duration::from_millis(5)))?;
+    ws.get_ref().tcp().set_read_timeout(Some(Duration::from_millis(5)))?;
     context.stats.connections.fetch_add(1, Ordering::Relaxed);
     let trades = context.exchange.subscribe();
     while !context.stop.load(Ordering::Relaxed) {
@@ -176,7 +183,7 @@ pub fn send_trade(
         return Ok(Next::Close);
     }
     if every(faults.disconnect_every, count) {
-        let _ = ws.get_mut().shutdown(std::net::Shutdown::Both);
+        let _ = ws.get_ref().tcp().shutdown(std::net::Shutdown::Both);
         stats.disconnects.fetch_add(1, Ordering::Relaxed);
         return Ok(Next::Close);
     }

@@ -13,7 +13,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use producer::live::binance::Binance;
 use producer::live::coinbase::Coinbase;
 use producer::live::finnhub::{ApiKey, Finnhub};
-use producer::live::{FeedCounters, Out, Protocol};
+use producer::live::{FeedCounters, Out, Protocol, Trust};
 use prometheus_client::registry::Registry;
 use serde::de::IgnoredAny;
 use tickflow_core::contract::Venue;
@@ -49,7 +49,9 @@ fn frames(reference: &ReferenceData, venue: Venue) -> Vec<(String, i64)> {
 /// The venue's client, as the producer runs it (no connection is made: only `text` is called).
 fn client(venue: Venue, counters: FeedCounters) -> Box<dyn Protocol> {
     match venue {
-        Venue::Binance => Box::new(Binance::new("ws://127.0.0.1:9", "http://127.0.0.1:9", Vec::new(), counters)),
+        Venue::Binance => {
+            Box::new(Binance::new("ws://127.0.0.1:9", "http://127.0.0.1:9", Vec::new(), &Trust::public(), counters))
+        }
         Venue::Coinbase => Box::new(Coinbase::new("ws://127.0.0.1:9", Vec::new(), counters)),
         Venue::Finnhub => Box::new(
             Finnhub::new("ws://127.0.0.1:9", ApiKey::new("bench".into()), Vec::new(), counters).expect("client"),

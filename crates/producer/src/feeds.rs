@@ -1,12 +1,12 @@
 //! Which sources feed the producer, and their settings: several can run at once, each on its
 //! own threads, all sending frames into one channel.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use producer::live::{self, FeedCounters, LiveOptions, binance, coinbase, finnhub};
+use producer::live::{self, FeedCounters, LiveOptions, Trust, binance, coinbase, finnhub};
 use producer::source::{Pace, Received, ReplaySource, SyntheticSource};
 use tickflow_core::contract::Venue;
 use tickflow_core::feed::Backoff;
@@ -65,16 +65,24 @@ pub struct LiveArgs {
     /// Longest wait between reconnection attempts (capped exponential backoff with full jitter from 250 ms).
     #[arg(long, env = "FEED_BACKOFF_MAX_MS", default_value_t = 30_000)]
     feed_backoff_max_ms: u64,
+    /// Trust the certificates of this PEM file instead of the public web roots, for the venues'
+    /// WebSocket and REST connections (a TLS-inspecting proxy; the simulator with --tls).
+    #[arg(long, env = "FEED_CA_FILE")]
+    feed_ca_file: Option<PathBuf>,
 }
 
 impl LiveArgs {
-    fn options(&self) -> LiveOptions {
-        LiveOptions {
+    fn options(&self) -> anyhow::Result<LiveOptions> {
+        Ok(LiveOptions {
             watchdog: Duration::from_millis(self.feed_watchdog_ms),
             backoff: Backoff { base: Duration::from_millis(250), cap: Duration::from_millis(self.feed_backoff_max_ms) },
             max_frame_bytes: self.feed_max_frame_bytes,
             max_connection_age: Duration::from_secs(23 * 3600 + 50 * 60),
-        }
+            trust: match &self.feed_ca_file {
+                Some(path) => Trust::ca_file(path)?,
+                None => Trust::public(),
+            },
+        })
     }
 }
 
@@ -96,6 +104,7 @@ pub struct Plan<'a> {
 /// Starts every source of the plan; the channel closes when all of them have ended.
 pub fn start(plan: &Plan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let mut threads = Vec::new();
+    let options = plan.live.options()?;
     for kind in plan.kinds {
         let (frames, shutdown) = (plan.frames.clone(), plan.shutdown.clone());
         match kind {
@@ -119,10 +128,11 @@ pub fn start(plan: &Plan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                         &live.binance_ws_url,
                         &live.binance_rest_url,
                         chunk.to_vec(),
+                        &options.trust,
                         counters.clone(),
                     );
                     let (options, frames, shutdown, counters) =
-                        (live.options(), frames.clone(), shutdown.clone(), counters.clone());
+                        (options.clone(), frames.clone(), shutdown.clone(), counters.clone());
                     threads.push(std::thread::spawn(move || live::run(client, options, frames, shutdown, counters)));
                 }
             }
@@ -130,7 +140,7 @@ pub fn start(plan: &Plan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                 let products = chosen(&plan.live.coinbase_products, plan.reference, Venue::Coinbase);
                 let counters = FeedCounters::new(plan.metrics, "coinbase");
                 let client = coinbase::Coinbase::new(&plan.live.coinbase_ws_url, products, counters.clone());
-                let options = plan.live.options();
+                let options = options.clone();
                 threads.push(std::thread::spawn(move || live::run(client, options, frames, shutdown, counters)));
             }
             SourceKind::Finnhub => {
@@ -141,7 +151,7 @@ pub fn start(plan: &Plan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                 let counters = FeedCounters::new(plan.metrics, "finnhub");
                 let key = finnhub::ApiKey::new(plan.live.finnhub_api_key.clone());
                 let client = finnhub::Finnhub::new(&plan.live.finnhub_ws_url, key, symbols, counters.clone())?;
-                let options = plan.live.options();
+                let options = options.clone();
                 threads.push(std::thread::spawn(move || live::run(client, options, frames, shutdown, counters)));
             }
         }

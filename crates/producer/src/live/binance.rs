@@ -12,7 +12,7 @@ use tickflow_core::feed::{IdCheck, MissedTrades, TradeIds};
 use tickflow_core::venue::{BinanceEvent, BinanceRestTrade, binance_event, binance_stream_path};
 use tickflow_service::now_us;
 
-use super::{FeedCounters, Flow, Out, Protocol, Socket};
+use super::{FeedCounters, Flow, Out, Protocol, Socket, Trust};
 
 pub const DEFAULT_WS_URL: &str = "wss://stream.binance.com:9443";
 pub const DEFAULT_REST_URL: &str = "https://api.binance.com";
@@ -38,8 +38,10 @@ pub struct Binance {
 }
 
 impl Binance {
-    pub fn new(ws_url: &str, rest_url: &str, symbols: Vec<String>, counters: FeedCounters) -> Self {
-        let http = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(30))).build().new_agent();
+    /// A client of `symbols`' trade streams at `ws_url`, backfilling from `rest_url` with the
+    /// certificates `trust` names.
+    pub fn new(ws_url: &str, rest_url: &str, symbols: Vec<String>, trust: &Trust, counters: FeedCounters) -> Self {
+        let http = trust.http_agent(Duration::from_secs(30));
         Binance {
             ws_url: ws_url.trim_end_matches('/').to_owned(),
             rest_url: rest_url.trim_end_matches('/').to_owned(),

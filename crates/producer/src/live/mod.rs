@@ -8,6 +8,7 @@
 pub mod binance;
 pub mod coinbase;
 pub mod finnhub;
+pub mod trust;
 
 use std::net::TcpStream;
 use std::sync::mpsc::SyncSender;
@@ -27,6 +28,7 @@ use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
 use crate::source::{Frame, Received};
+pub use trust::Trust;
 
 pub type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
@@ -38,6 +40,8 @@ pub struct LiveOptions {
     pub max_frame_bytes: usize,
     /// Reconnect, planned, before a connection gets this old (Binance cuts at 24 h).
     pub max_connection_age: Duration,
+    /// The certificates `wss://` connections trust.
+    pub trust: Trust,
 }
 
 /// What the loop does after a frame.
@@ -201,7 +205,7 @@ fn session(
     let config = WebSocketConfig::default()
         .max_message_size(Some(options.max_frame_bytes))
         .max_frame_size(Some(options.max_frame_bytes));
-    let (mut socket, _) = tungstenite::client::connect_with_config(protocol.url(), Some(config), 3)?;
+    let mut socket = options.trust.connect(&protocol.url(), config)?;
     set_read_timeout(&mut socket, Duration::from_millis(50))?;
     counters.connects.inc();
     protocol.connected(&mut socket, out)?;

@@ -3,13 +3,16 @@
 
 use std::time::Duration;
 
-use exchange_sim::{Faults, ManifestTrade, Simulator, Stats};
-use producer::live::FeedCounters;
+use exchange_sim::{Faults, ManifestTrade, Ports, SimConfig, Simulator, Stats};
 use producer::live::binance::Binance;
+use producer::live::{FeedCounters, Trust};
 use producer::source::Frame;
 use tickflow_core::contract::{GapReason, Side, Venue};
+use tungstenite::protocol::WebSocketConfig;
 
-use crate::harness::{Run, assert_delivered_or_reported_missed, assert_exactly_the_manifest, run_against, symbols};
+use crate::harness::{
+    Run, assert_delivered_or_reported_missed, assert_exactly_the_manifest, run_against, run_with, symbols, trust,
+};
 
 fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
     let value: serde_json::Value = serde_json::from_str(&frame.frame).ok()?;
@@ -31,7 +34,7 @@ fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
 
 fn binance(simulator: &Simulator, counters: FeedCounters) -> Binance {
     let (ws, rest) = (format!("ws://{}", simulator.binance_ws), format!("http://{}", simulator.binance_rest));
-    Binance::new(&ws, &rest, symbols(Venue::Binance), counters)
+    Binance::new(&ws, &rest, symbols(Venue::Binance), &Trust::public(), counters)
 }
 
 fn run_binance(faults: Faults) -> Run {
@@ -86,4 +89,43 @@ fn ids_a_failed_backfill_could_not_fetch_are_reported_missed_exactly() {
     assert_delivered_or_reported_missed(&run);
     assert!(run.missed.iter().all(|m| m.reason == GapReason::BackfillFailed));
     assert!(run.missed.iter().any(|m| m.ids.is_some()), "no gap named its ids");
+}
+
+fn binance_over_tls(simulator: &Simulator, counters: FeedCounters) -> Binance {
+    let (ws, rest) = (format!("wss://{}", simulator.binance_ws), format!("https://{}", simulator.binance_rest));
+    Binance::new(&ws, &rest, symbols(Venue::Binance), &trust(simulator), counters)
+}
+
+#[test]
+fn over_tls_streams_and_backfills_lose_and_repeat_nothing() {
+    let faults = Faults { disconnect_every: Some(150), duplicate_every: Some(9), ..Faults::default() };
+    let run = run_with(true, Venue::Binance, faults, 1 << 16, binance_over_tls, delivered);
+    assert_exactly_the_manifest(&run);
+    assert!(Stats::get(&run.simulator.stats.disconnects) >= 2);
+    assert!(run.counters.backfilled.get() > 0, "nothing was fetched over https");
+}
+
+#[test]
+fn the_exchanges_certificate_is_verified() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let config = SimConfig {
+        seed: 1,
+        rate: 10.0,
+        max_trades: Some(1),
+        ping_interval: Duration::from_secs(1),
+        faults: Faults::default(),
+        manifest: directory.path().join("manifest.jsonl"),
+        open_on_first_connection: true,
+        finnhub_token: None,
+        finnhub_max_symbols: 50,
+        tls: true,
+    };
+    let simulator = Simulator::start(config, "127.0.0.1", Ports::default()).expect("simulator");
+    let url = format!("wss://{}/stream?streams=btcusdt@trade", simulator.binance_ws);
+    let refused = Trust::public().connect(&url, WebSocketConfig::default()).expect_err("not a public certificate");
+    assert!(format!("{refused:#}").contains("UnknownIssuer"), "{refused:#}");
+    assert!(trust(&simulator).connect(&url, WebSocketConfig::default()).is_ok(), "the exchange's own CA is trusted");
+    let plain = Trust::public()
+        .connect(&format!("ws://{}/stream?streams=btcusdt@trade", simulator.binance_ws), WebSocketConfig::default());
+    assert!(plain.is_err(), "a TLS server does not speak plain WebSocket");
 }

@@ -106,6 +106,7 @@ fn brief(
         open_on_first_connection: false,
         finnhub_token: Some(KEY.into()),
         finnhub_max_symbols: max_symbols,
+        tls: false,
     };
     let simulator = Simulator::start(config, "127.0.0.1", Ports::default()).expect("simulator");
     let mut registry = Registry::default();
@@ -119,6 +120,7 @@ fn brief(
         backoff: Backoff { base: Duration::from_millis(10), cap: Duration::from_millis(50) },
         max_frame_bytes: 1 << 16,
         max_connection_age: Duration::from_secs(60),
+        trust: live::Trust::public(),
     };
     let (frames_tx, _frames) = sync_channel::<Received>(100_000);
     let shutdown = Shutdown::manual();

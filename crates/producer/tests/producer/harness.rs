@@ -104,9 +104,29 @@ fn collect(
     }
 }
 
+/// The certificates a client of `simulator` trusts: its own with `--tls`, else the public roots.
+pub fn trust(simulator: &Simulator) -> live::Trust {
+    simulator
+        .tls_ca
+        .as_deref()
+        .map_or_else(live::Trust::public, |pem| live::Trust::from_pem(pem.as_bytes()).expect("CA"))
+}
+
 /// Runs `client` (made from the simulator's addresses) until it delivered every trade of its
 /// venue or 90 s passed.
 pub fn run_against<P: Protocol + Send + 'static>(
+    venue: Venue,
+    faults: Faults,
+    max_frame_bytes: usize,
+    client: impl FnOnce(&Simulator, FeedCounters) -> P,
+    delivered: fn(&Frame) -> Option<Vec<ManifestTrade>>,
+) -> Run {
+    run_with(false, venue, faults, max_frame_bytes, client, delivered)
+}
+
+/// `run_against`, the simulator serving `wss://` and `https://` when `tls` is set.
+pub fn run_with<P: Protocol + Send + 'static>(
+    tls: bool,
     venue: Venue,
     faults: Faults,
     max_frame_bytes: usize,
@@ -125,6 +145,7 @@ pub fn run_against<P: Protocol + Send + 'static>(
         open_on_first_connection: true,
         finnhub_token: Some(crate::finnhub::KEY.into()),
         finnhub_max_symbols: 50,
+        tls,
     };
     let simulator = Simulator::start(config, "127.0.0.1", Ports::default()).expect("simulator");
     crate::logs::capture();
@@ -136,6 +157,7 @@ pub fn run_against<P: Protocol + Send + 'static>(
         backoff: Backoff { base: Duration::from_millis(20), cap: Duration::from_millis(300) },
         max_frame_bytes,
         max_connection_age: Duration::from_secs(3600),
+        trust: trust(&simulator),
     };
     let (frames_tx, frames) = sync_channel(100_000);
     let shutdown = Shutdown::manual();
