@@ -153,7 +153,10 @@ impl Protocol for Binance {
         for symbol in self.symbols.clone() {
             let (from_us, reason) = match (self.ids.last(&symbol), self.ids.last_time_us(&symbol)) {
                 (Some(last), Some(last_time_us)) => match self.backfill(&symbol, last + 1, None, out) {
-                    Ok(_) => continue,
+                    Ok(_) => {
+                        self.unconfirmed.remove(&symbol); // everything up to now is accounted for
+                        continue;
+                    }
                     Err(error) => {
                         // The symbol's next live trade shows the gap by id, and it is tried again then.
                         tracing::warn!(symbol, error = format!("{error:#}"), "cannot fetch the trades missed yet");
