@@ -194,17 +194,17 @@ impl Protocol for Binance {
         if let BinanceEvent::Trade { symbol, .. } = &event
             && !self.unconfirmed.is_empty()
         {
-            self.unconfirmed.remove(symbol);
+            self.unconfirmed.remove(symbol.as_ref());
         }
         match event {
-            BinanceEvent::Trade { symbol, id, time_us } if self.ids.last(&symbol).is_none() && self.reconnected => {
+            BinanceEvent::Trade { symbol, id, time_us } if self.reconnected && self.ids.last(&symbol).is_none() => {
                 // The symbol's first trade since a reconnect: its earlier trades may have
                 // happened while the client was away.
                 if let Err(error) = self.backfill_earlier(&symbol, id, out) {
-                    tracing::warn!(symbol, error = format!("{error:#}"), "cannot fetch a symbol's earlier trades");
+                    tracing::warn!(%symbol, error = format!("{error:#}"), "cannot fetch a symbol's earlier trades");
                     let missed = MissedTrades {
                         venue: Venue::Binance,
-                        venue_symbol: symbol.clone(),
+                        venue_symbol: symbol.to_string(),
                         reason: GapReason::BackfillFailed,
                         from_us: self.started_ms.unwrap_or_default().saturating_mul(1000),
                         to_us: time_us,

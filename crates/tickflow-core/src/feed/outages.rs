@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// The time ranges a feed without trade ids (Finnhub) may have lost trades in, per symbol.
 ///
@@ -11,8 +11,8 @@ use std::collections::HashMap;
 pub struct Outages {
     granularity_us: i64,
     first_subscribed_us: Option<i64>,
-    latest_us: HashMap<String, i64>,
-    open: HashMap<String, i64>,
+    latest_us: FxHashMap<String, i64>,
+    open: FxHashMap<String, i64>,
 }
 
 impl Outages {
@@ -21,8 +21,8 @@ impl Outages {
         Outages {
             granularity_us: granularity_us.max(1),
             first_subscribed_us: None,
-            latest_us: HashMap::new(),
-            open: HashMap::new(),
+            latest_us: FxHashMap::default(),
+            open: FxHashMap::default(),
         }
     }
 

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// Missed ranges remembered per symbol; older ones are given up (see [`TradeIds::take_given_up`]).
 const MAX_MISSING_RANGES: usize = 64;
@@ -46,7 +46,7 @@ struct Seen {
 /// The last trade id seen per symbol, and the ids gaps left out until they are filled or given up.
 #[derive(Debug, Default, Clone)]
 pub struct TradeIds {
-    seen: HashMap<String, Seen>,
+    seen: FxHashMap<String, Seen>,
     given_up: Vec<(String, MissingIds)>,
 }
 

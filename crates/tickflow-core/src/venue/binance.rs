@@ -95,10 +95,10 @@ fn normalize_trade<'a>(message: Message<'a>, context: &NormalizeContext<'_>) -> 
 
 /// What a frame means for the connection that received it, read without normalizing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BinanceEvent {
+pub enum BinanceEvent<'a> {
     /// A trade, with its symbol, per-symbol trade id and trade time (for gap tracking).
     Trade {
-        symbol: String,
+        symbol: Cow<'a, str>,
         id: u64,
         time_us: i64,
     },
@@ -107,7 +107,7 @@ pub enum BinanceEvent {
     Other,
 }
 
-pub fn binance_event(frame: &[u8]) -> BinanceEvent {
+pub fn binance_event(frame: &[u8]) -> BinanceEvent<'_> {
     let Ok(mut message) = serde_json::from_slice::<Message<'_>>(frame) else { return BinanceEvent::Other };
     if let Some(inner) = message.data {
         let Ok(inner) = serde_json::from_str(inner.get()) else { return BinanceEvent::Other };
@@ -115,7 +115,7 @@ pub fn binance_event(frame: &[u8]) -> BinanceEvent {
     }
     match (message.event.as_ref().map(|e| e.0.as_ref()), message.s, message.t) {
         (Some("trade"), Some(symbol), Some(id)) => BinanceEvent::Trade {
-            symbol: symbol.0.into_owned(),
+            symbol: symbol.0,
             id,
             time_us: millis_to_micros(message.trade_time_ms.unwrap_or_default()),
         },
