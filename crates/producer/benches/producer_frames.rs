@@ -59,6 +59,17 @@ fn client(venue: Venue, counters: FeedCounters) -> Box<dyn Protocol> {
     }
 }
 
+/// What the publisher does with a frame: normalize it, encode each trade as a `raw_trades` record.
+fn publish(venue: Venue, frame: &str, context: &NormalizeContext<'_>, buffer: &mut Vec<u8>) {
+    if let Ok(VenueFrame::Trades { trades, .. }) = normalize(venue, frame.as_bytes(), context) {
+        for trade in trades.into_iter().flatten() {
+            buffer.clear();
+            serde_json::to_writer(&mut *buffer, &trade).expect("encodes");
+            black_box(&buffer);
+        }
+    }
+}
+
 fn per_message(c: &mut Criterion) {
     let reference = ReferenceData::bundled().expect("reference data");
     let rules = ValidationRules::default();
@@ -86,14 +97,7 @@ fn per_message(c: &mut Criterion) {
             let mut buffer = Vec::with_capacity(1_024);
             b.iter(|| {
                 for (frame, receive_time_us) in &frames {
-                    let context = context(*receive_time_us);
-                    if let Ok(VenueFrame::Trades { trades, .. }) = normalize(venue, frame.as_bytes(), &context) {
-                        for trade in trades.into_iter().flatten() {
-                            buffer.clear();
-                            serde_json::to_writer(&mut buffer, &trade).expect("encodes");
-                            black_box(&buffer);
-                        }
-                    }
+                    publish(venue, frame, &context(*receive_time_us), &mut buffer);
                 }
             })
         });
@@ -105,14 +109,7 @@ fn per_message(c: &mut Criterion) {
                 let out = Out::new(venue, handed_on);
                 for (frame, receive_time_us) in &frames {
                     client.text(black_box(frame), *receive_time_us, &out).expect("client");
-                    let context = context(*receive_time_us);
-                    if let Ok(VenueFrame::Trades { trades, .. }) = normalize(venue, frame.as_bytes(), &context) {
-                        for trade in trades.into_iter().flatten() {
-                            buffer.clear();
-                            serde_json::to_writer(&mut buffer, &trade).expect("encodes");
-                            black_box(&buffer);
-                        }
-                    }
+                    publish(venue, frame, &context(*receive_time_us), &mut buffer);
                 }
                 assert_eq!(received.try_iter().count(), FRAMES, "the client handed on every frame");
             })

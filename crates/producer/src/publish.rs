@@ -61,10 +61,13 @@ impl Publisher {
     }
 
     fn publish_gap(&mut self, missed: &MissedTrades) -> Result<(), KafkaError> {
-        let encoded = serde_json::to_vec(missed).map_err(|_| KafkaError::Config("a gap did not encode".into()))?;
         let gap = match missed.to_gap(&self.reference) {
             Ok(gap) => gap,
-            Err(rejection) => return self.dead_letter(missed.venue, &encoded, rejection),
+            Err(rejection) => {
+                let original =
+                    serde_json::to_vec(missed).map_err(|_| KafkaError::Config("a gap did not encode".into()))?;
+                return self.dead_letter(missed.venue, &original, rejection);
+            }
         };
         let payload = serde_json::to_vec(&Metric::FeedGap(gap.clone()))
             .map_err(|_| KafkaError::Config("a gap did not encode".into()))?;

@@ -34,7 +34,7 @@ pub struct Binance {
     /// Symbols whose trades while the client was away are not accounted for yet (the catch-up
     /// failed, or the symbol had not traded): the time range, and why. A live trade of the
     /// symbol settles it by id; at stop what is left is reported.
-    unconfirmed: HashMap<String, (i64, i64, GapReason)>,
+    unconfirmed: HashMap<String, MissedTrades>,
 }
 
 impl Binance {
@@ -165,26 +165,17 @@ impl Protocol for Binance {
                 },
                 _ => (self.started_ms.unwrap_or_default().saturating_mul(1000), GapReason::Disconnected),
             };
-            let open = self.unconfirmed.entry(symbol).or_insert((from_us, now, reason));
-            open.1 = now;
+            let open = self.unconfirmed.entry(symbol.clone());
+            open.or_insert_with(|| MissedTrades::span(Venue::Binance, &symbol, reason, from_us, now, now)).to_us = now;
         }
         self.report_given_up(out)
     }
 
     fn stopped(&mut self, out: &Out) -> anyhow::Result<()> {
-        let mut open: Vec<_> = self.unconfirmed.drain().collect();
-        open.sort_by(|a, b| a.0.cmp(&b.0));
-        for (symbol, (from_us, to_us, reason)) in open {
-            let missed = MissedTrades {
-                venue: Venue::Binance,
-                venue_symbol: symbol,
-                reason,
-                from_us,
-                to_us,
-                ids: None,
-                detected_at_us: now_us(),
-            };
-            out.missed(missed, &self.counters)?;
+        let mut open: Vec<_> = self.unconfirmed.drain().map(|(_, missed)| missed).collect();
+        open.sort_by(|a, b| a.venue_symbol.cmp(&b.venue_symbol));
+        for missed in open {
+            out.missed(MissedTrades { detected_at_us: now_us(), ..missed }, &self.counters)?;
         }
         Ok(())
     }
@@ -202,15 +193,10 @@ impl Protocol for Binance {
                 // happened while the client was away.
                 if let Err(error) = self.backfill_earlier(&symbol, id, out) {
                     tracing::warn!(%symbol, error = format!("{error:#}"), "cannot fetch a symbol's earlier trades");
-                    let missed = MissedTrades {
-                        venue: Venue::Binance,
-                        venue_symbol: symbol.to_string(),
-                        reason: GapReason::BackfillFailed,
-                        from_us: self.started_ms.unwrap_or_default().saturating_mul(1000),
-                        to_us: time_us,
-                        ids: None, // how many, and from which id, nobody can tell
-                        detected_at_us: now_us(),
-                    };
+                    // How many, and from which id, nobody can tell.
+                    let from_us = self.started_ms.unwrap_or_default().saturating_mul(1000);
+                    let reason = GapReason::BackfillFailed;
+                    let missed = MissedTrades::span(Venue::Binance, &symbol, reason, from_us, time_us, now_us());
                     out.missed(missed, &self.counters)?;
                 }
                 self.ids.check(&symbol, id, time_us);

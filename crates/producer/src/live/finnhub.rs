@@ -48,7 +48,6 @@ pub struct Finnhub {
     symbols: Vec<String>,
     counters: FeedCounters,
     outages: Outages,
-    closed: Vec<(String, i64, i64)>,
 }
 
 impl Finnhub {
@@ -60,21 +59,13 @@ impl Finnhub {
             );
         }
         let ws_url = ws_url.trim_end_matches('/').to_owned();
-        Ok(Finnhub { ws_url, key, symbols, counters, outages: Outages::new(1_000), closed: Vec::new() })
+        Ok(Finnhub { ws_url, key, symbols, counters, outages: Outages::new(1_000) })
     }
 
-    /// Reports the closed gaps as missed trades.
-    fn report(&mut self, out: &Out) -> anyhow::Result<()> {
-        for (symbol, from_us, to_us) in self.closed.drain(..) {
-            let missed = MissedTrades {
-                venue: Venue::Finnhub,
-                venue_symbol: symbol,
-                reason: GapReason::Disconnected,
-                from_us,
-                to_us,
-                ids: None,
-                detected_at_us: now_us(),
-            };
+    /// Reports closed gaps `(symbol, from, to)` as missed trades.
+    fn report(&self, closed: Vec<(String, i64, i64)>, out: &Out) -> anyhow::Result<()> {
+        for (symbol, from_us, to_us) in closed {
+            let missed = MissedTrades::span(Venue::Finnhub, &symbol, GapReason::Disconnected, from_us, to_us, now_us());
             out.missed(missed, &self.counters)?;
         }
         Ok(())
@@ -112,18 +103,19 @@ impl Protocol for Finnhub {
             tracing::error!(message = %message["msg"], "Finnhub refused a request");
             return Ok(Flow::Continue);
         }
+        let mut closed = Vec::new();
         finnhub_trade_times(text.as_bytes(), |symbol, time_us| {
             if let Some((from_us, to_us)) = self.outages.trade(symbol, time_us) {
-                self.closed.push((symbol.to_owned(), from_us, to_us));
+                closed.push((symbol.to_owned(), from_us, to_us));
             }
         });
-        self.report(out)?;
+        self.report(closed, out)?;
         out.send(text.to_owned(), receive_time_us)?;
         Ok(Flow::Continue)
     }
 
     fn stopped(&mut self, out: &Out) -> anyhow::Result<()> {
-        self.closed = self.outages.close_all(now_us());
-        self.report(out)
+        let closed = self.outages.close_all(now_us());
+        self.report(closed, out)
     }
 }

@@ -129,9 +129,6 @@ impl Out {
         self.frames.send(Received::Missed { missed }).map_err(|_| Closed)
     }
 
-    pub fn venue(&self) -> Venue {
-        self.venue
-    }
 }
 
 /// One venue's side of the connection loop.

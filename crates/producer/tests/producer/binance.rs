@@ -11,7 +11,8 @@ use tickflow_core::contract::{GapReason, Side, Venue};
 use tungstenite::protocol::WebSocketConfig;
 
 use crate::harness::{
-    Run, assert_delivered_or_reported_missed, assert_exactly_the_manifest, run_against, run_with, symbols, trust,
+    Run, assert_delivered_or_reported_missed, assert_exactly_the_manifest, run_against, run_with, sim_config, symbols,
+    trust,
 };
 
 fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
@@ -113,12 +114,9 @@ fn the_exchanges_certificate_is_verified() {
         rate: 10.0,
         max_trades: Some(1),
         ping_interval: Duration::from_secs(1),
-        faults: Faults::default(),
-        manifest: directory.path().join("manifest.jsonl"),
-        open_on_first_connection: true,
         finnhub_token: None,
-        finnhub_max_symbols: 50,
         tls: true,
+        ..sim_config(directory.path().join("manifest.jsonl"))
     };
     let simulator = Simulator::start(config, "127.0.0.1", Ports::default()).expect("simulator");
     let url = format!("wss://{}/stream?streams=btcusdt@trade", simulator.binance_ws);

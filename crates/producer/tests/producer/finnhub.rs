@@ -15,7 +15,9 @@ use tickflow_core::feed::Backoff;
 use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::shutdown::Shutdown;
 
-use crate::harness::{assert_delivered_or_reported_missed, assert_exactly_the_manifest, run_against, symbols};
+use crate::harness::{
+    assert_delivered_or_reported_missed, assert_exactly_the_manifest, run_against, sim_config, symbols,
+};
 
 /// The key the simulator accepts.
 pub const KEY: &str = "sim-finnhub-key";
@@ -100,13 +102,9 @@ fn brief(
         seed: 1,
         rate: 100.0,
         max_trades: Some(10),
-        ping_interval: Duration::from_millis(200),
-        faults: Faults::default(),
-        manifest: directory.path().join("manifest.jsonl"),
         open_on_first_connection: false,
-        finnhub_token: Some(KEY.into()),
         finnhub_max_symbols: max_symbols,
-        tls: false,
+        ..sim_config(directory.path().join("manifest.jsonl"))
     };
     let simulator = Simulator::start(config, "127.0.0.1", Ports::default()).expect("simulator");
     let mut registry = Registry::default();

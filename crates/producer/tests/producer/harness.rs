@@ -2,7 +2,7 @@
 //! delivered, and what it reported missed, with the simulator's manifest.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::{Duration, Instant};
 
@@ -104,6 +104,23 @@ fn collect(
     }
 }
 
+/// The simulator the tests run: the seeded market of `TRADES` trades at 3 000/s, opening when the
+/// first client connects, writing its manifest to `manifest`; no faults, no TLS.
+pub fn sim_config(manifest: PathBuf) -> SimConfig {
+    SimConfig {
+        seed: 7,
+        rate: 3_000.0,
+        max_trades: Some(TRADES),
+        ping_interval: Duration::from_millis(200),
+        faults: Faults::default(),
+        manifest,
+        open_on_first_connection: true,
+        finnhub_token: Some(crate::finnhub::KEY.into()),
+        finnhub_max_symbols: 50,
+        tls: false,
+    }
+}
+
 /// The certificates a client of `simulator` trusts: its own with `--tls`, else the public roots.
 pub fn trust(simulator: &Simulator) -> live::Trust {
     simulator
@@ -135,18 +152,7 @@ pub fn run_with<P: Protocol + Send + 'static>(
 ) -> Run {
     let directory = tempfile::tempdir().expect("temporary directory");
     let path = directory.path().join("manifest.jsonl");
-    let config = SimConfig {
-        seed: 7,
-        rate: 3_000.0,
-        max_trades: Some(TRADES),
-        ping_interval: Duration::from_millis(200),
-        faults,
-        manifest: path.clone(),
-        open_on_first_connection: true,
-        finnhub_token: Some(crate::finnhub::KEY.into()),
-        finnhub_max_symbols: 50,
-        tls,
-    };
+    let config = SimConfig { faults, tls, ..sim_config(path.clone()) };
     let simulator = Simulator::start(config, "127.0.0.1", Ports::default()).expect("simulator");
     crate::logs::capture();
     let metrics = ServiceMetrics::register(&mut Registry::default());

@@ -37,6 +37,11 @@ impl MissedTrades {
         }
     }
 
+    /// A time range in which trades may be missing, nobody can tell which or how many.
+    pub fn span(venue: Venue, symbol: &str, reason: GapReason, from_us: i64, to_us: i64, detected_at_us: i64) -> Self {
+        MissedTrades { venue, venue_symbol: symbol.to_owned(), reason, from_us, to_us, ids: None, detected_at_us }
+    }
+
     /// The feed-gap record, keyed by the instrument the venue symbol maps to.
     pub fn to_gap(&self, reference: &ReferenceData) -> Result<FeedGap, Rejection> {
         let instrument = reference
