@@ -128,7 +128,6 @@ impl Out {
         );
         self.frames.send(Received::Missed { missed }).map_err(|_| Closed)
     }
-
 }
 
 /// One venue's side of the connection loop.
