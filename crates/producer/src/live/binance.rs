@@ -32,8 +32,8 @@ pub struct Binance {
     started_ms: Option<i64>,
     reconnected: bool,
     /// Symbols whose trades while the client was away are not accounted for yet (the catch-up
-    /// failed, or the symbol had not traded): the time range, and why. A live trade of the
-    /// symbol settles it by id; at stop what is left is reported.
+    /// failed, or the symbol had not traded), as the report they become: a live trade of the
+    /// symbol settles it by id; at stop what is left is reported, up to the stop.
     unconfirmed: HashMap<String, MissedTrades>,
 }
 
@@ -165,8 +165,9 @@ impl Protocol for Binance {
                 },
                 _ => (self.started_ms.unwrap_or_default().saturating_mul(1000), GapReason::Disconnected),
             };
+            // Open until the symbol's next trade settles it by id, or until the stop.
             let open = self.unconfirmed.entry(symbol.clone());
-            open.or_insert_with(|| MissedTrades::span(Venue::Binance, &symbol, reason, from_us, now, now)).to_us = now;
+            open.or_insert_with(|| MissedTrades::span(Venue::Binance, &symbol, reason, from_us, now, now));
         }
         self.report_given_up(out)
     }
@@ -174,8 +175,11 @@ impl Protocol for Binance {
     fn stopped(&mut self, out: &Out) -> anyhow::Result<()> {
         let mut open: Vec<_> = self.unconfirmed.drain().map(|(_, missed)| missed).collect();
         open.sort_by(|a, b| a.venue_symbol.cmp(&b.venue_symbol));
+        let now = now_us();
         for missed in open {
-            out.missed(MissedTrades { detected_at_us: now_us(), ..missed }, &self.counters)?;
+            // Trades may have been missed until now: the venue may not have streamed the
+            // symbol again as soon as the connection was back.
+            out.missed(MissedTrades { to_us: now, detected_at_us: now, ..missed }, &self.counters)?;
         }
         Ok(())
     }
