@@ -78,6 +78,12 @@ def test_marts_hold_every_trade_once_and_match_the_stream(lake, warehouse):
     assert volume_1m == volume_1d > 0
     rejected = query(warehouse, "select sum(rejected) from fct_data_coverage")[0][0]
     assert rejected == sum(truth.rejections.values())
+    # Late trades (after their realtime candle was final) are in the marts and counted, not rejected.
+    late = sum(1 for trade in truth.trades if trade.get("is_late"))
+    assert late > 0
+    assert query(warehouse, "select count(*) from fct_trades where is_late")[0][0] == late
+    assert query(warehouse, "select sum(late_trades) from fct_data_coverage")[0][0] == late
+    assert query(warehouse, "select sum(late_trades) from rpt_realtime_candle_reconciliation")[0][0] == late
 
 
 def test_feed_gaps_are_listed_once_and_mark_the_minutes_they_touch(lake, warehouse):

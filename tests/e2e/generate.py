@@ -19,7 +19,7 @@ T0_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 
 @dataclass
 class Truth:
-    trades: list = field(default_factory=list)  # accepted trades, in send order
+    trades: list = field(default_factory=list)  # accepted trades, in send order (late ones with is_late)
     rejections: dict = field(default_factory=dict)  # (stage, reason) -> count
     gaps: list = field(default_factory=list)  # feed-gap rows the lake must hold, as tuples
 
@@ -168,7 +168,7 @@ def generate(directory, trades=100_000, seed=7, faults_each=400):
             late_frame = market.frame(late)
             late_frame["receive_time_us"] = frame["receive_time_us"]
             frames.append(late_frame)
-            truth.reject("stream-processor", "late_event")
+            truth.trades.append(dict(late, is_late=True))  # kept, marked late, in no realtime candle
         if i in plan["skew"]:
             skewed = market.trade(time_ms + 3_600_000, index=0)
             skewed_frame = market.frame(skewed)

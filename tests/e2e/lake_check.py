@@ -14,7 +14,8 @@ def connect(lake, truth_path):
         create table truth as select * from read_json('{truth_path}', format = 'newline_delimited', columns = {{
             venue: 'VARCHAR', venue_symbol: 'VARCHAR', instrument_id: 'VARCHAR', trade_id: 'VARCHAR',
             price: 'DECIMAL(18,8)', size: 'DECIMAL(18,8)', side: 'VARCHAR', price_only: 'BOOLEAN',
-            event_time_us: 'BIGINT', seq: 'BIGINT'}})""")
+            event_time_us: 'BIGINT', seq: 'BIGINT', is_late: 'BOOLEAN'}})""")
+    db.execute("update truth set is_late = coalesce(is_late, false)")
     refresh(db, lake)
     return db
 
@@ -41,7 +42,8 @@ def counts(db):
 
 def expected_counts(db, truth):
     windows = " union all ".join(
-        f"select count(distinct (instrument_id, event_time_us // {w})) from truth where not price_only" for w in WINDOWS_US)
+        f"select count(distinct (instrument_id, event_time_us // {w})) from truth where not price_only and not is_late"
+        for w in WINDOWS_US)
     finals = sum(row[0] for row in db.execute(windows).fetchall())
     return len(truth.trades), sum(truth.rejections.values()), finals, len(truth.gaps)
 
@@ -55,6 +57,17 @@ def trade_reconciliation(db):
         select (select count(*) from e anti join f using ({KEY})),
                (select coalesce(sum(n - 1), 0) from f where n > 1),
                (select count(*) from f anti join e using ({KEY}))""").fetchone()
+
+
+def late_reconciliation(db):
+    """Late trades: expected (the truth's), found marked late in the lake, and trades marked
+    differently in the lake than in the truth."""
+    return db.execute(f"""
+        with e as (select venue, venue_symbol, coalesce(trade_id, '') id, event_time_us t, price, size, is_late from truth),
+        f as (select venue, venue_symbol, coalesce(trade_id, '') id, epoch_us(event_time_us) t, price, size,
+                     coalesce(is_late, false) is_late from lake_trades)
+        select (select count(*) from e where is_late), (select count(*) from f where is_late),
+               (select count(*) from e join f using ({KEY}) where e.is_late <> f.is_late)""").fetchone()
 
 
 def pyarrow_trade_keys(lake):
@@ -93,7 +106,7 @@ def candle_mismatches(db):
                sum(case when side = 'buy' then size else 0 end) buy,
                sum(case when side = 'sell' then size else 0 end) sell,
                sum(price::DOUBLE * size::DOUBLE) / sum(size::DOUBLE) vwap
-        from truth where not price_only group by all""" for w in WINDOWS_US)
+        from truth where not price_only and not is_late group by all""" for w in WINDOWS_US)
     db.execute(f"create or replace table expected_candles as {expected}")
     db.execute("""create or replace table final_candles as
         select instrument_id, window_length_us len, epoch_us(window_start_us) ws, "open" o, high h, low l, "close" c, volume,

@@ -63,7 +63,7 @@ class Service:
 
 
 class Pipeline:
-    def __init__(self, workdir):
+    def __init__(self, workdir, processor_args=()):
         self.workdir = Path(workdir)
         self.lake = self.workdir / "lake"
         port = free_port()
@@ -79,7 +79,7 @@ class Pipeline:
                               dict(env, RUST_LOG="warn"), self.workdir)
         self.processor = Service("stream-processor", [
             binary("stream-processor"), "--http-addr", f"127.0.0.1:{self.ports['processor']}",
-            "--state-dir", str(self.workdir / "state"), "--commit-interval", "200ms"], env, self.workdir)
+            "--state-dir", str(self.workdir / "state"), "--commit-interval", "200ms", *processor_args], env, self.workdir)
         self.lake_writer = Service("lake-writer", [
             binary("lake-writer"), "--http-addr", f"127.0.0.1:{self.ports['lake_writer']}",
             "--lake-url", str(self.lake), "--flush-interval-ms", "1000"], env, self.workdir)

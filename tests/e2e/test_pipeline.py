@@ -1,6 +1,6 @@
 """End to end: tansu and the three services as separate processes, a known market of 100 000
 trades over 59 instruments mixed with duplicates, malformed frames, bad prices, unknown
-symbols, clock-skewed, out-of-order and late trades, and reports of unrecoverable feed gaps; the lake read back with DuckDB and pyarrow
+symbols, clock-skewed, out-of-order and late trades (kept, marked late), and reports of unrecoverable feed gaps; the lake read back with DuckDB and pyarrow
 and reconciled against the ground truth. Then the same run with the stream-processor and the
 lake-writer each killed with SIGKILL three times while they work."""
 
@@ -12,8 +12,8 @@ import pytest
 
 from generate import generate
 import fixture_lake
-from lake_check import (candle_mismatches, connect, gap_rows, pyarrow_trade_keys, refresh, rejection_counts,
-                        trade_reconciliation)
+from lake_check import (candle_mismatches, connect, gap_rows, late_reconciliation, pyarrow_trade_keys, refresh,
+                        rejection_counts, trade_reconciliation)
 from pipeline import Pipeline
 
 from fixture_lake import TIMEOUT_S
@@ -38,6 +38,9 @@ def reconcile(pipeline, market_dir, truth):
     refresh(db, pipeline.lake)
     lost, duplicated, unexpected = trade_reconciliation(db)
     assert (lost, duplicated, unexpected) == (0, 0, 0), f"lost/duplicated/unexpected trades\n{pipeline.logs()}"
+    expected_late, found_late, marked_wrong = late_reconciliation(db)
+    assert expected_late > 0, "the market has late trades: the test shows nothing otherwise"
+    assert (found_late, marked_wrong) == (expected_late, 0), "late trades land in the lake, marked late"
     keys, partitions_ok = pyarrow_trade_keys(pipeline.lake)
     assert len(keys) == len(set(keys)) == len(truth.trades), "pyarrow reads every trade exactly once"
     assert partitions_ok, "each trade sits in the date= partition of its event time"

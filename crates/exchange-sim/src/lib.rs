@@ -54,6 +54,18 @@ pub struct Faults {
     pub rest_unavailable: bool,
     /// Coinbase snapshots hold this many trades per product instead of the venue's 50.
     pub short_snapshot: Option<usize>,
+    /// After a dropped connection the venue refuses new connections for this long (an outage
+    /// while the market, and the other venues, keep trading).
+    pub outage: Option<Duration>,
+    /// The venues the faults apply to; empty: every venue.
+    pub venues: Vec<Venue>,
+}
+
+impl Faults {
+    /// Whether the faults apply to `venue`'s connections.
+    pub fn apply_to(&self, venue: Venue) -> bool {
+        self.venues.is_empty() || self.venues.contains(&venue)
+    }
 }
 
 /// Where the servers listen; 0 lets the system choose.
@@ -107,6 +119,10 @@ pub struct Stats {
     pub sequence_gaps: AtomicU64,
     /// Handshakes refused (a wrong API key).
     pub refused: AtomicU64,
+    /// Connections refused during an outage.
+    pub refused_in_outage: AtomicU64,
+    /// Per venue: until when (ms since the epoch) an outage refuses connections.
+    pub down_until_ms: [AtomicU64; 3],
     pub rest_requests: AtomicU64,
 }
 
@@ -168,10 +184,10 @@ impl Simulator {
             stats: stats.clone(),
             stop: stop.clone(),
         });
-        session::serve(binance_ws, context.clone(), binance::open);
-        session::serve(coinbase_ws, context.clone(), coinbase::open);
+        session::serve(binance_ws, Venue::Binance, context.clone(), binance::open);
+        session::serve(coinbase_ws, Venue::Coinbase, context.clone(), coinbase::open);
         let rest_unavailable = context.config.faults.rest_unavailable;
-        session::serve(finnhub_ws, context, finnhub::open);
+        session::serve(finnhub_ws, Venue::Finnhub, context, finnhub::open);
         binance::serve_rest(rest, exchange, stats, stop, rest_unavailable);
         Ok(simulator)
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use exchange_sim::{Faults, Ports, SimConfig, Simulator, Stats};
+use tickflow_core::contract::Venue;
 use tickflow_service::shutdown::Shutdown;
 use tickflow_service::{ServiceArgs, run_service};
 
@@ -66,6 +67,13 @@ struct Args {
     /// Coinbase snapshots hold this many trades per product instead of 50.
     #[arg(long)]
     short_snapshot: Option<usize>,
+    /// After each --disconnect-every drop the venue refuses connections for this many
+    /// milliseconds (an outage; the market and the other venues keep trading).
+    #[arg(long)]
+    outage_ms: Option<u64>,
+    /// Inject the faults into these venues only (comma-separated: binance, coinbase, finnhub); default all.
+    #[arg(long, value_delimiter = ',', value_parser = parse_venue)]
+    fault_venues: Vec<Venue>,
     /// Serve wss:// and https:// under a CA made at start, written to --tls-ca-out for clients to trust.
     #[arg(long)]
     tls: bool,
@@ -75,6 +83,13 @@ struct Args {
     /// Start trading when the first client connects, so the manifest holds only trades a client could see.
     #[arg(long)]
     open_on_first_connection: bool,
+}
+
+fn parse_venue(text: &str) -> Result<Venue, String> {
+    Venue::ALL
+        .into_iter()
+        .find(|v| v.as_str() == text)
+        .ok_or_else(|| format!("{text:?} is not a venue (binance, coinbase, finnhub)"))
 }
 
 fn main() -> ExitCode {
@@ -105,6 +120,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             sequence_gap_every: args.sequence_gap_every,
             rest_unavailable: args.rest_unavailable,
             short_snapshot: args.short_snapshot,
+            outage: args.outage_ms.map(Duration::from_millis),
+            venues: args.fault_venues,
         },
     };
     let ports = Ports {

@@ -52,9 +52,15 @@ pub struct Context {
     pub stop: Arc<AtomicBool>,
 }
 
-/// Accepts connections on `listener`, one thread per session made by `open` from the request path.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Accepts connections on `listener`, one thread per session made by `open` from the request
+/// path; during an outage of `venue` a connection is closed as soon as it is accepted.
 pub fn serve<S: VenueSession + Send + 'static>(
     listener: TcpListener,
+    venue: Venue,
     context: Arc<Context>,
     open: fn(&str, &Arc<Context>) -> Result<S, String>,
 ) {
@@ -65,6 +71,11 @@ pub fn serve<S: VenueSession + Send + 'static>(
                 std::thread::sleep(Duration::from_millis(20));
                 continue;
             };
+            if now_ms() < context.stats.down_until_ms[venue as usize].load(Ordering::Relaxed) {
+                context.stats.refused_in_outage.fetch_add(1, Ordering::Relaxed);
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+                continue;
+            }
             let context = context.clone();
             std::thread::spawn(move || {
                 if let Err(error) = run(stream, &context, open) {
@@ -161,6 +172,10 @@ pub fn send_trade(
     missed: &Receiver<Arc<ManifestTrade>>,
 ) -> anyhow::Result<Next> {
     let count = stats.count_frame(venue);
+    if !faults.apply_to(venue) {
+        ws.send(Message::text(frame))?;
+        return Ok(Next::Continue);
+    }
     if every(faults.duplicate_every, count) {
         ws.send(Message::text(frame.clone()))?;
         stats.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -183,6 +198,10 @@ pub fn send_trade(
         return Ok(Next::Close);
     }
     if every(faults.disconnect_every, count) {
+        if let Some(outage) = faults.outage {
+            let until = now_ms() + outage.as_millis() as u64;
+            stats.down_until_ms[venue as usize].store(until, Ordering::Relaxed);
+        }
         let _ = ws.get_ref().tcp().shutdown(std::net::Shutdown::Both);
         stats.disconnects.fetch_add(1, Ordering::Relaxed);
         return Ok(Next::Close);

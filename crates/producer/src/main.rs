@@ -9,6 +9,7 @@ use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use tickflow_core::contract::Venue;
 use tickflow_core::contract::topics::RAW_TRADES;
 use tickflow_kafka::KafkaArgs;
 use tickflow_kafka::consumer;
@@ -83,6 +84,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let producer = OutputProducer::new(&args.kafka, ProducerTuning::default())?;
     let metrics_for_feeds = metrics.clone();
     let mut publisher = Publisher::new(producer, reference.clone(), metrics, partitions);
+    publisher.release_at_start(&Venue::ALL)?;
 
     let (frames_tx, frames) = sync_channel(16_384);
     let sources = feeds::start(&feeds::Plan {
@@ -132,6 +134,9 @@ fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         if last_flush.elapsed() > Duration::from_secs(1) {
+            if !shutdown.requested() {
+                publisher.watermark_if_quiet(Duration::from_secs(1))?; // venues quiet while others trade
+            }
             publisher.flush(Duration::from_secs(60))?;
             last_flush = Instant::now();
         }

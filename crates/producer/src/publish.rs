@@ -32,8 +32,10 @@ pub struct Publisher {
     buffer: Vec<u8>,
     /// Partitions of `raw_trades`, which each get every watermark.
     partitions: i32,
-    /// The latest event time sent, and when it was sent.
-    progress: Option<(i64, Instant)>,
+    /// Per venue (`Venue as usize`): the latest event time sent, and when it was sent.
+    progress: [Option<(i64, Instant)>; 3],
+    /// Per venue: connections whose feed is held, and whether the hold went out.
+    holds: [(u32, bool); 3],
 }
 
 impl Publisher {
@@ -49,14 +51,49 @@ impl Publisher {
             frames_in,
             buffer: Vec::with_capacity(1024),
             partitions,
-            progress: None,
+            progress: [None; 3],
+            holds: [(0, false); 3],
         }
+    }
+
+    /// A new producer holds nothing: releases whatever an earlier run that ended abruptly may
+    /// have left held for these venues.
+    pub fn release_at_start(&mut self, venues: &[Venue]) -> Result<(), KafkaError> {
+        for &venue in venues {
+            self.send_watermark(Watermark { watermark_us: 0, venue: Some(venue), held: false })?;
+        }
+        Ok(())
     }
 
     pub fn publish(&mut self, received: &Received) -> Result<(), KafkaError> {
         match received {
             Received::Frame(frame) => self.publish_frame(frame),
             Received::Missed { missed } => self.publish_gap(missed),
+            Received::Status { status } => self.publish_status(status.venue, status.held),
+        }
+    }
+
+    /// A client's feed is held (its connection dropped) or released (it has recovered). The
+    /// venue is held while any of its connections is; the hold names the latest event time
+    /// sent for the venue, which is as far as it is complete.
+    fn publish_status(&mut self, venue: Venue, held: bool) -> Result<(), KafkaError> {
+        let (count, sent) = self.holds[venue as usize];
+        let count = if held { count + 1 } else { count.saturating_sub(1) };
+        self.holds[venue as usize] = (count, sent);
+        let latest = self.progress[venue as usize].map(|(t, _)| t);
+        match (held, count, sent, latest) {
+            (true, 1, false, Some(latest)) => {
+                tracing::info!(venue = venue.as_str(), complete_to_us = latest, "feed held until it recovers");
+                self.holds[venue as usize].1 = true;
+                self.send_watermark(Watermark { watermark_us: latest, venue: Some(venue), held: true })
+            }
+            (false, 0, true, latest) => {
+                tracing::info!(venue = venue.as_str(), "feed recovered; hold released");
+                self.holds[venue as usize].1 = false;
+                let watermark_us = latest.unwrap_or(0);
+                self.send_watermark(Watermark { watermark_us, venue: Some(venue), held: false })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -97,8 +134,9 @@ impl Publisher {
                                 None,
                             )?;
                             self.trades_out.inc();
-                            let latest = self.progress.map_or(trade.event_time_us, |(t, _)| t.max(trade.event_time_us));
-                            self.progress = Some((latest, Instant::now()));
+                            let progress = &mut self.progress[frame.venue as usize];
+                            let latest = progress.map_or(trade.event_time_us, |(t, _)| t.max(trade.event_time_us));
+                            *progress = Some((latest, Instant::now()));
                         }
                         Err(rejection) => self.dead_letter(frame.venue, frame.frame.as_bytes(), rejection)?,
                     }
@@ -132,29 +170,32 @@ impl Publisher {
         self.producer.send(record, Some(dead_letter_headers(&letter)))
     }
 
-    /// While the feed is quiet, lets event time pass at the wall clock's pace: a watermark of
-    /// the latest event time plus the time since it was sent, once `quiet` has passed.
+    /// While a venue's feed is quiet and not held, lets its event time pass at the wall
+    /// clock's pace: a watermark of its latest event time plus the time since it was sent,
+    /// once `quiet` has passed.
     pub fn watermark_if_quiet(&mut self, quiet: Duration) -> Result<(), KafkaError> {
-        match self.progress {
-            Some((latest, at)) if at.elapsed() >= quiet => {
+        for venue in Venue::ALL {
+            let Some((latest, at)) = self.progress[venue as usize] else { continue };
+            if at.elapsed() >= quiet && self.holds[venue as usize].0 == 0 {
                 let elapsed = i64::try_from(at.elapsed().as_micros()).unwrap_or(i64::MAX);
-                self.send_watermark(latest.saturating_add(elapsed))
+                let watermark_us = latest.saturating_add(elapsed);
+                self.send_watermark(Watermark { watermark_us, venue: Some(venue), held: false })?;
             }
-            _ => Ok(()),
         }
+        Ok(())
     }
 
     /// The feed has ended: a watermark a day past its last trade closes every window.
     pub fn watermark_at_end(&mut self) -> Result<(), KafkaError> {
-        match self.progress {
-            Some((latest, _)) => self.send_watermark(latest.saturating_add(86_400_000_000)),
+        match self.progress.iter().flatten().map(|(t, _)| *t).max() {
+            Some(latest) => self.send_watermark(Watermark::all(latest.saturating_add(86_400_000_000))),
             None => Ok(()),
         }
     }
 
-    fn send_watermark(&mut self, watermark_us: i64) -> Result<(), KafkaError> {
-        let payload = serde_json::to_vec(&Watermark { watermark_us })
-            .map_err(|_| KafkaError::Config("a watermark did not encode".into()))?;
+    fn send_watermark(&mut self, watermark: Watermark) -> Result<(), KafkaError> {
+        let payload =
+            serde_json::to_vec(&watermark).map_err(|_| KafkaError::Config("a watermark did not encode".into()))?;
         for partition in 0..self.partitions {
             let headers = kind_headers(KIND_WATERMARK);
             let record = Outgoing { topic: RAW_TRADES, partition: Some(partition), key: b"", payload: &payload };

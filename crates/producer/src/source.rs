@@ -23,22 +23,35 @@ pub struct Frame {
     pub frame: String,
 }
 
-/// What a source hands the publishing loop: a venue frame, or trades a live client knows it
-/// missed and could not recover. Captures record both, one JSON object per line (a frame, or
-/// `{"missed": {...}}`), so a replay reproduces the gap records too.
+/// A live client's word on whether its feed is complete: `held` when its connection dropped
+/// (what happens until it has recovered may be missing), not held once it has recovered what it
+/// could (or reported what it could not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedStatus {
+    pub venue: Venue,
+    pub held: bool,
+    pub at_us: i64,
+}
+
+/// What a source hands the publishing loop: a venue frame, trades a live client knows it
+/// missed and could not recover, or a client's feed status. Captures record all three, one JSON
+/// object per line (a frame, `{"missed": {...}}` or `{"status": {...}}`), so a replay
+/// reproduces the gap and hold records too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Received {
     Frame(Frame),
     Missed { missed: MissedTrades },
+    Status { status: FeedStatus },
 }
 
 impl Received {
-    /// When it was received, or when the trades were given up.
+    /// When it was received, when the trades were given up, or when the status changed.
     pub fn time_us(&self) -> i64 {
         match self {
             Received::Frame(frame) => frame.receive_time_us,
             Received::Missed { missed } => missed.detected_at_us,
+            Received::Status { status } => status.at_us,
         }
     }
 }

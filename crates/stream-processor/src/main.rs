@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use tickflow_core::contract::Venue;
 use tickflow_core::contract::topics::RAW_TRADES;
 use tickflow_core::processor::{ProcessorConfig, StreamProcessor};
 use tickflow_core::reference::ReferenceData;
@@ -58,6 +59,11 @@ struct Args {
     /// watermarks) before the stream closes its windows.
     #[arg(long, env = "PROCESSOR_IDLE_TIMEOUT", default_value = "5s", value_parser = parse_duration_us)]
     idle_timeout: i64,
+    /// How far the stream may run ahead (in event time) of a venue's feed that is held
+    /// (disconnected or recovering) before the feed is declared lost and its windows close
+    /// without it; its trades that arrive later are kept, marked late.
+    #[arg(long, env = "PROCESSOR_MAX_HOLD", default_value = "2m", value_parser = parse_duration_us)]
+    max_hold: i64,
     /// How often outputs are flushed, state saved and offsets committed.
     #[arg(long, env = "PROCESSOR_COMMIT_INTERVAL", default_value = "1s", value_parser = parse_duration_us)]
     commit_interval: i64,
@@ -89,6 +95,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         windows_us: args.windows.clone(),
         allowed_lateness_us: args.allowed_lateness,
         idle_timeout_us: args.idle_timeout,
+        max_hold_us: args.max_hold,
         ..ProcessorConfig::default()
     };
     config.check().context("invalid window settings")?;
@@ -155,12 +162,30 @@ fn run(args: Args) -> anyhow::Result<()> {
                     service_metrics.record_lag(&consumer, RAW_TRADES, worker.partition, next);
                 }
             }
+            record_holds(&service_metrics, &workers);
             last_commit = Instant::now();
         }
     }
     commit(&consumer, &producer, &store, &mut workers)?;
     tracing::info!("stream-processor stopped after a final commit");
     Ok(())
+}
+
+/// Sets the held-source gauges: a venue is held while any partition's processor holds it.
+fn record_holds(metrics: &ServiceMetrics, workers: &BTreeMap<i32, PartitionWorker>) {
+    for venue in Venue::ALL {
+        let mut ahead_s: Option<f64> = None;
+        for worker in workers.values() {
+            let processor = worker.processor();
+            let status = processor.sources().find(|(v, _)| *v == venue).map(|(_, s)| s).unwrap_or_default();
+            if let (Some(held), false) = (status.held_at_us, status.lost) {
+                let ahead = processor.stream_watermark_us().saturating_sub(held).max(0) as f64 / 1e6;
+                ahead_s = Some(ahead_s.map_or(ahead, |a| a.max(ahead)));
+            }
+        }
+        ServiceMetrics::venue(&metrics.source_held, venue.as_str()).set(i64::from(ahead_s.is_some()));
+        ServiceMetrics::venue(&metrics.source_hold_seconds, venue.as_str()).set(ahead_s.unwrap_or(0.0));
+    }
 }
 
 /// A partition's worker and where it resumes: from its state snapshot when there is one,

@@ -9,7 +9,7 @@
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 use tickflow_core::contract::topics::{DEAD_LETTERS, ENRICHED_TRADES, RAW_TRADES, REALTIME_METRICS};
-use tickflow_core::contract::{DeadLetter, Metric, RejectReason, Rejection, Stage, Watermark};
+use tickflow_core::contract::{DeadLetter, Metric, RejectReason, Rejection, Stage, Venue, Watermark};
 use tickflow_core::processor::StreamProcessor;
 use tickflow_kafka::headers::{PROVENANCE, Provenance, dead_letter_headers};
 use tickflow_kafka::producer::{Outgoing, OutputProducer};
@@ -31,6 +31,9 @@ pub struct WorkerMetrics {
     redelivered: Counter,
     bad_watermarks: Counter,
     feed_gaps: Counter,
+    /// By `Venue as usize`.
+    late: [Counter; 3],
+    lost: [Counter; 3],
     trade_latency: Histogram,
     candle_latency: Histogram,
     service: ServiceMetrics,
@@ -45,6 +48,8 @@ impl WorkerMetrics {
             redelivered: ServiceMetrics::named(&service.events, "record_redelivered"),
             bad_watermarks: service.rejection("stream-processor", "bad_watermark"),
             feed_gaps: ServiceMetrics::named(&service.events, "feed_gap_passed_on"),
+            late: Venue::ALL.map(|v| ServiceMetrics::venue(&service.late_trades, v.as_str())),
+            lost: Venue::ALL.map(|v| ServiceMetrics::venue(&service.sources_lost, v.as_str())),
             trade_latency: ServiceMetrics::named(&service.latency_seconds, "receive_to_enriched"),
             candle_latency: ServiceMetrics::named(&service.latency_seconds, "window_close_to_final_candle"),
             service: service.clone(),
@@ -117,6 +122,29 @@ impl PartitionWorker {
         &self.processor
     }
 
+    /// Which venues' sources are lost, indexed by `Venue as usize`.
+    fn lost_sources(&self) -> [bool; 3] {
+        let mut lost = [false; 3];
+        for (venue, status) in self.processor.sources() {
+            lost[venue as usize] = status.lost;
+        }
+        lost
+    }
+
+    fn count_lost(&self, before: [bool; 3], counters: &WorkerMetrics) {
+        for (venue, status) in self.processor.sources() {
+            if status.lost && !before[venue as usize] {
+                tracing::warn!(
+                    venue = venue.as_str(),
+                    partition = self.partition,
+                    held_at_us = status.held_at_us,
+                    "a held feed outlasted the hold bound: its windows close without it (source_lost feed gaps)"
+                );
+                counters.lost[venue as usize].inc();
+            }
+        }
+    }
+
     /// Processes the input record at `offset` and sends its outputs.
     pub fn handle(
         &mut self,
@@ -138,7 +166,11 @@ impl PartitionWorker {
             Input::Watermark { payload } => {
                 // The windows a watermark closes are emitted as that record's outputs.
                 match serde_json::from_slice::<Watermark>(payload) {
-                    Ok(watermark) => self.processor.advance_stream_time(watermark.watermark_us, &mut metrics),
+                    Ok(watermark) => {
+                        let lost_before = self.lost_sources();
+                        self.processor.watermark(&watermark, &mut metrics);
+                        self.count_lost(lost_before, counters);
+                    }
                     Err(_) => {
                         counters.bad_watermarks.inc();
                     }
@@ -177,8 +209,14 @@ impl PartitionWorker {
         now_us: i64,
     ) -> Result<(), KafkaError> {
         counters.records_in.inc();
-        match self.processor.process(payload, metrics) {
+        let lost_before = self.lost_sources();
+        let processed = self.processor.process(payload, metrics);
+        self.count_lost(lost_before, counters);
+        match processed {
             Ok(enriched) => {
+                if enriched.is_late {
+                    counters.late[enriched.venue as usize].inc();
+                }
                 counters.trade_latency.observe(seconds(now_us - enriched.receive_time_us));
                 self.encoded.clear();
                 serde_json::to_writer(&mut self.encoded, &enriched).map_err(encoding)?;

@@ -26,6 +26,11 @@ pub struct PartitionLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VenueLabel {
+    pub venue: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct NameLabel {
     pub name: String,
 }
@@ -47,6 +52,14 @@ pub struct ServiceMetrics {
     pub rows_written: Family<NameLabel, Counter>,
     pub retries: Family<NameLabel, Counter>,
     pub events: Family<NameLabel, Counter>,
+    /// Trades that arrived after their windows were final, by venue.
+    pub late_trades: Family<VenueLabel, Counter>,
+    /// 1 while a venue's source is held (disconnected or recovering), 0 otherwise.
+    pub source_held: Family<VenueLabel, Gauge>,
+    /// How far, in event-time seconds, the stream has run ahead of a held source.
+    pub source_hold_seconds: Family<VenueLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Held sources declared lost by the hold bound, by venue.
+    pub sources_lost: Family<VenueLabel, Counter>,
 }
 
 impl ServiceMetrics {
@@ -61,6 +74,10 @@ impl ServiceMetrics {
             rows_written: Family::default(),
             retries: Family::default(),
             events: Family::default(),
+            late_trades: Family::default(),
+            source_held: Family::default(),
+            source_hold_seconds: Family::default(),
+            sources_lost: Family::default(),
         };
         let registry = registry.sub_registry_with_prefix("tickflow");
         registry.register("records_in", "Records consumed or received, by topic or feed", metrics.records_in.clone());
@@ -80,7 +97,35 @@ impl ServiceMetrics {
             "Notable events (reconnects, restores, heartbeats), by name",
             metrics.events.clone(),
         );
+        registry.register(
+            "late_trades",
+            "Trades that arrived after their windows were final (kept, marked late), by venue",
+            metrics.late_trades.clone(),
+        );
+        registry.register(
+            "source_held",
+            "1 while a venue's feed is held (disconnected or recovering), so its windows wait",
+            metrics.source_held.clone(),
+        );
+        registry.register(
+            "source_hold_seconds",
+            "Event-time seconds the stream has run ahead of a held venue's feed",
+            metrics.source_hold_seconds.clone(),
+        );
+        registry.register(
+            "sources_lost",
+            "Held feeds declared lost by the hold bound (their windows closed without them), by venue",
+            metrics.sources_lost.clone(),
+        );
         metrics
+    }
+
+    /// The member of a family labelled `venue=<venue>`.
+    pub fn venue<T>(family: &Family<VenueLabel, T, impl Fn() -> T>, venue: &str) -> T
+    where
+        T: Clone + prometheus_client::metrics::TypedMetric,
+    {
+        family.get_or_create(&VenueLabel { venue: venue.to_owned() }).clone()
     }
 
     pub fn counter_in(&self, topic: &str) -> Counter {

@@ -1,6 +1,7 @@
--- Per instrument and minute: trades kept, lake rows dropped as duplicates here, records rejected
--- upstream by reason (late trades are the `late_event` rejections), and the reported feed gaps
--- that touch the minute, so a minute without trades reads as a gap rather than a quiet market.
+-- Per instrument and minute: trades kept, of which late (arrived after the stream's candle was
+-- final: in the marts, not in the realtime candles), lake rows dropped as duplicates here,
+-- records rejected upstream by reason, and the reported feed gaps that touch the minute, so a
+-- minute without trades reads as a gap rather than a quiet market.
 with lake_rows as (
     select instrument_id, date_trunc('minute', event_time) as minute, count(*) as lake_rows
     from {{ ref('stg_lake__trades') }}
@@ -8,7 +9,11 @@ with lake_rows as (
 ),
 
 kept as (
-    select instrument_id, date_trunc('minute', event_time) as minute, count(*) as trades
+    select
+        instrument_id,
+        date_trunc('minute', event_time) as minute,
+        count(*) as trades,
+        count(*) filter (where is_late) as late_trades
     from {{ ref('fct_trades') }}
     group by all
 ),
@@ -28,7 +33,6 @@ rejections_by_minute as (
         instrument_id,
         minute,
         sum(rejected) as rejected,
-        sum(rejected) filter (where reason = 'late_event') as late,
         map_from_entries(list({'key': reason, 'value': rejected} order by reason)) as rejected_by_reason
     from rejections
     group by all
@@ -66,7 +70,7 @@ activity as (
         coalesce(l.minute, r.minute) as minute,
         coalesce(k.trades, 0) as trades,
         coalesce(l.lake_rows - k.trades, 0) as duplicates_removed,
-        coalesce(r.late, 0) as late,
+        coalesce(k.late_trades, 0) as late_trades,
         coalesce(r.rejected, 0) as rejected,
         coalesce(r.rejected_by_reason, map()) as rejected_by_reason
     from lake_rows as l
@@ -80,7 +84,7 @@ select
     coalesce(a.minute, g.minute) as minute,
     coalesce(a.trades, 0) as trades,
     coalesce(a.duplicates_removed, 0) as duplicates_removed,
-    coalesce(a.late, 0) as late,
+    coalesce(a.late_trades, 0) as late_trades,
     coalesce(a.rejected, 0) as rejected,
     coalesce(a.rejected_by_reason, map()) as rejected_by_reason,
     coalesce(g.gaps, 0) as feed_gaps,

@@ -22,5 +22,6 @@ select
     trade_value,
     price_change,
     price_change_bps,
+    coalesce(is_late, false) as is_late,
     date as trade_date
 from source

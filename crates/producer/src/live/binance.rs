@@ -166,10 +166,24 @@ impl Protocol for Binance {
                 _ => (self.started_ms.unwrap_or_default().saturating_mul(1000), GapReason::Disconnected),
             };
             // Open until the symbol's next trade settles it by id, or until the stop.
-            let open = self.unconfirmed.entry(symbol.clone());
+            let open = self.unconfirmed.entry(symbol.clone()).and_modify(|missed| missed.reason = reason);
             open.or_insert_with(|| MissedTrades::span(Venue::Binance, &symbol, reason, from_us, now, now));
         }
         self.report_given_up(out)
+    }
+
+    /// Until a reconnect's catch-up accounts for them, every symbol's trades from its latest
+    /// delivered one on may be missing; a stop while away reports them.
+    fn disconnected(&mut self) {
+        let Some(started_ms) = self.started_ms else { return };
+        let now = now_us();
+        for symbol in &self.symbols {
+            let from_us = self.ids.last_time_us(symbol).unwrap_or(started_ms.saturating_mul(1000));
+            let open = self.unconfirmed.entry(symbol.clone());
+            open.or_insert_with(|| {
+                MissedTrades::span(Venue::Binance, symbol, GapReason::Disconnected, from_us, now, now)
+            });
+        }
     }
 
     fn stopped(&mut self, out: &Out) -> anyhow::Result<()> {

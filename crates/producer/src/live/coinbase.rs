@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use tickflow_core::contract::{GapReason, Venue};
@@ -26,11 +27,28 @@ pub struct Coinbase {
     ids: TradeIds,
     sequence: Option<u64>,
     counters: FeedCounters,
+    /// Since when a new subscription's snapshot is awaited: until it comes, what was missed
+    /// while away is not recovered yet.
+    awaiting_snapshot: Option<Instant>,
+    /// When the connection dropped, if no snapshot has come since.
+    away_since_us: Option<i64>,
 }
+
+/// How long a subscription's snapshot is waited for before the feed is released without it
+/// (what it would have brought is then reported at the next snapshot, or at the stop).
+const SNAPSHOT_WAIT: Duration = Duration::from_secs(10);
 
 impl Coinbase {
     pub fn new(ws_url: &str, products: Vec<String>, counters: FeedCounters) -> Self {
-        Coinbase { ws_url: ws_url.to_owned(), products, ids: TradeIds::default(), sequence: None, counters }
+        Coinbase {
+            ws_url: ws_url.to_owned(),
+            products,
+            ids: TradeIds::default(),
+            sequence: None,
+            counters,
+            awaiting_snapshot: None,
+            away_since_us: None,
+        }
     }
 
     /// Whether a `market_trades` message is updates only, none of them delivered before nor
@@ -117,6 +135,7 @@ impl Protocol for Coinbase {
 
     fn connected(&mut self, socket: &mut Socket, _out: &Out) -> anyhow::Result<()> {
         self.sequence = None;
+        self.awaiting_snapshot = Some(Instant::now());
         for channel in ["heartbeats", "market_trades"] {
             let subscribe = serde_json::json!({"type": "subscribe", "product_ids": self.products, "channel": channel});
             socket.send(Message::text(subscribe.to_string()))?;
@@ -124,9 +143,26 @@ impl Protocol for Coinbase {
         Ok(())
     }
 
-    /// What is still missing will not come back now.
+    fn disconnected(&mut self) {
+        self.awaiting_snapshot = None;
+        self.away_since_us.get_or_insert_with(tickflow_service::now_us);
+    }
+
+    fn recovering(&self) -> bool {
+        self.awaiting_snapshot.is_some_and(|since| since.elapsed() < SNAPSHOT_WAIT)
+    }
+
+    /// What is still missing will not come back now; nor will what was traded while away, if
+    /// no snapshot came since.
     fn stopped(&mut self, out: &Out) -> anyhow::Result<()> {
         let now = tickflow_service::now_us();
+        if let Some(away_since_us) = self.away_since_us.take() {
+            for product in &self.products {
+                let from_us = self.ids.last_time_us(product).unwrap_or(away_since_us);
+                let missed = MissedTrades::span(Venue::Coinbase, product, GapReason::Disconnected, from_us, now, now);
+                out.missed(missed, &self.counters)?;
+            }
+        }
         for product in self.products.clone() {
             for missing in self.ids.give_up(&product, 0, u64::MAX) {
                 out.missed(
@@ -181,6 +217,9 @@ impl Protocol for Coinbase {
                 out.send(if changed { message.to_string() } else { text.to_owned() }, receive_time_us)?;
             }
             self.report_missed(&oldest, out)?;
+            if view.events.iter().any(|e| e.kind.as_deref() == Some("snapshot")) {
+                (self.awaiting_snapshot, self.away_since_us) = (None, None); // the snapshot covers the time away
+            }
         } else if view.kind.as_deref() == Some("error") {
             tracing::warn!(message = view.message.as_deref().unwrap_or_default(), "Coinbase reported an error");
             return Ok(Flow::Reconnect("the venue reported an error"));

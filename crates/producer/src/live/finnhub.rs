@@ -9,7 +9,7 @@ use std::fmt;
 
 use tickflow_core::contract::{GapReason, Venue};
 use tickflow_core::feed::{MissedTrades, Outages};
-use tickflow_core::venue::finnhub_trade_times;
+use tickflow_core::venue::{FinnhubMessage, finnhub_message};
 use tickflow_service::now_us;
 use tungstenite::Message;
 
@@ -94,24 +94,29 @@ impl Protocol for Finnhub {
     }
 
     fn text(&mut self, text: &str, receive_time_us: i64, out: &Out) -> anyhow::Result<Flow> {
-        if text.len() < 64 && text.contains(r#""type":"ping""#) {
-            return Ok(Flow::Continue);
-        }
-        if text.contains(r#""type":"error""#) {
-            let message: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-            self.counters.venue_errors.inc();
-            tracing::error!(message = %message["msg"], "Finnhub refused a request");
-            return Ok(Flow::Continue);
-        }
         let mut closed = Vec::new();
-        finnhub_trade_times(text.as_bytes(), |symbol, time_us| {
+        let message = finnhub_message(text.as_bytes(), |symbol, time_us| {
             if let Some((from_us, to_us)) = self.outages.trade(symbol, time_us) {
                 closed.push((symbol.to_owned(), from_us, to_us));
             }
         });
+        match message {
+            FinnhubMessage::Ping => return Ok(Flow::Continue),
+            FinnhubMessage::Error(message) => {
+                self.counters.venue_errors.inc();
+                tracing::error!(message, "Finnhub refused a request");
+                return Ok(Flow::Continue);
+            }
+            // Unreadable frames go on for the producer to dead-letter; other types it ignores.
+            FinnhubMessage::Trades | FinnhubMessage::Other | FinnhubMessage::Unreadable => {}
+        }
         self.report(closed, out)?;
         out.send(text.to_owned(), receive_time_us)?;
         Ok(Flow::Continue)
+    }
+
+    fn disconnected(&mut self) {
+        self.outages.disconnected(&self.symbols);
     }
 
     fn stopped(&mut self, out: &Out) -> anyhow::Result<()> {

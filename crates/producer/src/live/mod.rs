@@ -27,7 +27,7 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-use crate::source::{Frame, Received};
+use crate::source::{FeedStatus, Frame, Received};
 pub use trust::Trust;
 
 pub type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
@@ -128,6 +128,13 @@ impl Out {
         );
         self.frames.send(Received::Missed { missed }).map_err(|_| Closed)
     }
+
+    /// Says whether the feed is held (its connection dropped; it may be missing trades until
+    /// it recovers) or complete again.
+    pub fn status(&self, held: bool) -> Result<(), Closed> {
+        let status = FeedStatus { venue: self.venue, held, at_us: now_us() };
+        self.frames.send(Received::Status { status }).map_err(|_| Closed)
+    }
 }
 
 /// One venue's side of the connection loop.
@@ -138,6 +145,14 @@ pub trait Protocol {
     fn connected(&mut self, socket: &mut Socket, out: &Out) -> anyhow::Result<()>;
     /// A text frame, received at `receive_time_us`.
     fn text(&mut self, text: &str, receive_time_us: i64, out: &Out) -> anyhow::Result<Flow>;
+    /// The connection ended (dropped, refused, closed or failed): from now on trades may be
+    /// missed until the client recovers them, or reports them at its stop.
+    fn disconnected(&mut self) {}
+    /// Whether the client is still recovering what it missed while away (after `connected`
+    /// returned): while it is, its feed stays held.
+    fn recovering(&self) -> bool {
+        false
+    }
     /// The client stops: report what is still open.
     fn stopped(&mut self, _out: &Out) -> anyhow::Result<()> {
         Ok(())
@@ -165,9 +180,10 @@ pub fn run(
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let mut jitter = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
     let mut attempt = 0u32;
+    let mut link = Link { held: false, healthy: false };
     while !shutdown.requested() {
-        let started = Instant::now();
-        match session(&mut protocol, &options, &out, &shutdown, &counters) {
+        link.healthy = false;
+        match session(&mut protocol, &options, &out, &shutdown, &counters, &mut link) {
             Ok(End::Stop) => break,
             Ok(End::Reconnect(reason)) => tracing::info!(venue = ?out.venue, reason, "reconnecting"),
             Err(error) if error.is::<Closed>() => return,
@@ -175,8 +191,15 @@ pub fn run(
                 tracing::warn!(venue = ?out.venue, error = protocol.redact(format!("{error:#}")), "connection failed")
             }
         }
-        if started.elapsed() > options.watchdog {
-            attempt = 0; // it worked for a while: start the backoff over
+        protocol.disconnected();
+        if !link.held {
+            if out.status(true).is_err() {
+                return;
+            }
+            link.held = true;
+        }
+        if link.healthy {
+            attempt = 0; // the connection worked: the first retry comes at once (jittered below the base)
         }
         counters.reconnects.inc();
         let wait = options.backoff.delay(attempt, StandardUniform.sample(&mut jitter));
@@ -189,6 +212,28 @@ pub fn run(
     if let Err(error) = protocol.stopped(&out) {
         tracing::warn!(venue = ?out.venue, error = protocol.redact(format!("{error:#}")), "cannot report what is open");
     }
+    if link.held {
+        let _ = out.status(false); // what it could not recover is reported: nothing more to wait for
+    }
+}
+
+/// The state of a client's link to its venue across sessions.
+struct Link {
+    /// The feed was reported held and not released since.
+    held: bool,
+    /// The current session delivered frames after its handshake.
+    healthy: bool,
+}
+
+impl Link {
+    /// Releases the hold once the protocol has recovered.
+    fn release_if_recovered(&mut self, protocol: &impl Protocol, out: &Out) -> Result<(), Closed> {
+        if self.held && !protocol.recovering() {
+            out.status(false)?;
+            self.held = false;
+        }
+        Ok(())
+    }
 }
 
 fn session(
@@ -197,6 +242,7 @@ fn session(
     out: &Out,
     shutdown: &Shutdown,
     counters: &FeedCounters,
+    link: &mut Link,
 ) -> anyhow::Result<End> {
     let config = WebSocketConfig::default()
         .max_message_size(Some(options.max_frame_bytes))
@@ -205,6 +251,7 @@ fn session(
     set_read_timeout(&mut socket, Duration::from_millis(50))?;
     counters.connects.inc();
     protocol.connected(&mut socket, out)?;
+    link.release_if_recovered(protocol, out)?;
     let (connected, mut heard) = (Instant::now(), Instant::now());
     loop {
         if shutdown.requested() {
@@ -222,7 +269,10 @@ fn session(
         match socket.read() {
             Ok(Message::Text(text)) => {
                 heard = Instant::now();
-                if let Flow::Reconnect(reason) = protocol.text(text.as_str(), now_us(), out)? {
+                link.healthy = true;
+                let flow = protocol.text(text.as_str(), now_us(), out)?;
+                link.release_if_recovered(protocol, out)?;
+                if let Flow::Reconnect(reason) = flow {
                     return Ok(End::Reconnect(reason));
                 }
             }

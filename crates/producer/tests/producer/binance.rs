@@ -127,3 +127,17 @@ fn the_exchanges_certificate_is_verified() {
         .connect(&format!("ws://{}/stream?streams=btcusdt@trade", simulator.binance_ws), WebSocketConfig::default());
     assert!(plain.is_err(), "a TLS server does not speak plain WebSocket");
 }
+
+#[test]
+fn an_outage_still_open_at_the_stop_is_reported() {
+    let run = run_binance(Faults {
+        disconnect_every: Some(150),
+        outage: Some(Duration::from_secs(120)),
+        ..Faults::default()
+    });
+    assert!(Stats::get(&run.simulator.stats.refused_in_outage) > 0, "the venue refused the reconnects");
+    assert!(run.received.len() < run.manifest.len(), "the outage lost trades");
+    assert_delivered_or_reported_missed(&run);
+    assert!(run.missed.iter().all(|m| m.reason == GapReason::Disconnected && m.ids.is_none()), "{:?}", run.missed);
+    assert_eq!(run.statuses, [true, false], "held at the drop, released when the client stopped");
+}

@@ -87,3 +87,16 @@ fn more_missed_than_a_snapshot_holds_is_reported_missed_exactly() {
     assert_delivered_or_reported_missed(&run);
     assert!(run.missed.iter().all(|m| m.reason == GapReason::BeyondSnapshot && m.ids.is_some()));
 }
+
+#[test]
+fn an_outage_still_open_at_the_stop_is_reported() {
+    let run = run_coinbase(Faults {
+        disconnect_every: Some(150),
+        outage: Some(Duration::from_secs(120)),
+        ..Faults::default()
+    });
+    assert!(Stats::get(&run.simulator.stats.refused_in_outage) > 0, "the venue refused the reconnects");
+    assert!(run.received.len() < run.manifest.len(), "the outage lost trades");
+    assert_delivered_or_reported_missed(&run);
+    assert_eq!(run.statuses, [true, false], "held at the drop, released when the client stopped");
+}

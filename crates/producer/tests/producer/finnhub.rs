@@ -163,3 +163,33 @@ fn a_wrong_key_is_refused_and_never_shown() {
     prometheus_client::encoding::text::encode(&mut exposition, &registry).expect("metrics");
     assert!(exposition.contains("finnhub_reconnects") && !exposition.contains(CANARY));
 }
+
+#[test]
+fn an_outage_still_open_at_the_stop_is_reported() {
+    let outage = Faults { disconnect_every: Some(150), outage: Some(Duration::from_secs(120)), ..Faults::default() };
+    let run = run_against(Venue::Finnhub, outage, 1 << 16, finnhub, delivered);
+    assert!(Stats::get(&run.simulator.stats.refused_in_outage) > 0, "the venue refused the reconnects");
+    assert!(run.received.len() < run.manifest.len(), "the outage lost trades");
+    assert_delivered_or_reported_missed(&run);
+    assert_eq!(run.statuses, [true, false], "held at the drop, released when the client stopped");
+}
+
+#[test]
+fn control_frames_are_known_by_their_parsed_type_not_their_spelling() {
+    use producer::live::{Out, Protocol};
+    let metrics = ServiceMetrics::register(&mut Registry::default());
+    let counters = FeedCounters::new(&metrics, "finnhub");
+    let mut client =
+        Finnhub::new("ws://127.0.0.1:1", ApiKey::new(KEY.into()), vec!["AAPL".into()], counters.clone()).expect("ok");
+    let (frames, taken) = sync_channel(16);
+    let out = Out::new(Venue::Finnhub, frames);
+    for ping in [r#"{"type":"ping"}"#, r#"{"type": "ping"}"#, "{\n  \"type\" : \"ping\"\n}"] {
+        client.text(ping, 1, &out).expect("handled");
+    }
+    assert!(taken.try_recv().is_err(), "pings, however spelled, are not passed on as data");
+    client.text(r#"{"type": "error", "msg": "Invalid symbol"}"#, 1, &out).expect("handled");
+    assert_eq!(counters.venue_errors.get(), 1, "an error frame with spaces is a venue error");
+    assert!(taken.try_recv().is_err());
+    client.text(r#"{"data": [{"s": "AAPL", "p": 1.5, "t": 1000, "v": 1}], "type": "trade"}"#, 1, &out).expect("ok");
+    assert!(matches!(taken.try_recv(), Ok(Received::Frame(_))), "a trade frame goes on");
+}

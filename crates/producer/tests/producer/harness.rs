@@ -27,6 +27,8 @@ pub struct Run {
     pub other_frames: usize,
     /// What the client reported as missed and not recoverable.
     pub missed: Vec<MissedTrades>,
+    /// The client's feed statuses in order: `true` held, `false` released.
+    pub statuses: Vec<bool>,
     seen: BTreeMap<String, u32>,
     /// The venue's trades in the manifest.
     pub manifest: Vec<ManifestTrade>,
@@ -65,6 +67,7 @@ fn take(run: &mut Run, received: Received, delivered: fn(&Frame) -> Option<Vec<M
     let frame = match received {
         Received::Frame(frame) => frame,
         Received::Missed { missed } => return run.missed.push(missed),
+        Received::Status { status } => return run.statuses.push(status.held),
     };
     match delivered(&frame) {
         Some(trades) => {
@@ -177,6 +180,7 @@ pub fn run_with<P: Protocol + Send + 'static>(
         received: BTreeMap::new(),
         other_frames: 0,
         missed: Vec::new(),
+        statuses: Vec::new(),
         seen: BTreeMap::new(),
         manifest: Vec::new(),
     };
@@ -236,6 +240,9 @@ pub fn assert_delivered_or_reported_missed(run: &Run) {
 
 fn assert_delivered_once_and_as_made(run: &Run) {
     assert!(run.manifest.len() > 100, "too few trades to show anything: {}", run.manifest.len());
+    // Every drop holds the feed, every hold is released (at the latest when the client stops).
+    let alternating = run.statuses.iter().enumerate().all(|(i, held)| *held == (i % 2 == 0));
+    assert!(alternating && run.statuses.len().is_multiple_of(2), "holds and releases: {:?}", run.statuses);
     let repeated: Vec<_> = run.received.iter().filter(|(_, (_, n))| *n > 1).map(|(k, _)| k).collect();
     assert!(repeated.is_empty(), "delivered more than once: {repeated:?}");
     let mut seen = BTreeMap::new();

@@ -59,6 +59,9 @@ pub struct EnrichedTrade<'a> {
     pub price_change: Option<Decimal>,
     /// The same change in basis points of the previous price.
     pub price_change_bps: Option<f64>,
+    /// Arrived after every window it belongs to was final: in the lake and the marts, not in
+    /// the realtime candles already emitted.
+    pub is_late: bool,
 }
 
 /// What enrichment adds to a trade.
@@ -71,6 +74,7 @@ pub struct Enrichment {
     pub trade_value: Notional,
     pub price_change: Option<Decimal>,
     pub price_change_bps: Option<f64>,
+    pub is_late: bool,
 }
 
 impl<'a> EnrichedTrade<'a> {
@@ -95,6 +99,7 @@ impl<'a> EnrichedTrade<'a> {
             trade_value: enrichment.trade_value,
             price_change: enrichment.price_change,
             price_change_bps: enrichment.price_change_bps,
+            is_late: enrichment.is_late,
         }
     }
 }

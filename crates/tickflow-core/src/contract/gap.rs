@@ -21,6 +21,10 @@ pub enum GapReason {
     TooManyGaps,
     /// The client stopped while it was still waiting to recover them.
     Stopped,
+    /// The source was held (disconnected or recovering) for longer than the stream-processor's
+    /// bound: its windows were closed without it; trades of the range that arrive later are
+    /// late trades, the others are missing.
+    SourceLost,
 }
 
 impl GapReason {
@@ -31,6 +35,7 @@ impl GapReason {
             GapReason::BeyondSnapshot => "beyond_snapshot",
             GapReason::TooManyGaps => "too_many_gaps",
             GapReason::Stopped => "stopped",
+            GapReason::SourceLost => "source_lost",
         }
     }
 }

@@ -61,12 +61,25 @@ pub struct Trade<'a> {
     pub receive_time_us: i64,
 }
 
-/// A watermark record on `raw_trades` (`schemas/watermark.schema.json`): the event time the
-/// producer's feed has reached. It travels in the input, so a replay sees it at the same place.
+/// A watermark record on `raw_trades` (`schemas/watermark.schema.json`): how far a source (a
+/// venue's feed, or with `venue = None` every source of the producer) is complete in event
+/// time. `held = true` says the source cannot promise more (its connection is down, or it is
+/// recovering what it missed): its instruments' windows close no further than `watermark_us`
+/// until a record with `held = false` for the venue releases it. It travels in the input, so a
+/// replay sees it at the same place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Watermark {
     pub watermark_us: i64,
+    pub venue: Option<Venue>,
+    pub held: bool,
+}
+
+impl Watermark {
+    /// Every source has reached `watermark_us`.
+    pub fn all(watermark_us: i64) -> Self {
+        Watermark { watermark_us, venue: None, held: false }
+    }
 }
 
 impl Trade<'_> {

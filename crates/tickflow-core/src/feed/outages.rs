@@ -28,10 +28,17 @@ impl Outages {
 
     /// The symbols were (re)subscribed at `now_us`; after the first time, each may have missed trades.
     pub fn subscribed(&mut self, symbols: &[String], now_us: i64) {
-        let Some(first) = self.first_subscribed_us else {
+        if self.first_subscribed_us.is_none() {
             self.first_subscribed_us = Some(now_us);
             return;
-        };
+        }
+        self.disconnected(symbols);
+    }
+
+    /// The connection ended: after a first subscription, every symbol may miss trades from its
+    /// latest delivered one on, until its next trade (or the stop) closes the gap.
+    pub fn disconnected(&mut self, symbols: &[String]) {
+        let Some(first) = self.first_subscribed_us else { return };
         for symbol in symbols {
             if !self.open.contains_key(symbol) {
                 let from = self.latest_us.get(symbol).copied().unwrap_or(first);

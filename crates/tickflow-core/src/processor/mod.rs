@@ -9,13 +9,24 @@
 //! Watermarks: each instrument's own watermark is the latest event time it has accepted. So
 //! that a quiet instrument's windows still close, its effective watermark is the greater of
 //! that and the stream watermark minus `idle_timeout_us`, where the stream watermark is the
-//! latest event time accepted on any instrument or given to [`StreamProcessor::advance_stream_time`].
-//! A trade older than its instrument's effective watermark minus the allowed lateness is
-//! `late_event`; every other trade lands in windows that are still open. The output is a
-//! function of the input order alone, so a replay produces the same records.
+//! latest event time accepted on any instrument or named by a watermark record. Idle is not
+//! behind: while an instrument's source (its venue's feed) is *held* by a watermark record
+//! (disconnected, or recovering what it missed), the stream's progress closes its windows no
+//! further than the time the source is complete up to, until the source releases the hold or
+//! the stream runs `max_hold_us` ahead of it; then the source is declared lost, a
+//! `source_lost` feed gap is emitted for each of its instruments, and its windows close with
+//! the stream again. An instrument's windows never reopen: the watermark they were closed to
+//! only grows.
+//!
+//! A valid trade older than its instrument's effective watermark minus the allowed lateness is
+//! a *late* trade: it is deduplicated and enriched like any other and goes out marked `late`,
+//! but changes no window (they are final) and no watermark. The output is a function of the
+//! input order alone, so a replay produces the same records.
 
 use crate::anomaly::AnomalyConfig;
-use crate::contract::{EnrichedTrade, Enrichment, Metric, RejectReason, Rejection, Trade};
+use crate::contract::{
+    EnrichedTrade, Enrichment, FeedGap, GapReason, Metric, RejectReason, Rejection, Trade, Venue, Watermark,
+};
 use crate::decimal::Decimal;
 use crate::dedup::{RecentIdentities, trade_identity};
 use crate::feed::check_gap;
@@ -36,6 +47,8 @@ pub struct ProcessorConfig {
     /// How far an instrument's watermark may trail the stream's before its windows are closed
     /// by the stream's progress.
     pub idle_timeout_us: i64,
+    /// How far the stream may run ahead of a held source before the source is declared lost.
+    pub max_hold_us: i64,
     pub validation: ValidationRules,
     pub anomaly: AnomalyConfig,
 }
@@ -46,6 +59,7 @@ impl Default for ProcessorConfig {
             windows_us: vec![1_000_000, 60_000_000],
             allowed_lateness_us: 2_000_000,
             idle_timeout_us: 5_000_000,
+            max_hold_us: 120_000_000,
             validation: ValidationRules::default(),
             anomaly: AnomalyConfig::default(),
         }
@@ -58,7 +72,7 @@ pub enum ConfigError {
     NoWindows,
     #[error("window lengths must be positive and distinct")]
     BadWindow,
-    #[error("allowed lateness and idle timeout must not be negative")]
+    #[error("allowed lateness, idle timeout and hold bound must not be negative")]
     NegativeDuration,
 }
 
@@ -73,7 +87,7 @@ impl ProcessorConfig {
         if lengths.len() != self.windows_us.len() || lengths[0] <= 0 {
             return Err(ConfigError::BadWindow);
         }
-        if self.allowed_lateness_us < 0 || self.idle_timeout_us < 0 {
+        if self.allowed_lateness_us < 0 || self.idle_timeout_us < 0 || self.max_hold_us < 0 {
             return Err(ConfigError::NegativeDuration);
         }
         Ok(())
@@ -83,9 +97,22 @@ impl ProcessorConfig {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct InstrumentState {
     watermark_us: i64,
+    /// The watermark its windows were closed to; it only grows.
+    closed_us: i64,
+    /// The venue of its latest trade: the source whose holds apply to it.
+    venue: Venue,
     last_price: Option<Decimal>,
     recent: RecentIdentities,
     series: Vec<WindowSeries>,
+}
+
+/// What the processor knows of one source's completeness.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SourceStatus {
+    /// While held: the event time the source is complete up to.
+    pub held_at_us: Option<i64>,
+    /// Held for longer than the bound: its windows close with the stream until it is released.
+    pub lost: bool,
 }
 
 #[derive(Debug)]
@@ -95,13 +122,14 @@ pub struct StreamProcessor {
     sessions: SessionClock,
     /// Indexed like the reference data; created on an instrument's first trade.
     instruments: Vec<Option<InstrumentState>>,
+    /// Indexed by `Venue as usize`.
+    sources: [SourceStatus; 3],
     stream_watermark_us: i64,
     next_sweep_us: i64,
     sweep_step_us: i64,
     arrivals: u64,
 }
 
-const LATE: Rejection = Rejection::new(RejectReason::LateEvent, "older than the watermark minus the allowed lateness");
 const DUPLICATE: Rejection = Rejection::new(RejectReason::Duplicate, "trade identity already seen");
 const UNKNOWN_SYMBOL: Rejection =
     Rejection::new(RejectReason::UnknownSymbol, "instrument is not in the reference data");
@@ -116,6 +144,7 @@ impl StreamProcessor {
             config,
             reference,
             instruments,
+            sources: [SourceStatus::default(); 3],
             stream_watermark_us: i64::MIN,
             next_sweep_us: i64::MIN,
             sweep_step_us,
@@ -153,26 +182,67 @@ impl StreamProcessor {
         Ok(())
     }
 
-    /// Moves the stream watermark to at least `time_us` (a watermark record from the input),
-    /// closing the windows that this closes.
+    /// Moves the stream watermark to at least `time_us` (every source has reached it), closing
+    /// the windows that this closes.
     pub fn advance_stream_time(&mut self, time_us: i64, metrics: &mut Vec<Metric>) {
-        self.stream_watermark_us = self.stream_watermark_us.max(time_us);
-        self.sweep_if_due(metrics);
+        self.watermark(&Watermark::all(time_us), metrics);
+    }
+
+    /// A watermark record from the input: progress of one source or of all, a hold of a source
+    /// that cannot promise more, or the release of that hold. Emits what this closes.
+    pub fn watermark(&mut self, watermark: &Watermark, metrics: &mut Vec<Metric>) {
+        self.stream_watermark_us = self.stream_watermark_us.max(watermark.watermark_us);
+        match watermark.venue.map(|venue| &mut self.sources[venue as usize]) {
+            Some(source) if watermark.held => {
+                // A source already held (or lost) stays so from the earlier point.
+                if source.held_at_us.is_none() && !source.lost {
+                    source.held_at_us = Some(watermark.watermark_us);
+                }
+                self.sweep_if_due(metrics);
+            }
+            Some(source) if *source != SourceStatus::default() => {
+                *source = SourceStatus::default();
+                self.sweep(metrics); // its windows may close as far as the stream's now
+            }
+            _ => self.sweep_if_due(metrics),
+        }
+    }
+
+    /// What the processor knows of each venue's source.
+    pub fn sources(&self) -> impl Iterator<Item = (Venue, SourceStatus)> + '_ {
+        Venue::ALL.into_iter().map(|venue| (venue, self.sources[venue as usize]))
+    }
+
+    /// The latest event time of the stream (any source).
+    pub fn stream_watermark_us(&self) -> i64 {
+        self.stream_watermark_us
     }
 
     /// Closes every open window as if the input had ended (for bounded inputs and tests).
     pub fn finish(&mut self, metrics: &mut Vec<Metric>) {
         self.stream_watermark_us = i64::MAX;
+        self.sources = [SourceStatus::default(); 3];
         self.sweep(metrics);
     }
 
-    fn effective_watermark(&self, own_watermark_us: i64) -> i64 {
-        own_watermark_us.max(self.stream_watermark_us.saturating_sub(self.config.idle_timeout_us))
+    /// How far the stream's progress closes the windows of `venue`'s instruments.
+    fn horizon(&self, venue: Venue) -> i64 {
+        let idle = self.stream_watermark_us.saturating_sub(self.config.idle_timeout_us);
+        match self.sources[venue as usize] {
+            SourceStatus { held_at_us: Some(held), lost: false } => idle.min(held),
+            _ => idle,
+        }
     }
 
-    fn new_instrument_state(&self) -> InstrumentState {
+    fn effective_watermark(&self, state: &InstrumentState) -> i64 {
+        state.watermark_us.max(state.closed_us).max(self.horizon(state.venue))
+    }
+
+    fn new_instrument_state(&self, venue: Venue) -> InstrumentState {
         InstrumentState {
             watermark_us: i64::MIN,
+            closed_us: i64::MIN,
+            venue,
             last_price: None,
             recent: RecentIdentities::default(),
             series: self
@@ -188,16 +258,20 @@ impl StreamProcessor {
         let ix = self.reference.lookup(&trade.instrument_id).ok_or(UNKNOWN_SYMBOL)?;
         let lateness = self.config.allowed_lateness_us;
         let time = trade.event_time_us;
-        let own = self.instruments[ix as usize].as_ref().map_or(i64::MIN, |s| s.watermark_us);
-        if time < self.effective_watermark(own).saturating_sub(lateness) {
-            return Err(LATE);
-        }
-        if self.instruments[ix as usize].is_none() {
-            self.instruments[ix as usize] = Some(self.new_instrument_state());
-        }
+        let fresh = self.new_instrument_state(trade.venue);
+        let state = self.instruments[ix as usize].get_or_insert(fresh);
+        state.venue = trade.venue;
+        let Some(state) = self.instruments[ix as usize].as_ref() else { return Err(UNKNOWN_SYMBOL) };
+        let late = time < self.effective_watermark(state).saturating_sub(lateness);
         let Some(state) = self.instruments[ix as usize].as_mut() else { return Err(UNKNOWN_SYMBOL) };
         if !state.recent.insert(trade_identity(&trade)) {
             return Err(DUPLICATE);
+        }
+        if late {
+            // Its windows are final: it goes out marked late and changes no state but dedup's.
+            let price_change =
+                state.last_price.and_then(|previous| trade.price.checked_sub(previous).map(|c| (previous, c)));
+            return Ok(self.enrich(ix, trade, price_change, true));
         }
 
         self.arrivals += 1;
@@ -218,28 +292,41 @@ impl StreamProcessor {
         self.stream_watermark_us = self.stream_watermark_us.max(time);
         self.close_windows(ix, metrics);
 
-        let instrument = self.reference.instrument(ix);
         let Some(state) = self.instruments[ix as usize].as_mut() else { return Err(UNKNOWN_SYMBOL) };
         let price_change =
             state.last_price.and_then(|previous| trade.price.checked_sub(previous).map(|c| (previous, c)));
         state.last_price = Some(trade.price);
+        let enriched = self.enrich(ix, trade, price_change, false);
+        self.sweep_if_due(metrics);
+        Ok(enriched)
+    }
+
+    /// Reference data and derived values; `price_change` is (previous price, change).
+    fn enrich<'a>(
+        &mut self,
+        ix: InstrumentIx,
+        trade: Trade<'a>,
+        price_change: Option<(Decimal, Decimal)>,
+        late: bool,
+    ) -> EnrichedTrade<'a> {
+        let instrument = self.reference.instrument(ix);
         let enrichment = Enrichment {
             asset_class: instrument.asset_class,
             exchange: instrument.exchange.clone(),
             quote_currency: instrument.quote_currency.clone(),
-            session: self.sessions.session(instrument.calendar, time),
+            session: self.sessions.session(instrument.calendar, trade.event_time_us),
             trade_value: trade.price.mul_exact(trade.size),
             price_change: price_change.map(|(_, change)| change),
             price_change_bps: price_change.map(|(previous, change)| change.to_f64() / previous.to_f64() * 10_000.0),
+            is_late: late,
         };
-        self.sweep_if_due(metrics);
-        Ok(EnrichedTrade::new(trade, enrichment))
+        EnrichedTrade::new(trade, enrichment)
     }
 
     /// Advances one instrument's windows and dedup horizon to its effective watermark.
     fn close_windows(&mut self, ix: InstrumentIx, metrics: &mut Vec<Metric>) {
-        let Some(own) = self.instruments[ix as usize].as_ref().map(|s| s.watermark_us) else { return };
-        let watermark = self.effective_watermark(own);
+        let Some(state) = self.instruments[ix as usize].as_ref() else { return };
+        let watermark = self.effective_watermark(state);
         let lateness = self.config.allowed_lateness_us;
         let id = &self.reference.instrument(ix).id;
         let Some(state) = self.instruments[ix as usize].as_mut() else { return };
@@ -247,10 +334,52 @@ impl StreamProcessor {
             series.advance(watermark, lateness, &self.config.anomaly, id, metrics);
         }
         state.recent.advance(watermark, lateness);
+        state.closed_us = watermark;
+    }
+
+    /// Declares lost every held source the stream has run more than the bound ahead of: a
+    /// `source_lost` gap for each of its instruments, from the time it was complete up to to
+    /// the stream's time now. Its windows then close with the stream.
+    fn expire_holds(&mut self, metrics: &mut Vec<Metric>) -> bool {
+        let mut expired = false;
+        for venue in Venue::ALL {
+            let source = &mut self.sources[venue as usize];
+            let Some(held) = source.held_at_us else { continue };
+            if source.lost || self.stream_watermark_us.saturating_sub(held) <= self.config.max_hold_us {
+                continue;
+            }
+            source.lost = true;
+            expired = true;
+            let to_us = self.stream_watermark_us;
+            for (ix, state) in self.instruments.iter().enumerate() {
+                let Some(state) = state.as_ref().filter(|s| s.venue == venue) else { continue };
+                let instrument = &self.reference.instruments()[ix];
+                let Some((_, symbol)) = instrument.venue_symbols.iter().find(|(v, _)| *v == venue) else { continue };
+                // Its own trades up to its own watermark were delivered.
+                let from_us = held.max(state.watermark_us).min(to_us);
+                metrics.push(Metric::FeedGap(FeedGap {
+                    gap_key: FeedGap::key(venue, symbol, from_us, to_us),
+                    venue,
+                    venue_symbol: symbol.clone(),
+                    instrument_id: instrument.id.clone(),
+                    reason: GapReason::SourceLost,
+                    from_us,
+                    to_us,
+                    first_missing_trade_id: None,
+                    last_missing_trade_id: None,
+                    missing_trades: None,
+                    detected_at_us: to_us,
+                }));
+            }
+        }
+        expired
     }
 
     /// Sweeps all instruments once the stream watermark has moved a smallest window further.
     fn sweep_if_due(&mut self, metrics: &mut Vec<Metric>) {
+        if self.sources.iter().any(|s| s.held_at_us.is_some() && !s.lost) && self.expire_holds(metrics) {
+            self.sweep(metrics);
+        }
         let horizon = self.stream_watermark_us.saturating_sub(self.config.idle_timeout_us);
         if horizon >= self.next_sweep_us {
             self.sweep(metrics);

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 
-use super::{ConfigError, InstrumentState, ProcessorConfig, StreamProcessor};
+use super::{ConfigError, InstrumentState, ProcessorConfig, SourceStatus, StreamProcessor};
 use crate::reference::ReferenceData;
 
 /// Everything a processor knows besides its configuration and reference data.
@@ -14,6 +14,7 @@ pub struct ProcessorSnapshot {
     windows_us: Vec<i64>,
     allowed_lateness_us: i64,
     instruments: Vec<(SmolStr, InstrumentState)>,
+    sources: [SourceStatus; 3],
     stream_watermark_us: i64,
     next_sweep_us: i64,
     arrivals: u64,
@@ -40,6 +41,7 @@ impl StreamProcessor {
             windows_us: self.config.windows_us.clone(),
             allowed_lateness_us: self.config.allowed_lateness_us,
             instruments,
+            sources: self.sources,
             stream_watermark_us: self.stream_watermark_us,
             next_sweep_us: self.next_sweep_us,
             arrivals: self.arrivals,
@@ -62,6 +64,7 @@ impl StreamProcessor {
                 processor.instruments[ix as usize] = Some(state);
             }
         }
+        processor.sources = snapshot.sources;
         processor.stream_watermark_us = snapshot.stream_watermark_us;
         processor.next_sweep_us = snapshot.next_sweep_us;
         processor.arrivals = snapshot.arrivals;

@@ -99,9 +99,12 @@ fn normalize_trade<'a>(
 }
 
 #[derive(Deserialize)]
-struct TradeTimes<'a> {
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Text<'a>>,
     #[serde(borrow, default)]
-    data: Vec<SymbolTime<'a>>,
+    data: Option<Vec<SymbolTime<'a>>>,
+    msg: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -111,12 +114,62 @@ struct SymbolTime<'a> {
     t: i64,
 }
 
-/// Calls `each(symbol, event time in µs)` for every trade of a Finnhub trade frame, reading
-/// nothing else (what the client tracks to bound what an outage may have lost).
-pub fn finnhub_trade_times(frame: &[u8], mut each: impl FnMut(&str, i64)) {
-    if let Ok(frame) = serde_json::from_slice::<TradeTimes<'_>>(frame) {
-        for trade in &frame.data {
-            each(&trade.s.0, millis_to_micros(trade.t));
+/// What a Finnhub client needs to know of a message, decided on its parsed `type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FinnhubMessage {
+    Trades,
+    Ping,
+    /// The venue's `{"type":"error","msg":...}`.
+    Error(String),
+    /// Another type, or none.
+    Other,
+    /// Not JSON of the expected shape (the producer dead-letters it).
+    Unreadable,
+}
+
+/// Reads a Finnhub message once: its type, and for a trade frame calls `each(symbol, event time
+/// in µs)` for every trade (what the client tracks to bound what an outage may have lost).
+pub fn finnhub_message(frame: &[u8], mut each: impl FnMut(&str, i64)) -> FinnhubMessage {
+    let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(frame) else { return FinnhubMessage::Unreadable };
+    match envelope.kind.as_ref().map(|k| k.0.as_ref()) {
+        Some("trade") => {
+            for trade in envelope.data.iter().flatten() {
+                each(&trade.s.0, millis_to_micros(trade.t));
+            }
+            FinnhubMessage::Trades
         }
+        Some("ping") => FinnhubMessage::Ping,
+        Some("error") => FinnhubMessage::Error(envelope.msg.unwrap_or_default()),
+        _ => FinnhubMessage::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_type_is_read_from_the_json_whatever_its_spacing() {
+        let kind = |text: &str| finnhub_message(text.as_bytes(), |_, _| {});
+        assert_eq!(kind(r#"{"type":"ping"}"#), FinnhubMessage::Ping);
+        assert_eq!(kind("{ \"type\" :\n \"ping\" }"), FinnhubMessage::Ping);
+        assert_eq!(
+            kind(r#"{"msg": "Subscribing to too many symbols", "type": "error"}"#),
+            FinnhubMessage::Error("Subscribing to too many symbols".into())
+        );
+        assert_eq!(kind(r#"{"type":"news"}"#), FinnhubMessage::Other);
+        assert_eq!(kind(r#"{"type":"pi"#), FinnhubMessage::Unreadable);
+        let mut times = Vec::new();
+        let trades = finnhub_message(
+            br#"{"data": [{"s":"AAPL","p":1.5,"t":1000,"v":1,"c":null},{"s":"MSFT","p":2,"t":2000,"v":0}], "type": "trade"}"#,
+            |symbol, time| times.push((symbol.to_owned(), time)),
+        );
+        assert_eq!(trades, FinnhubMessage::Trades);
+        assert_eq!(times, [("AAPL".to_owned(), 1_000_000), ("MSFT".to_owned(), 2_000_000)]);
+        // A frame mentioning "ping" in a string is not a ping.
+        assert_eq!(
+            kind(r#"{"type":"error","msg":"\"type\":\"ping\""}"#),
+            FinnhubMessage::Error(r#""type":"ping""#.into())
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 pub use binance::{BinanceEvent, BinanceRestTrade, binance_event, binance_stream_path, normalize_binance};
 pub use coinbase::normalize_coinbase;
-pub use finnhub::{finnhub_trade_times, normalize_finnhub};
+pub use finnhub::{FinnhubMessage, finnhub_message, normalize_finnhub};
 
 use crate::contract::{RejectReason, Rejection, Trade, Venue};
 use crate::reference::ReferenceData;

@@ -28,18 +28,18 @@ fn a_trade_at_a_window_end_belongs_to_the_next_window() {
 }
 
 #[test]
-fn late_trades_within_lateness_revise_and_beyond_it_are_rejected() {
+fn late_trades_within_lateness_revise_and_beyond_it_pass_marked_late_without_changing_candles() {
     let mut processor = processor(one_second_windows(2 * SECOND));
     let mut metrics = Vec::new();
     let mut send = |id, time, price: &str, metrics: &mut Vec<Metric>| {
-        processor.process(&bytes(&trade(id, time, price, "1")), metrics).map(|_| ()).map_err(|r| r.reason)
+        processor.process(&bytes(&trade(id, time, price, "1")), metrics).map(|e| e.is_late).map_err(|r| r.reason)
     };
-    send(1, T0 + 100_000, "100", &mut metrics).expect("on time");
-    send(2, T0 + 1_500_000, "101", &mut metrics).expect("on time, closes [T0, T0+1s) provisionally");
+    assert_eq!(send(1, T0 + 100_000, "100", &mut metrics), Ok(false), "on time");
+    assert_eq!(send(2, T0 + 1_500_000, "101", &mut metrics), Ok(false), "on time, closes [T0, T0+1s) provisionally");
     let provisional = candles(&metrics).into_iter().find(|c| c.window_start_us == T0).expect("emitted").clone();
     assert_eq!((provisional.revision, provisional.is_final, provisional.trade_count), (0, false, 1));
 
-    send(3, T0 + 900_000, "99", &mut metrics).expect("late but within lateness");
+    assert_eq!(send(3, T0 + 900_000, "99", &mut metrics), Ok(false), "out of order but within lateness");
     let revised = candles(&metrics).into_iter().rfind(|c| c.window_start_us == T0).expect("revised").clone();
     assert_eq!((revised.revision, revised.is_final, revised.trade_count), (1, false, 2));
     assert_eq!((revised.low.to_string(), revised.close.to_string()), ("99".into(), "99".into()));
@@ -48,8 +48,11 @@ fn late_trades_within_lateness_revise_and_beyond_it_are_rejected() {
     let last = candles(&metrics).into_iter().rfind(|c| c.window_start_us == T0).expect("final").clone();
     assert_eq!((last.revision, last.is_final, last.trade_count), (2, true, 2));
 
-    assert_eq!(send(5, T0 + 500_000, "98", &mut metrics), Err(RejectReason::LateEvent));
-    assert_eq!(send(6, T0 + 1_000_000, "98", &mut metrics), Ok(()), "exactly at watermark - lateness is on time");
+    let emitted = metrics.len();
+    assert_eq!(send(5, T0 + 500_000, "98", &mut metrics), Ok(true), "beyond the lateness: late, passed on");
+    assert_eq!(metrics.len(), emitted, "a late trade revises no final candle");
+    assert_eq!(send(5, T0 + 500_000, "98", &mut metrics), Err(RejectReason::Duplicate), "late trades are deduplicated");
+    assert_eq!(send(6, T0 + 1_000_000, "98", &mut metrics), Ok(false), "exactly at watermark - lateness is on time");
 }
 
 #[test]
@@ -73,8 +76,9 @@ fn a_quiet_instruments_window_closes_by_the_streams_progress_or_a_heartbeat() {
     assert!(candles(&metrics).is_empty());
     alone.advance_stream_time(T0 + 6 * SECOND, &mut metrics);
     assert_eq!(candles(&metrics).len(), 1, "a heartbeat closes it on an idle stream");
-    let late = alone.process_trade(trade(2, T0 + 500_000, "100", "1"), &mut metrics);
-    assert_eq!(late.err().map(|r| r.reason), Some(RejectReason::LateEvent), "a closed window takes no more trades");
+    let late = alone.process_trade(trade(2, T0 + 500_000, "100", "1"), &mut metrics).expect("passed on");
+    assert!(late.is_late, "a closed window takes no more trades: the trade is marked late");
+    assert_eq!(candles(&metrics).len(), 1);
 }
 
 #[test]
@@ -208,4 +212,109 @@ fn dedup_and_window_state_stay_bounded_on_a_long_stream() {
     // Two generations of at most lateness (2 s) × rate (1 000/s) identities each, not 200 000.
     assert!(identities <= 4_100, "remembers about lateness × rate identities, not all: {identities}");
     assert!(windows <= 6, "{windows}");
+}
+
+/// A Coinbase BTC-USD trade: another venue, so another source.
+fn coinbase(id: u64, time: i64) -> tickflow_core::contract::Trade<'static> {
+    let mut trade = trade_on("BTC-USD", "BTC-USD", id, time, "100", "1");
+    trade.venue = tickflow_core::contract::Venue::Coinbase;
+    trade.trade_key = format!("coinbase:BTC-USD:{id}").into();
+    trade
+}
+
+fn hold(venue: tickflow_core::contract::Venue, at: i64, held: bool) -> tickflow_core::contract::Watermark {
+    tickflow_core::contract::Watermark { watermark_us: at, venue: Some(venue), held }
+}
+
+fn finals_of<'m>(metrics: &'m [Metric], instrument: &str) -> Vec<&'m tickflow_core::contract::Candle> {
+    candles(metrics).into_iter().filter(|c| &*c.instrument_id == instrument && c.is_final).collect()
+}
+
+#[test]
+fn a_held_source_keeps_its_windows_open_while_other_venues_trade_until_it_recovers() {
+    use tickflow_core::contract::Venue;
+    let config =
+        ProcessorConfig { idle_timeout_us: 5 * SECOND, max_hold_us: 120 * SECOND, ..one_second_windows(2 * SECOND) };
+    let mut processor = processor(config.clone());
+    let mut metrics = Vec::new();
+    processor.process_trade(trade(1, T0, "100", "1"), &mut metrics).expect("binance trade");
+    // Binance's connection drops: the source is complete up to T0.
+    processor.watermark(&hold(Venue::Binance, T0, true), &mut metrics);
+    for step in 1..=60 {
+        processor.process_trade(coinbase(step, T0 + step as i64 * SECOND), &mut metrics).expect("coinbase trade");
+    }
+    assert!(finals_of(&metrics, "BTC-USDT").is_empty(), "60 s of Coinbase trades do not close a held source's windows");
+    assert_eq!(finals_of(&metrics, "BTC-USD").len(), 57, "Coinbase's own windows close as they always do");
+    let status: Vec<_> = processor.sources().filter(|(_, s)| s.held_at_us.is_some()).collect();
+    assert_eq!(status.len(), 1, "{status:?}");
+
+    // Part way through the recovery the processor restarts from a snapshot: nothing changes.
+    let saved = serde_json::to_string(&processor.snapshot()).expect("snapshot");
+    let mut processor = tickflow_core::processor::StreamProcessor::restore(
+        config,
+        crate::support::reference(),
+        serde_json::from_str(&saved).expect("snapshot reads"),
+    )
+    .expect("restores");
+    // The backfill brings what was traded during the outage: none of it is late.
+    for step in 1..=50 {
+        let enriched = processor.process_trade(trade(1 + step, T0 + step as i64 * SECOND, "101", "2"), &mut metrics);
+        assert!(!enriched.expect("backfilled trade").is_late, "trade {step} of the outage is on time");
+    }
+    processor.watermark(&hold(Venue::Binance, T0 + 50 * SECOND, false), &mut metrics);
+    let finals = finals_of(&metrics, "BTC-USDT");
+    assert_eq!(finals.len(), 51, "the release closes every window up to the stream's horizon");
+    assert_eq!(finals.iter().map(|c| c.trade_count).sum::<u64>(), 51, "every trade in its candle");
+    assert!(metrics.iter().all(|m| !matches!(m, Metric::FeedGap(_))), "nothing was lost");
+}
+
+#[test]
+fn a_hold_beyond_the_bound_declares_the_source_lost_and_later_trades_are_late() {
+    use tickflow_core::contract::{GapReason, Venue};
+    let config = ProcessorConfig { idle_timeout_us: 5 * SECOND, max_hold_us: 30 * SECOND, ..one_second_windows(0) };
+    let mut processor = processor(config);
+    let mut metrics = Vec::new();
+    processor.process_trade(trade(1, T0, "100", "1"), &mut metrics).expect("binance trade");
+    processor.watermark(&hold(Venue::Binance, T0 + 200_000, true), &mut metrics);
+    for step in 1..=30 {
+        processor.process_trade(coinbase(step, T0 + step as i64 * SECOND), &mut metrics).expect("coinbase trade");
+    }
+    assert!(finals_of(&metrics, "BTC-USDT").is_empty(), "within the bound");
+    processor.process_trade(coinbase(31, T0 + 31 * SECOND), &mut metrics).expect("coinbase trade");
+    let gaps: Vec<_> = metrics.iter().filter_map(|m| if let Metric::FeedGap(g) = m { Some(g) } else { None }).collect();
+    assert_eq!(gaps.len(), 1, "one gap for the one instrument of the lost source");
+    let gap = gaps[0];
+    assert_eq!((&*gap.instrument_id, &*gap.venue_symbol, gap.reason), ("BTC-USDT", "BTCUSDT", GapReason::SourceLost));
+    assert_eq!((gap.from_us, gap.to_us, gap.missing_trades), (T0 + 200_000, T0 + 31 * SECOND, None));
+    assert_eq!(gap.gap_key, format!("binance:BTCUSDT:{}:{}", T0 + 200_000, T0 + 31 * SECOND));
+    assert_eq!(finals_of(&metrics, "BTC-USDT").len(), 1, "the lost source's window closes with the stream");
+
+    // Trades the source delivers afterwards are late: passed on, in no candle.
+    let emitted = metrics.len();
+    let late = processor.process_trade(trade(2, T0 + 5 * SECOND, "100", "1"), &mut metrics).expect("passed on");
+    assert!(late.is_late);
+    assert_eq!(metrics.len(), emitted);
+    // Held again while lost: still lost, no second gap; a release makes it a source like any other.
+    processor.watermark(&hold(Venue::Binance, T0 + 6 * SECOND, true), &mut metrics);
+    processor.watermark(&hold(Venue::Binance, T0 + 31 * SECOND, false), &mut metrics);
+    assert!(processor.sources().all(|(_, s)| s.held_at_us.is_none() && !s.lost));
+    assert_eq!(metrics.iter().filter(|m| matches!(m, Metric::FeedGap(_))).count(), 1);
+}
+
+#[test]
+fn windows_closed_before_a_hold_arrives_stay_closed() {
+    use tickflow_core::contract::Venue;
+    let config = ProcessorConfig { idle_timeout_us: SECOND, ..one_second_windows(0) };
+    let mut processor = processor(config);
+    let mut metrics = Vec::new();
+    processor.process_trade(trade(1, T0, "100", "1"), &mut metrics).expect("binance trade");
+    processor.process_trade(coinbase(1, T0 + 10 * SECOND), &mut metrics).expect("coinbase trade");
+    assert_eq!(finals_of(&metrics, "BTC-USDT").len(), 1, "idle: closed by the stream");
+    // The hold comes late (a stall noticed by the watchdog): it cannot reopen a final window.
+    processor.watermark(&hold(Venue::Binance, T0, true), &mut metrics);
+    let late = processor.process_trade(trade(2, T0 + 500_000, "100", "1"), &mut metrics).expect("passed on");
+    assert!(late.is_late, "its window was final before the hold");
+    let on_time = processor.process_trade(trade(3, T0 + 9 * SECOND + 1, "100", "1"), &mut metrics).expect("ok");
+    assert!(!on_time.is_late);
+    assert_eq!(finals_of(&metrics, "BTC-USDT").len(), 1, "no window emitted twice");
 }

@@ -95,9 +95,18 @@ fn every_record_type_validates_against_its_schema() {
     };
     let value = serde_json::to_value(&dead_letter).expect("serializes");
     assert_conforms(schema::DEAD_LETTER, std::slice::from_ref(&value));
-    let watermark = serde_json::to_value(tickflow_core::contract::Watermark { watermark_us: 1_700_000_000_000_000 })
-        .expect("serializes");
-    assert_conforms(schema::WATERMARK, &[watermark]);
+    let watermarks: Vec<Value> = [
+        tickflow_core::contract::Watermark::all(1_700_000_000_000_000),
+        tickflow_core::contract::Watermark {
+            watermark_us: 1_700_000_000_000_000,
+            venue: Some(Venue::Binance),
+            held: true,
+        },
+    ]
+    .iter()
+    .map(|w| serde_json::to_value(w).expect("serializes"))
+    .collect();
+    assert_conforms(schema::WATERMARK, &watermarks);
     let gaps: Vec<Value> = [
         MissedTrades::ids(
             Venue::Binance,

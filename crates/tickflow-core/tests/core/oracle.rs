@@ -19,6 +19,39 @@ pub struct Accepted {
     pub price_only: bool,
 }
 
+/// What happens to a valid trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Into its windows.
+    OnTime,
+    /// Its windows are final: passed on, marked late, in no candle.
+    Late,
+    Duplicate,
+    /// A redelivery older than the watermark minus the lateness: the processor remembers
+    /// identities only that far back, so it may pass it on as late or drop it as a duplicate.
+    LateDuplicate,
+}
+
+impl Decision {
+    /// The processor's answer as a decision.
+    pub fn of(result: Result<bool, RejectReason>) -> Option<Decision> {
+        match result {
+            Ok(false) => Some(Decision::OnTime),
+            Ok(true) => Some(Decision::Late),
+            Err(RejectReason::Duplicate) => Some(Decision::Duplicate),
+            Err(_) => None,
+        }
+    }
+
+    /// Whether the processor's decision `got` is what this one allows.
+    pub fn allows(self, got: Option<Decision>) -> bool {
+        match self {
+            Decision::LateDuplicate => matches!(got, Some(Decision::Late | Decision::Duplicate)),
+            expected => got == Some(expected),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Oracle {
     lateness: i64,
@@ -46,14 +79,17 @@ impl Oracle {
     }
 
     /// The decision for a trade whose values are valid.
-    pub fn offer(&mut self, trade: &Trade<'_>) -> Result<(), RejectReason> {
+    pub fn offer(&mut self, trade: &Trade<'_>) -> Decision {
         let own = self.max_time.get(trade.instrument_id.as_ref()).copied().unwrap_or(i64::MIN);
         let watermark = own.max(self.stream_max.saturating_sub(self.idle));
-        if trade.event_time_us < watermark.saturating_sub(self.lateness) {
-            return Err(RejectReason::LateEvent);
-        }
-        if !self.seen.insert((trade.instrument_id.to_string(), format!("{:?}{}", trade.venue, trade.trade_key))) {
-            return Err(RejectReason::Duplicate);
+        let late = trade.event_time_us < watermark.saturating_sub(self.lateness);
+        let first =
+            self.seen.insert((trade.instrument_id.to_string(), format!("{:?}{}", trade.venue, trade.trade_key)));
+        match (first, late) {
+            (false, false) => return Decision::Duplicate,
+            (false, true) => return Decision::LateDuplicate,
+            (true, true) => return Decision::Late,
+            (true, false) => {}
         }
         self.max_time.insert(trade.instrument_id.to_string(), own.max(trade.event_time_us));
         self.stream_max = self.stream_max.max(trade.event_time_us);
@@ -66,7 +102,7 @@ impl Oracle {
             side: trade.side,
             price_only: trade.price_only,
         });
-        Ok(())
+        Decision::OnTime
     }
 
     /// Every window's candle, from the full list of its trades.

@@ -1,0 +1,177 @@
+"""A venue outage longer than the stream-processor's idle timeout plus its allowed lateness,
+while the other venues keep trading, through the whole pipeline: the simulator drops Binance and
+refuses its connections for 9 s (idle timeout 5 s + lateness 2 s = 7 s). The Binance client's
+feed is held while it is away and while it backfills, so the recovered trades are on time: every
+trade lands once, none late, and the disconnected instruments' final candles equal a
+recomputation from all their trades. When the venue cannot be recovered (REST down too) and the
+outage outlasts the processor's hold bound, the source is declared lost: `source_lost` feed gaps
+are written, the windows close after the bound, and every trade is in the lake or inside a
+reported gap."""
+
+import re
+import threading
+import time
+import urllib.request
+
+import duckdb
+
+from pipeline import Pipeline, Service, binary, free_port, wait_for_port
+from test_feed_gaps import scalar, wait_for_lines, wait_until_settled
+
+TRADES = 24_000
+RATE = 1_500
+OUTAGE_MS = 9_000
+
+
+def simulator(pipeline, tmp_path, ports, manifest, *faults):
+    return Service("exchange-sim", [
+        binary("exchange-sim"), "--manifest", str(manifest),
+        "--binance-ws-port", str(ports["binance_ws"]), "--binance-rest-port", str(ports["binance_rest"]),
+        "--coinbase-ws-port", str(ports["coinbase_ws"]), "--finnhub-ws-port", str(ports["finnhub_ws"]),
+        "--rate", str(RATE), "--max-trades", str(TRADES), "--open-on-first-connection", "--ping-interval-ms", "300",
+        "--fault-venues", "binance", "--disconnect-every", "2500", "--outage-ms", str(OUTAGE_MS), *faults],
+        pipeline.env, tmp_path)
+
+
+def producer(pipeline, tmp_path, ports):
+    return Service("producer", [
+        binary("producer"), "--http-addr", f"127.0.0.1:{ports['producer']}", "--source", "binance,coinbase,finnhub",
+        "--binance-ws-url", f"ws://127.0.0.1:{ports['binance_ws']}",
+        "--binance-rest-url", f"http://127.0.0.1:{ports['binance_rest']}",
+        "--coinbase-ws-url", f"ws://127.0.0.1:{ports['coinbase_ws']}",
+        "--finnhub-ws-url", f"ws://127.0.0.1:{ports['finnhub_ws']}",
+        "--feed-watchdog-ms", "3000", "--feed-backoff-max-ms", "500"],
+        dict(pipeline.env, FINNHUB_API_KEY="e2e-simulator-key"), tmp_path)
+
+
+class HoldWatcher(threading.Thread):
+    """Reads the stream-processor's /metrics while the test runs: the longest hold per venue."""
+
+    def __init__(self, pipeline):
+        super().__init__(daemon=True)
+        self.pipeline, self.longest, self.stopped = pipeline, {}, threading.Event()
+
+    def run(self):
+        pattern = re.compile(r'^tickflow_source_hold_seconds\{venue="(\w+)"\} ([0-9.e+-]+)$', re.M)
+        while not self.stopped.wait(0.2):
+            for venue, seconds in pattern.findall(self.pipeline.metrics("processor")):
+                self.longest[venue] = max(self.longest.get(venue, 0.0), float(seconds))
+
+
+def run_outage(tmp_path, processor_args=(), faults=()):
+    ports = {name: free_port() for name in ["binance_ws", "binance_rest", "coinbase_ws", "finnhub_ws", "producer"]}
+    manifest = tmp_path / "manifest.jsonl"
+    pipeline = Pipeline(tmp_path, processor_args)
+    sim = simulator(pipeline, tmp_path, ports, manifest, *faults)
+    feed = producer(pipeline, tmp_path, ports)
+    watcher = HoldWatcher(pipeline)
+    try:
+        pipeline.start()
+        sim.start()
+        wait_for_port(f"127.0.0.1:{ports['finnhub_ws']}")
+        feed.start()
+        watcher.start()
+        wait_for_lines(manifest, TRADES, timeout=120)
+        wait_for_quiet_feed(ports)  # the market has ended; the last catch-up takes a moment more
+        feed.stop()
+        assert feed.process.returncode == 0, feed.tail()
+        db = duckdb.connect()
+        wait_until_settled(pipeline, db)
+        load_manifest(db, manifest)
+        return pipeline, db, watcher.longest, sim.tail(5)
+    finally:
+        watcher.stopped.set()
+        feed.stop()
+        sim.stop()
+        pipeline.stop()
+
+
+def feed_metrics(ports):
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{ports['producer']}/metrics", timeout=2).read().decode()
+    except OSError:
+        return ""
+
+
+def wait_for_quiet_feed(ports, quiet_s=3, timeout=60):
+    """Until the producer has sent nothing new for `quiet_s` (its clients are done catching up)."""
+    pattern = re.compile(r'^tickflow_records_out_total\{topic="raw_trades"\} (\d+)', re.M)
+    deadline, last, since = time.time() + timeout, None, time.time()
+    while time.time() < deadline:
+        now = pattern.findall(feed_metrics(ports))
+        if now != last:
+            last, since = now, time.time()
+        elif time.time() - since >= quiet_s:
+            return
+        time.sleep(0.2)
+
+
+def load_manifest(db, manifest):
+    db.execute(f"""create table manifest as select * from read_json('{manifest}', format = 'newline_delimited',
+                   columns = {{venue: 'VARCHAR', symbol: 'VARCHAR', id: 'UBIGINT', price: 'VARCHAR', qty: 'VARCHAR',
+                               time_us: 'BIGINT', side: 'VARCHAR', conditions: 'VARCHAR[]'}})""")
+    assert scalar(db, "select count(*) from manifest") == TRADES
+
+
+def by_id(db, venue):
+    """(delivered once, delivered more than once, neither delivered nor inside a reported gap) of
+    `venue`'s trades in the manifest."""
+    return db.execute(f"""
+        with found as (select venue_symbol, trade_id, count(*) n from lake_trades where venue = '{venue}' group by all),
+        m as (select m.*, f.n from manifest m left join found f on f.venue_symbol = m.symbol and f.trade_id = m.id::varchar
+              where m.venue = '{venue}')
+        select count(*) filter (where n = 1), count(*) filter (where n > 1),
+               count(*) filter (where n is null and not exists (
+                   select 1 from lake_feed_gaps g where g.venue = m.venue and g.venue_symbol = m.symbol
+                   and (m.id between coalesce(g.first_missing_trade_id::ubigint, 0)
+                                 and coalesce(g.last_missing_trade_id::ubigint, 0)
+                        or (g.first_missing_trade_id is null and m.time_us between epoch_us(g.from_us) and epoch_us(g.to_us)))))
+        from m""").fetchone()
+
+
+def candle_mismatches(db, venue):
+    """Windows of `venue`'s instruments whose final 1 s or 1 min candle differs from a
+    recomputation over the lake's on-time trades, or that have other than one final candle."""
+    return scalar(db, f"""
+        with t as (select * from lake_trades where venue = '{venue}' and not price_only and not is_late),
+        expected as (
+            select instrument_id, w len, (epoch_us(event_time_us) // w) * w ws, count(*) n, sum(size) volume,
+                   max(price) h, min(price) l
+            from t, (values (1000000), (60000000)) lengths(w) group by all),
+        finals as (
+            select instrument_id, window_length_us len, epoch_us(window_start_us) ws, trade_count n, volume,
+                   high h, low l, count(*) over (partition by instrument_id, window_length_us, window_start_us) copies
+            from lake_candles where is_final
+              and instrument_id in (select distinct instrument_id from t))
+        select count(*) from expected e full join finals f using (instrument_id, len, ws)
+        where e.n is null or f.n is null or e.n <> f.n or e.volume <> f.volume or e.h <> f.h or e.l <> f.l
+           or f.copies <> 1""")
+
+
+def test_an_outage_longer_than_the_lateness_is_recovered_on_time(tmp_path):
+    pipeline, db, longest_hold, sim_log = run_outage(tmp_path)
+    assert scalar(db, "select count(*) from manifest where venue = 'binance'") > 0
+    for venue in ["binance", "coinbase"]:
+        once, more, missing = by_id(db, venue)
+        assert (more, missing) == (0, 0), f"{venue}: {more} duplicated, {missing} lost\n{pipeline.logs()}"
+        assert once == scalar(db, f"select count(*) from manifest where venue = '{venue}'")
+    assert scalar(db, "select count(*) from lake_feed_gaps where venue = 'binance'") == 0, "all recovered"
+    assert scalar(db, "select count(*) from lake_trades where is_late") == 0, "the hold kept the windows open"
+    assert longest_hold.get("binance", 0) > 7, f"the outage held Binance beyond idle + lateness: {longest_hold}"
+    assert longest_hold.get("coinbase", 0) == 0 and longest_hold.get("finnhub", 0) == 0, longest_hold
+    assert candle_mismatches(db, "binance") == 0, "held instruments' candles hold every trade"
+    assert candle_mismatches(db, "coinbase") == 0, "the other venues' candles are unaffected"
+
+
+def test_an_outage_beyond_the_hold_bound_is_reported_and_closes_the_windows(tmp_path):
+    pipeline, db, longest_hold, _ = run_outage(tmp_path, processor_args=["--max-hold", "5s"],
+                                               faults=["--rest-unavailable"])
+    once, more, missing = by_id(db, "binance")
+    assert (more, missing) == (0, 0), f"binance: {more} duplicated, {missing} neither in the lake nor in a gap"
+    lost, keys = db.execute("""select count(*), count(distinct gap_key) from lake_feed_gaps
+                               where venue = 'binance' and reason = 'source_lost'""").fetchone()
+    assert lost > 0 and keys == lost, f"one source_lost gap per instrument of the lost source: {lost}, {keys}"
+    assert scalar(db, "select count(*) from lake_feed_gaps where venue <> 'binance'") == 0
+    assert 4 < longest_hold.get("binance", 0) <= 6.5, f"the 5 s bound released the hold: {longest_hold}"
+    assert candle_mismatches(db, "binance") == 0, "the lost source's windows closed, once each, with what arrived"
+    assert candle_mismatches(db, "coinbase") == 0
