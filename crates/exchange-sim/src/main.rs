@@ -10,19 +10,26 @@ use tickflow_core::contract::Venue;
 use tickflow_service::shutdown::Shutdown;
 use tickflow_service::{ServiceArgs, run_service};
 
+/// A local exchange speaking the Binance, Coinbase and Finnhub WebSocket protocols (and Binance's
+/// REST backfill) on a seeded synthetic market, with fault injection and a ground-truth manifest.
 #[derive(Debug, Parser)]
 #[command(name = "exchange-sim", version)]
 struct Args {
     #[command(flatten)]
     service: ServiceArgs,
+    /// Address every server listens on (keep it on loopback).
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
+    /// Port of the Binance WebSocket server (`/ws/...`, `/stream?streams=...`); 0 picks a free one.
     #[arg(long, default_value_t = 9443)]
     binance_ws_port: u16,
+    /// Port of the Binance REST server (`/api/v3/historicalTrades`); 0 picks a free one.
     #[arg(long, default_value_t = 9444)]
     binance_rest_port: u16,
+    /// Port of the Coinbase Advanced Trade WebSocket server; 0 picks a free one.
     #[arg(long, default_value_t = 9445)]
     coinbase_ws_port: u16,
+    /// Port of the Finnhub WebSocket server; 0 picks a free one.
     #[arg(long, default_value_t = 9446)]
     finnhub_ws_port: u16,
     /// The Finnhub API key clients must present (default: any).
@@ -31,6 +38,7 @@ struct Args {
     /// Symbols a Finnhub connection may subscribe to.
     #[arg(long, default_value_t = 50)]
     finnhub_max_symbols: usize,
+    /// Seed of the synthetic market: the same seed makes the same trades in the same order.
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Trades per second over the whole market (each venue gets its instruments' share).
@@ -39,26 +47,37 @@ struct Args {
     /// Stop trading after this many trades.
     #[arg(long)]
     max_trades: Option<u64>,
+    /// Where the ground truth goes: one JSON object per trade made (JSON Lines).
     #[arg(long, default_value = ".tickflow/exchange-manifest.jsonl")]
     manifest: PathBuf,
+    /// Milliseconds between Binance's WebSocket pings, Coinbase's heartbeats and Finnhub's pings.
     #[arg(long, default_value_t = 20_000)]
     ping_interval_ms: u64,
+    /// Drop the TCP connection, without a close frame, after every N trade frames of a venue.
     #[arg(long)]
     disconnect_every: Option<u64>,
+    /// Go silent (not even pings) for --stall-ms after every N trade frames; that time's trades are missed.
     #[arg(long)]
     stall_every: Option<u64>,
+    /// How long a --stall-every stall lasts, in milliseconds.
     #[arg(long, default_value_t = 5_000)]
     stall_ms: u64,
+    /// Send every N-th trade frame twice.
     #[arg(long)]
     duplicate_every: Option<u64>,
+    /// Send a truncated frame after every N-th trade frame.
     #[arg(long)]
     malformed_every: Option<u64>,
+    /// Send a frame larger than --oversized-bytes after every N-th trade frame.
     #[arg(long)]
     oversized_every: Option<u64>,
+    /// Size in bytes of the --oversized-every frames (they are one byte larger).
     #[arg(long, default_value_t = 1 << 20)]
     oversized_bytes: usize,
+    /// Announce maintenance (Binance `serverShutdown`) and close after every N trade frames.
     #[arg(long)]
     shutdown_every: Option<u64>,
+    /// Lose every N-th Coinbase message: its `sequence_num` is skipped.
     #[arg(long)]
     sequence_gap_every: Option<u64>,
     /// Answer every Binance REST request with 503, so backfills fail and gaps are reported.

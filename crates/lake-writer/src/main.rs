@@ -67,7 +67,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     let Service { shutdown, metrics, readiness } = Service::start(args.http_addr)?;
     tracing::info!(kafka = args.kafka.describe(), lake = args.lake_url, "lake-writer starting");
 
-    wait_for_topics(&args.kafka, &shutdown, &metrics)?;
+    if !wait_for_topics(&args.kafka, &shutdown, &metrics)? {
+        return Ok(()); // stopped before Kafka was up
+    }
     let consumer = consumer::consumer(&args.kafka, &args.group_id, ConsumerTuning { fetch_wait_max_ms: 100 })?;
     let mut writer = LakeWriter::new(store, runtime, metrics.clone(), shutdown.clone());
     let mut batches = BTreeMap::new();

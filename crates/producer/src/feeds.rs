@@ -101,6 +101,40 @@ pub struct Plan<'a> {
     pub shutdown: &'a Shutdown,
 }
 
+/// Checks every setting the sources need, before anything waits for Kafka: a mistake in them
+/// is reported at once, with the flag or variable that fixes it.
+pub fn validate(
+    kinds: &[SourceKind],
+    replay_file: Option<&Path>,
+    live: &LiveArgs,
+    reference: &ReferenceData,
+) -> anyhow::Result<()> {
+    live.options()?;
+    for kind in kinds {
+        match kind {
+            SourceKind::Replay => {
+                let path = replay_file.ok_or_else(|| anyhow::anyhow!("--source replay needs --replay-file"))?;
+                std::fs::metadata(path).map_err(|e| anyhow::anyhow!("--replay-file {}: {e}", path.display()))?;
+            }
+            SourceKind::Finnhub => {
+                if live.finnhub_api_key.is_empty() {
+                    anyhow::bail!("--source finnhub needs an API key in FINNHUB_API_KEY");
+                }
+                let symbols = chosen(&live.finnhub_symbols, reference, Venue::Finnhub);
+                if symbols.len() > finnhub::MAX_SYMBOLS_PER_KEY {
+                    anyhow::bail!(
+                        "Finnhub allows about {} symbols per API key; {} were asked for (--finnhub-symbols)",
+                        finnhub::MAX_SYMBOLS_PER_KEY,
+                        symbols.len()
+                    );
+                }
+            }
+            SourceKind::Synthetic | SourceKind::Binance | SourceKind::Coinbase => {}
+        }
+    }
+    Ok(())
+}
+
 /// Starts every source of the plan; the channel closes when all of them have ended.
 pub fn start(plan: &Plan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let mut threads = Vec::new();

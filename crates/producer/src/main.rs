@@ -33,7 +33,7 @@ struct Args {
     /// Address of the /metrics, /healthz and /readyz listener.
     #[arg(long, env = "PRODUCER_HTTP_ADDR", default_value = "127.0.0.1:9101")]
     http_addr: SocketAddr,
-    /// Where frames come from: one or more of synthetic, replay, binance, coinbase (comma-separated).
+    /// Where frames come from: one or more of synthetic, replay, binance, coinbase, finnhub (comma-separated).
     #[arg(long = "source", env = "PRODUCER_SOURCE", value_enum, value_delimiter = ',', default_value = "synthetic")]
     sources: Vec<SourceKind>,
     /// What `--source replay` plays: a JSON Lines file of frames, a capture file (.jsonl.zst) or
@@ -75,10 +75,13 @@ fn run(args: Args) -> anyhow::Result<()> {
         anyhow::bail!("--rate must be a non-negative number of trades per second");
     }
     let reference = args.reference.load()?;
+    feeds::validate(&args.sources, args.replay_file.as_deref(), &args.live, &reference)?;
     let Service { shutdown, metrics, readiness } = Service::start(args.http_addr)?;
     tracing::info!(kafka = args.kafka.describe(), sources = ?args.sources, "producer starting");
 
-    wait_for_topics(&args.kafka, &shutdown, &metrics)?;
+    if !wait_for_topics(&args.kafka, &shutdown, &metrics)? {
+        return Ok(()); // stopped before Kafka was up
+    }
     let probe = consumer::consumer(&args.kafka, "tickflow-producer", consumer::ConsumerTuning::default())?;
     let partitions = consumer::partition_count(&probe, RAW_TRADES, Duration::from_secs(15))?;
     let producer = OutputProducer::new(&args.kafka, ProducerTuning::default())?;

@@ -104,7 +104,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     let Service { shutdown, metrics: service_metrics, readiness } = Service::start(args.http_addr)?;
     tracing::info!(kafka = args.kafka.describe(), windows_us = ?config.windows_us, lateness_us = config.allowed_lateness_us, state_dir = %args.state_dir.display(), "stream-processor starting");
 
-    wait_for_topics(&args.kafka, &shutdown, &service_metrics)?;
+    if !wait_for_topics(&args.kafka, &shutdown, &service_metrics)? {
+        return Ok(()); // stopped before Kafka was up
+    }
     let consumer = consumer::consumer(&args.kafka, &args.group_id, ConsumerTuning::default())?;
     let producer = OutputProducer::new(&args.kafka, ProducerTuning::default())?;
     let timeout = Duration::from_secs(15);

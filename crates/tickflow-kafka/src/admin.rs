@@ -27,7 +27,7 @@ pub fn ensure_topics(args: &KafkaArgs, topics: &[&str], timeout: Duration) -> Re
                 tracing::warn!(topic, error = %code, "could not create topic");
                 return Err(KafkaError::Client {
                     context: "creating topics",
-                    source: rdkafka::error::KafkaError::AdminOp(code),
+                    cause: rdkafka::error::KafkaError::AdminOp(code),
                 });
             }
         }

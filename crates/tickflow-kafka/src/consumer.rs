@@ -166,7 +166,7 @@ pub fn last_record_matching(
                     }
                 }
                 Some(Err(error)) => {
-                    return Err(KafkaError::Client { context: "reading back a partition", source: error });
+                    return Err(KafkaError::Client { context: "reading back a partition", cause: error });
                 }
                 None if read_any && quiet_since.elapsed() >= QUIET => break,
                 None if Instant::now() > deadline => return Err(KafkaError::Timeout("reading back a partition")),

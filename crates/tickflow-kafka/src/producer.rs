@@ -105,7 +105,7 @@ impl OutputProducer {
                     base = returned;
                     self.producer.poll(Duration::from_millis(10));
                 }
-                Err((error, _)) => return Err(KafkaError::Client { context: "sending a record", source: error }),
+                Err((error, _)) => return Err(KafkaError::Client { context: "sending a record", cause: error }),
             }
         }
     }

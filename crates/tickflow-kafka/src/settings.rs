@@ -10,8 +10,8 @@ use rdkafka::ClientConfig;
 pub enum KafkaError {
     #[error("invalid Kafka setting: {0}")]
     Config(String),
-    #[error("Kafka: {context}: {source}")]
-    Client { context: &'static str, source: rdkafka::error::KafkaError },
+    #[error("Kafka: {context}: {cause}")]
+    Client { context: &'static str, cause: rdkafka::error::KafkaError },
     #[error("Kafka: {0} record(s) were not acknowledged")]
     Undelivered(u64),
     #[error("Kafka: {0}")]
@@ -20,7 +20,7 @@ pub enum KafkaError {
 
 impl KafkaError {
     pub(crate) fn client(context: &'static str) -> impl FnOnce(rdkafka::error::KafkaError) -> KafkaError {
-        move |source| KafkaError::Client { context, source }
+        move |cause| KafkaError::Client { context, cause }
     }
 
     /// Whether retrying later can succeed (the broker is down or busy), as opposed to a

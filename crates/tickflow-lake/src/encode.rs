@@ -65,27 +65,27 @@ impl FileMetadata {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
-    #[error("the {table} contract has no schema: {source}")]
-    Schema { table: &'static str, source: tickflow_core::contract::schema::SchemaError },
-    #[error("records do not match the {table} contract: {source}")]
-    Records { table: &'static str, source: arrow_schema::ArrowError },
+    #[error("the {table} contract has no schema: {cause}")]
+    Schema { table: &'static str, cause: tickflow_core::contract::schema::SchemaError },
+    #[error("records do not match the {table} contract: {cause}")]
+    Records { table: &'static str, cause: arrow_schema::ArrowError },
     #[error("a {table} column holds text that is not base64")]
     Base64 { table: &'static str },
-    #[error("writing Parquet for {table}: {source}")]
-    Parquet { table: &'static str, source: parquet::errors::ParquetError },
+    #[error("writing Parquet for {table}: {cause}")]
+    Parquet { table: &'static str, cause: parquet::errors::ParquetError },
 }
 
 /// Encodes newline-separated JSON records of `table` as one zstd Parquet file.
 pub fn encode_records(table: LakeTable, json_lines: &[u8], metadata: &FileMetadata) -> Result<Bytes, EncodeError> {
     let name = table.name;
-    let schema = arrow_schema(table.contract).map_err(|source| EncodeError::Schema { table: name, source })?;
-    let batch = decode(&schema, json_lines).map_err(|source| EncodeError::Records { table: name, source })?;
+    let schema = arrow_schema(table.contract).map_err(|cause| EncodeError::Schema { table: name, cause })?;
+    let batch = decode(&schema, json_lines).map_err(|cause| EncodeError::Records { table: name, cause })?;
     let batch = binary_from_base64(batch, &schema).ok_or(EncodeError::Base64 { table: name })?;
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_key_value_metadata(Some(metadata.key_values()))
         .build();
-    let parquet = |source| EncodeError::Parquet { table: name, source };
+    let parquet = |cause| EncodeError::Parquet { table: name, cause };
     let mut writer = ArrowWriter::try_new(Vec::new(), Arc::new(schema), Some(properties)).map_err(parquet)?;
     writer.write(&batch).map_err(parquet)?;
     Ok(Bytes::from(writer.into_inner().map_err(parquet)?))

@@ -56,14 +56,12 @@ pub fn arrow_schema(contract: Contract) -> Result<Schema, SchemaError> {
 pub enum LakeSchemaError {
     #[error(transparent)]
     Contract(#[from] SchemaError),
-    #[error("no Parquet schema for {table}: {source}")]
-    Parquet { table: &'static str, source: parquet::errors::ParquetError },
+    #[error("no Parquet schema for {table}: {cause}")]
+    Parquet { table: &'static str, cause: parquet::errors::ParquetError },
 }
 
 /// The Parquet schema the lake writes for a table.
 pub fn parquet_schema(table: LakeTable) -> Result<SchemaDescriptor, LakeSchemaError> {
     let schema = arrow_schema(table.contract)?;
-    ArrowSchemaConverter::new()
-        .convert(&schema)
-        .map_err(|source| LakeSchemaError::Parquet { table: table.name, source })
+    ArrowSchemaConverter::new().convert(&schema).map_err(|cause| LakeSchemaError::Parquet { table: table.name, cause })
 }

@@ -26,14 +26,21 @@ use crate::layout::{progress_dir, progress_marker};
 pub enum StoreError {
     #[error("lake URL {0:?} is not file://, s3:// or memory://")]
     Url(String),
-    #[error("the lake at {path} is not usable: {source}")]
-    Local { path: String, source: std::io::Error },
+    #[error("the lake at {path} is not usable: {cause}")]
+    Local { path: String, cause: std::io::Error },
     #[error("object store: {0}")]
-    ObjectStore(#[from] object_store::Error),
+    ObjectStore(object_store::Error),
     #[error("{path} exists with other records than this write: stopping instead of overwriting it")]
     Conflict { path: String },
     #[error("progress marker {path} is unreadable")]
     Marker { path: String },
+}
+
+// Causes are part of the messages, not `source`s, so a chain of causes prints each once.
+impl From<object_store::Error> for StoreError {
+    fn from(cause: object_store::Error) -> Self {
+        StoreError::ObjectStore(cause)
+    }
 }
 
 impl StoreError {
@@ -64,7 +71,7 @@ pub fn open_store(url: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
     if directory.is_empty() || url.contains("://") && !url.starts_with("file://") {
         return Err(StoreError::Url(url.to_owned()));
     }
-    let local = |source| StoreError::Local { path: directory.to_owned(), source };
+    let local = |cause| StoreError::Local { path: directory.to_owned(), cause };
     std::fs::create_dir_all(directory).map_err(local)?;
     let probe = std::path::Path::new(directory).join(".tickflow-writable");
     std::fs::write(&probe, b"").map_err(local)?;

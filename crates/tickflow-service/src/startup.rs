@@ -37,15 +37,35 @@ impl ReferenceArgs {
 }
 
 /// Creates the pipeline's topics, retrying with capped backoff while the broker is not up.
-pub fn wait_for_topics(kafka: &KafkaArgs, shutdown: &Shutdown, metrics: &ServiceMetrics) -> anyhow::Result<()> {
+/// Returns `false` if the service was asked to stop before that: a stop while waiting is
+/// immediate and is not an error.
+pub fn wait_for_topics(kafka: &KafkaArgs, shutdown: &Shutdown, metrics: &ServiceMetrics) -> anyhow::Result<bool> {
     let mut delay = Duration::from_millis(200);
     loop {
-        match ensure_topics(kafka, &ALL_TOPICS, Duration::from_secs(10)) {
-            Ok(()) => return Ok(()),
-            Err(error) if error.is_transient() && !shutdown.requested() => {
+        if shutdown.requested() {
+            return Ok(false);
+        }
+        // On its own thread, so a stop does not wait for the admin request to time out.
+        let (done, outcome) = std::sync::mpsc::channel();
+        let attempt = kafka.clone();
+        std::thread::spawn(move || done.send(ensure_topics(&attempt, &ALL_TOPICS, Duration::from_secs(5))));
+        let result = loop {
+            match outcome.recv_timeout(Duration::from_millis(20)) {
+                Ok(result) => break result,
+                Err(_) if shutdown.requested() => return Ok(false),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => anyhow::bail!("creating the topics failed"),
+            }
+        };
+        match result {
+            Ok(()) => return Ok(true),
+            Err(error) if error.is_transient() => {
                 tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "Kafka not ready");
                 ServiceMetrics::named(&metrics.retries, "ensure_topics").inc();
-                std::thread::sleep(delay);
+                let until = std::time::Instant::now() + delay;
+                while std::time::Instant::now() < until && !shutdown.requested() {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
             Err(error) => return Err(error.into()),

@@ -60,8 +60,8 @@ pub struct Column {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
-    #[error("schema {contract} is not valid JSON: {source}")]
-    Json { contract: &'static str, source: serde_json::Error },
+    #[error("schema {contract} is not valid JSON: {cause}")]
+    Json { contract: &'static str, cause: serde_json::Error },
     #[error("schema {contract}, property {property}: {problem}")]
     Property { contract: &'static str, property: String, problem: &'static str },
     #[error("schema {contract} has no `properties` object")]
@@ -71,7 +71,7 @@ pub enum SchemaError {
 impl Contract {
     /// The parsed JSON Schema document.
     pub fn document(&self) -> Result<Value, SchemaError> {
-        serde_json::from_str(self.json_schema).map_err(|source| SchemaError::Json { contract: self.name, source })
+        serde_json::from_str(self.json_schema).map_err(|cause| SchemaError::Json { contract: self.name, cause })
     }
 
     /// The columns, in the order the schema declares its properties.

@@ -25,7 +25,7 @@ pub struct Instrument {
 #[derive(Debug, thiserror::Error)]
 pub enum ReferenceError {
     #[error("reference data is not valid CSV: {0}")]
-    Csv(#[from] csv::Error),
+    Csv(csv::Error),
     #[error("instrument {instrument}: unknown calendar {calendar}")]
     UnknownCalendar { instrument: String, calendar: String },
     #[error("calendar {calendar}: {problem}")]
@@ -34,6 +34,13 @@ pub enum ReferenceError {
     DuplicateInstrument(String),
     #[error("{venue} symbol {symbol} maps to two instruments")]
     DuplicateVenueSymbol { venue: &'static str, symbol: String },
+}
+
+// The cause is part of the message, not a `source`, so a chain of causes prints it once.
+impl From<csv::Error> for ReferenceError {
+    fn from(cause: csv::Error) -> Self {
+        ReferenceError::Csv(cause)
+    }
 }
 
 /// The catalogue of instruments and calendars, indexed for lookups on the hot path.
