@@ -59,7 +59,7 @@ def test_the_lake_holds_the_venues_trades_except_inside_reported_gaps(tmp_path):
         "--binance-rest-url", f"http://127.0.0.1:{ports['binance_rest']}",
         "--coinbase-ws-url", f"ws://127.0.0.1:{ports['coinbase_ws']}",
         "--finnhub-ws-url", f"ws://127.0.0.1:{ports['finnhub_ws']}",
-        "--feed-watchdog-ms", "2000", "--feed-backoff-max-ms", "200"],
+        "--feed-watchdog-ms", "2000", "--feed-backoff-max-ms", "200", "--binance-backfill-budget-ms", "0"],
         dict(pipeline.env, FINNHUB_API_KEY="e2e-simulator-key"), tmp_path)
     try:
         pipeline.start()

@@ -10,9 +10,10 @@ use serde::Deserialize;
 use tickflow_core::contract::Venue;
 use tungstenite::Message;
 
+use crate::Faults;
 use crate::Stats;
 use crate::market::{Exchange, ManifestTrade};
-use crate::session::{Context, Next, Socket, VenueSession, send_trade};
+use crate::session::{Context, Next, Socket, VenueSession, now_ms, send_trade};
 
 /// Pings a client may leave unanswered before the server drops it.
 const UNANSWERED_PINGS: u32 = 3;
@@ -125,20 +126,36 @@ pub fn serve_rest(
     exchange: Arc<Exchange>,
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
-    unavailable: bool,
+    faults: Faults,
 ) {
     std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
             let Ok(Some(request)) = server.recv_timeout(Duration::from_millis(100)) else { continue };
             stats.rest_requests.fetch_add(1, Ordering::Relaxed);
-            let (status, body) = if unavailable {
+            let key = request.headers().iter().find(|h| h.field.equiv("X-MBX-APIKEY")).map(|h| h.value.to_string());
+            let mut headers = vec![tiny_http::Header::from_bytes("Content-Type", "application/json").expect("static")];
+            let (status, body) = if faults.rest_unavailable {
                 (503, serde_json::json!({"code": -1001, "msg": "Service unavailable."}).to_string())
+            } else if now_ms() < stats.rest_limited_until_ms.load(Ordering::Relaxed) {
+                stats.rest_rate_limited.fetch_add(1, Ordering::Relaxed);
+                headers.push(tiny_http::Header::from_bytes("Retry-After", "1").expect("static"));
+                (429, serde_json::json!({"code": -1003, "msg": "Too many requests."}).to_string())
+            } else if let Some(wanted) = faults.rest_api_key.as_ref().filter(|wanted| key.as_ref() != Some(*wanted)) {
+                stats.rest_refused.fetch_add(1, Ordering::Relaxed);
+                let status = if key.is_some() && !wanted.is_empty() { 403 } else { 401 };
+                (
+                    status,
+                    serde_json::json!({"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."})
+                        .to_string(),
+                )
             } else {
                 answer(&exchange, request.url())
             };
-            let header = tiny_http::Header::from_bytes("Content-Type", "application/json").expect("static header");
-            let _ =
-                request.respond(tiny_http::Response::from_string(body).with_status_code(status).with_header(header));
+            let mut response = tiny_http::Response::from_string(body).with_status_code(status);
+            for header in headers {
+                response.add_header(header);
+            }
+            let _ = request.respond(response);
         }
     });
 }

@@ -16,6 +16,9 @@ use crate::Stats;
 use crate::market::ManifestTrade;
 use crate::session::{Context, Next, Socket, VenueSession, every, send_trade};
 
+/// Coinbase sends a heartbeat every second (faster when `ping_interval` is shorter).
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
 /// Recent trades per product in the snapshot that starts a `market_trades` subscription.
 pub const SNAPSHOT_TRADES: usize = 50;
 const SUBSCRIBE_WITHIN: Duration = Duration::from_secs(5);
@@ -125,7 +128,7 @@ impl VenueSession for CoinbaseSession {
             let _ = ws.close(None);
             return Ok(Next::Close);
         }
-        if self.heartbeats && self.last_heartbeat.elapsed() >= self.context.config.ping_interval {
+        if self.heartbeats && self.last_heartbeat.elapsed() >= self.context.config.ping_interval.min(HEARTBEAT) {
             self.heartbeat_counter += 1;
             let now = timestamp(tickflow_service::now_us());
             let events = serde_json::json!([{"current_time": now, "heartbeat_counter": self.heartbeat_counter}]);

@@ -59,6 +59,11 @@ pub struct Faults {
     pub outage: Option<Duration>,
     /// The venues the faults apply to; empty: every venue.
     pub venues: Vec<Venue>,
+    /// After a dropped Binance connection, Binance's REST API answers HTTP 429 with
+    /// `Retry-After: 1` for this long (a rate limit the backfill must wait out).
+    pub rest_rate_limit: Option<Duration>,
+    /// Binance's REST API wants this `X-MBX-APIKEY` (401 without it, 403 with another).
+    pub rest_api_key: Option<String>,
 }
 
 impl Faults {
@@ -123,6 +128,11 @@ pub struct Stats {
     pub refused_in_outage: AtomicU64,
     /// Per venue: until when (ms since the epoch) an outage refuses connections.
     pub down_until_ms: [AtomicU64; 3],
+    /// Until when (ms since the epoch) Binance's REST API answers 429.
+    pub rest_limited_until_ms: AtomicU64,
+    /// REST answers of 429, and of 401/403.
+    pub rest_rate_limited: AtomicU64,
+    pub rest_refused: AtomicU64,
     pub rest_requests: AtomicU64,
 }
 
@@ -186,9 +196,9 @@ impl Simulator {
         });
         session::serve(binance_ws, Venue::Binance, context.clone(), binance::open);
         session::serve(coinbase_ws, Venue::Coinbase, context.clone(), coinbase::open);
-        let rest_unavailable = context.config.faults.rest_unavailable;
+        let rest_faults = context.config.faults.clone();
         session::serve(finnhub_ws, Venue::Finnhub, context, finnhub::open);
-        binance::serve_rest(rest, exchange, stats, stop, rest_unavailable);
+        binance::serve_rest(rest, exchange, stats, stop, rest_faults);
         Ok(simulator)
     }
 

@@ -90,6 +90,13 @@ struct Args {
     /// milliseconds (an outage; the market and the other venues keep trading).
     #[arg(long)]
     outage_ms: Option<u64>,
+    /// After each dropped Binance connection, Binance's REST API answers HTTP 429 with
+    /// `Retry-After: 1` for this many milliseconds.
+    #[arg(long)]
+    rest_rate_limit_ms: Option<u64>,
+    /// Binance's REST API wants this X-MBX-APIKEY (401 without a key, 403 with another one).
+    #[arg(long, env = "EXCHANGE_SIM_BINANCE_API_KEY", hide_env_values = true)]
+    rest_api_key: Option<String>,
     /// Inject the faults into these venues only (comma-separated: binance, coinbase, finnhub); default all.
     #[arg(long, value_delimiter = ',', value_parser = parse_venue)]
     fault_venues: Vec<Venue>,
@@ -141,6 +148,8 @@ fn run(args: Args) -> anyhow::Result<()> {
             short_snapshot: args.short_snapshot,
             outage: args.outage_ms.map(Duration::from_millis),
             venues: args.fault_venues,
+            rest_rate_limit: args.rest_rate_limit_ms.map(Duration::from_millis),
+            rest_api_key: args.rest_api_key,
         },
     };
     let ports = Ports {

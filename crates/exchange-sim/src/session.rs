@@ -52,7 +52,7 @@ pub struct Context {
     pub stop: Arc<AtomicBool>,
 }
 
-fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
@@ -201,6 +201,9 @@ pub fn send_trade(
         if let Some(outage) = faults.outage {
             let until = now_ms() + outage.as_millis() as u64;
             stats.down_until_ms[venue as usize].store(until, Ordering::Relaxed);
+        }
+        if let Some(limited) = faults.rest_rate_limit.filter(|_| venue == Venue::Binance) {
+            stats.rest_limited_until_ms.store(now_ms() + limited.as_millis() as u64, Ordering::Relaxed);
         }
         let _ = ws.get_ref().tcp().shutdown(std::net::Shutdown::Both);
         stats.disconnects.fetch_add(1, Ordering::Relaxed);

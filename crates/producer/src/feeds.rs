@@ -40,6 +40,14 @@ pub struct LiveArgs {
     /// Binance symbols, comma-separated (default: every Binance instrument of the reference data).
     #[arg(long, env = "BINANCE_SYMBOLS", value_delimiter = ',')]
     binance_symbols: Vec<String>,
+    /// Binance API key, sent as `X-MBX-APIKEY` with backfill requests, for hosts that want one
+    /// (api.binance.com does not since 2023-07-11). From the environment; never logged.
+    #[arg(long, env = "BINANCE_API_KEY", hide_env_values = true, default_value = "", hide_default_value = true)]
+    binance_api_key: String,
+    /// Milliseconds one backfill request may spend waiting for rate limits (429/418 with
+    /// Retry-After) and outages (5xx) before its trades are reported as a backfill_failed gap.
+    #[arg(long, env = "BINANCE_BACKFILL_BUDGET_MS", default_value_t = 30_000)]
+    binance_backfill_budget_ms: u64,
     /// Coinbase Advanced Trade WebSocket URL.
     #[arg(long, env = "COINBASE_WS_URL", default_value = coinbase::DEFAULT_WS_URL)]
     coinbase_ws_url: String,
@@ -56,9 +64,11 @@ pub struct LiveArgs {
     /// data that no exchange feed covers, i.e. the equities).
     #[arg(long, env = "FINNHUB_SYMBOLS", value_delimiter = ',')]
     finnhub_symbols: Vec<String>,
-    /// Reconnect after this long without any frame (about three heartbeat periods).
-    #[arg(long, env = "FEED_WATCHDOG_MS", default_value_t = 60_000)]
-    feed_watchdog_ms: u64,
+    /// Reconnect after this many milliseconds without any frame, for every venue (default: each
+    /// venue's own, about three of its heartbeat or ping periods: Binance 60 s, Coinbase 3 s,
+    /// Finnhub 180 s).
+    #[arg(long, env = "FEED_WATCHDOG_MS")]
+    feed_watchdog_ms: Option<u64>,
     /// Frames larger than this are refused (the connection is reopened).
     #[arg(long, env = "FEED_MAX_FRAME_BYTES", default_value_t = 1 << 20)]
     feed_max_frame_bytes: usize,
@@ -74,7 +84,7 @@ pub struct LiveArgs {
 impl LiveArgs {
     fn options(&self) -> anyhow::Result<LiveOptions> {
         Ok(LiveOptions {
-            watchdog: Duration::from_millis(self.feed_watchdog_ms),
+            watchdog: self.feed_watchdog_ms.map(Duration::from_millis),
             backoff: Backoff { base: Duration::from_millis(250), cap: Duration::from_millis(self.feed_backoff_max_ms) },
             max_frame_bytes: self.feed_max_frame_bytes,
             max_connection_age: Duration::from_secs(23 * 3600 + 50 * 60),
@@ -164,7 +174,9 @@ pub fn start(plan: &Plan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                         chunk.to_vec(),
                         &options.trust,
                         counters.clone(),
-                    );
+                    )
+                    .with_api_key(finnhub::ApiKey::new(live.binance_api_key.clone()))
+                    .with_backfill_budget(Duration::from_millis(live.binance_backfill_budget_ms));
                     let (options, frames, shutdown, counters) =
                         (options.clone(), frames.clone(), shutdown.clone(), counters.clone());
                     threads.push(std::thread::spawn(move || live::run(client, options, frames, shutdown, counters)));

@@ -178,3 +178,21 @@ mod tests {
         assert!(cli.kafka.client_config().get("").is_none());
     }
 }
+
+#[cfg(test)]
+mod error_tests {
+    use super::KafkaError;
+
+    #[test]
+    fn a_client_error_names_its_cause_once() {
+        let cause = rdkafka::error::KafkaError::AdminOp(rdkafka::types::RDKafkaErrorCode::OperationTimedOut);
+        let error = KafkaError::Client { context: "creating topics", cause };
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(next) = source {
+            text = format!("{text}: {next}");
+            source = next.source();
+        }
+        assert_eq!(text.matches("OperationTimedOut").count(), 1, "{text}");
+    }
+}

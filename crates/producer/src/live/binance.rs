@@ -8,10 +8,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use tickflow_core::contract::{GapReason, Venue};
-use tickflow_core::feed::{IdCheck, MissedTrades, TradeIds};
+use tickflow_core::feed::{IdCheck, MissedTrades, RestRetries, RestStep, TradeIds};
 use tickflow_core::venue::{BinanceEvent, BinanceRestTrade, binance_event, binance_stream_path};
 use tickflow_service::now_us;
 
+use super::secret::ApiKey;
 use super::{FeedCounters, Flow, Out, Protocol, Socket, Trust};
 
 pub const DEFAULT_WS_URL: &str = "wss://stream.binance.com:9443";
@@ -19,6 +20,8 @@ pub const DEFAULT_REST_URL: &str = "https://api.binance.com";
 /// Streams one connection may carry.
 pub const STREAMS_PER_CONNECTION: usize = 1024;
 const PAGE: u64 = 1000;
+/// How long one REST call waits in all for rate limits and outages by default.
+pub const DEFAULT_BACKFILL_BUDGET: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 pub struct Binance {
@@ -27,6 +30,8 @@ pub struct Binance {
     symbols: Vec<String>,
     ids: TradeIds,
     http: ureq::Agent,
+    api_key: ApiKey,
+    backfill_budget: Duration,
     counters: FeedCounters,
     /// When the first connection opened (ms), and whether the client has reconnected since.
     started_ms: Option<i64>,
@@ -48,6 +53,8 @@ impl Binance {
             symbols: symbols.iter().map(|s| s.to_uppercase()).collect(),
             ids: TradeIds::default(),
             http,
+            api_key: ApiKey::default(),
+            backfill_budget: DEFAULT_BACKFILL_BUDGET,
             counters,
             started_ms: None,
             reconnected: false,
@@ -55,17 +62,66 @@ impl Binance {
         }
     }
 
-    /// One page of trades of `symbol` from id `from` on.
+    /// Sends `X-MBX-APIKEY` with every REST request (hosts that still want a key for
+    /// `historicalTrades`; api.binance.com has not since 2023-07-11).
+    pub fn with_api_key(mut self, key: ApiKey) -> Self {
+        self.api_key = key;
+        self
+    }
+
+    /// How long one REST call may wait in all for rate limits and outages before the trades it
+    /// fetches are given up (and reported).
+    pub fn with_backfill_budget(mut self, budget: Duration) -> Self {
+        self.backfill_budget = budget;
+        self
+    }
+
+    /// One page of trades of `symbol` from id `from` on, retried as [`RestRetries`] says.
     fn page(&self, symbol: &str, from: u64, limit: u64) -> anyhow::Result<Vec<BinanceRestTrade>> {
         let url = format!("{}/api/v3/historicalTrades", self.rest_url);
-        let mut response = self
-            .http
-            .get(&url)
-            .query("symbol", symbol)
-            .query("fromId", from.to_string())
-            .query("limit", limit.to_string())
-            .call()?;
-        Ok(response.body_mut().read_json()?)
+        let mut retries = RestRetries::new(self.backfill_budget);
+        loop {
+            let mut request = self
+                .http
+                .get(&url)
+                .query("symbol", symbol)
+                .query("fromId", from.to_string())
+                .query("limit", limit.to_string());
+            if !self.api_key.is_empty() {
+                request = request.header("X-MBX-APIKEY", self.api_key.expose());
+            }
+            let (status, retry_after, problem) = match request.config().http_status_as_error(false).build().call() {
+                Ok(mut response) if response.status().is_success() => return Ok(response.body_mut().read_json()?),
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let retry_after =
+                        response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.trim().parse().ok());
+                    (Some(status), retry_after, format!("HTTP {status}"))
+                }
+                Err(error) => (None, None, self.api_key.redact(error.to_string())),
+            };
+            match status {
+                Some(429 | 418) => {
+                    self.counters.rate_limited.inc();
+                    tracing::warn!(symbol, status, retry_after_s = retry_after, "Binance rate-limits the backfill");
+                }
+                Some(401 | 403) => {
+                    self.counters.venue_errors.inc();
+                    tracing::error!(
+                        symbol,
+                        status,
+                        "Binance refused the backfill: this host may want an API key (BINANCE_API_KEY), or refuses this key"
+                    );
+                    anyhow::bail!("Binance refused historicalTrades ({problem})");
+                }
+                _ => {}
+            }
+            let jitter = (now_us().rem_euclid(1_000)) as f64 / 1_000.0;
+            match retries.after(status, retry_after, jitter) {
+                RestStep::Retry(wait) => std::thread::sleep(wait),
+                RestStep::GiveUp => anyhow::bail!("historicalTrades failed ({problem}); retries exhausted"),
+            }
+        }
     }
 
     /// Sends the trades of `symbol` from id `from` to `to` (inclusive; `None`: up to the latest)
@@ -140,6 +196,15 @@ impl Protocol for Binance {
 
     fn url(&self) -> String {
         format!("{}{}", self.ws_url, binance_stream_path(&self.symbols))
+    }
+
+    fn redact(&self, text: String) -> String {
+        self.api_key.redact(text)
+    }
+
+    /// The venue pings every 20 s.
+    fn watchdog(&self) -> Duration {
+        Duration::from_secs(60)
     }
 
     /// The streams are in the URL; what happened while away is fetched by id.

@@ -133,6 +133,11 @@ impl Protocol for Coinbase {
         self.ws_url.clone()
     }
 
+    /// The venue heartbeats every second.
+    fn watchdog(&self) -> Duration {
+        Duration::from_secs(3)
+    }
+
     fn connected(&mut self, socket: &mut Socket, _out: &Out) -> anyhow::Result<()> {
         self.sequence = None;
         self.awaiting_snapshot = Some(Instant::now());

@@ -5,41 +5,19 @@
 //! gap; see [`Outages`]).
 //! The key is in the URL, so it is redacted from every error this client's connections report.
 
-use std::fmt;
-
+use std::time::Duration;
 use tickflow_core::contract::{GapReason, Venue};
 use tickflow_core::feed::{MissedTrades, Outages};
 use tickflow_core::venue::{FinnhubMessage, finnhub_message};
 use tickflow_service::now_us;
 use tungstenite::Message;
 
+pub use super::secret::ApiKey;
 use super::{FeedCounters, Flow, Out, Protocol, Socket};
 
 pub const DEFAULT_WS_URL: &str = "wss://ws.finnhub.io";
 /// Symbols a free key may subscribe to.
 pub const MAX_SYMBOLS_PER_KEY: usize = 50;
-
-/// An API key: shown as `***` by Debug and Display.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    pub fn new(key: String) -> Self {
-        ApiKey(key)
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
 
 #[derive(Debug)]
 pub struct Finnhub {
@@ -78,11 +56,16 @@ impl Protocol for Finnhub {
     }
 
     fn url(&self) -> String {
-        format!("{}/?token={}", self.ws_url, self.key.0)
+        format!("{}/?token={}", self.ws_url, self.key.expose())
+    }
+
+    /// The venue pings about once a minute.
+    fn watchdog(&self) -> Duration {
+        Duration::from_secs(180)
     }
 
     fn redact(&self, text: String) -> String {
-        if self.key.0.is_empty() { text } else { text.replace(&self.key.0, "***") }
+        self.key.redact(text)
     }
 
     fn connected(&mut self, socket: &mut Socket, _out: &Out) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@
 pub mod binance;
 pub mod coinbase;
 pub mod finnhub;
+pub mod secret;
 pub mod trust;
 
 use std::net::TcpStream;
@@ -18,7 +19,7 @@ use prometheus_client::metrics::counter::Counter;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardUniform};
 use tickflow_core::contract::Venue;
-use tickflow_core::feed::{Backoff, MissedTrades};
+use tickflow_core::feed::{Backoff, MissedTrades, Retries};
 use tickflow_core::reference::ReferenceData;
 use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::now_us;
@@ -35,7 +36,9 @@ pub type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 /// How long a connection may stay silent, how it backs off, and its limits.
 #[derive(Debug, Clone)]
 pub struct LiveOptions {
-    pub watchdog: Duration,
+    /// Reconnect after this long without any frame; `None`: the venue's own default
+    /// ([`Protocol::watchdog`], about three of its heartbeat or ping periods).
+    pub watchdog: Option<Duration>,
     pub backoff: Backoff,
     pub max_frame_bytes: usize,
     /// Reconnect, planned, before a connection gets this old (Binance cuts at 24 h).
@@ -63,6 +66,8 @@ pub struct FeedCounters {
     pub backfilled: Counter,
     pub unrecovered: Counter,
     pub venue_errors: Counter,
+    /// REST answers that said "too many requests" (HTTP 429) or "banned for now" (418).
+    pub rate_limited: Counter,
 }
 
 impl FeedCounters {
@@ -78,6 +83,7 @@ impl FeedCounters {
             backfilled: named("backfilled_trades"),
             unrecovered: named("unrecovered_gaps"),
             venue_errors: named("venue_errors"),
+            rate_limited: named("rate_limited"),
         }
     }
 }
@@ -141,6 +147,9 @@ impl Out {
 pub trait Protocol {
     fn venue(&self) -> Venue;
     fn url(&self) -> String;
+    /// How long the venue may stay silent before the connection is taken for dead: about three
+    /// of its heartbeat or ping periods.
+    fn watchdog(&self) -> Duration;
     /// Right after the handshake: subscribe, recover what was missed while away.
     fn connected(&mut self, socket: &mut Socket, out: &Out) -> anyhow::Result<()>;
     /// A text frame, received at `receive_time_us`.
@@ -179,7 +188,7 @@ pub fn run(
     let out = Out::new(protocol.venue(), frames);
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let mut jitter = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
-    let mut attempt = 0u32;
+    let mut retries = Retries::default();
     let mut link = Link { held: false, healthy: false };
     while !shutdown.requested() {
         link.healthy = false;
@@ -198,12 +207,8 @@ pub fn run(
             }
             link.held = true;
         }
-        if link.healthy {
-            attempt = 0; // the connection worked: the first retry comes at once (jittered below the base)
-        }
         counters.reconnects.inc();
-        let wait = options.backoff.delay(attempt, StandardUniform.sample(&mut jitter));
-        attempt = attempt.saturating_add(1);
+        let wait = retries.after_session(link.healthy, &options.backoff, StandardUniform.sample(&mut jitter));
         let until = Instant::now() + wait;
         while Instant::now() < until && !shutdown.requested() {
             std::thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
@@ -253,6 +258,7 @@ fn session(
     protocol.connected(&mut socket, out)?;
     link.release_if_recovered(protocol, out)?;
     let (connected, mut heard) = (Instant::now(), Instant::now());
+    let watchdog = options.watchdog.unwrap_or_else(|| protocol.watchdog());
     loop {
         if shutdown.requested() {
             let _ = socket.close(None);
@@ -262,7 +268,7 @@ fn session(
         if connected.elapsed() >= options.max_connection_age {
             return Ok(End::Reconnect("planned: the connection is near the venue's age limit"));
         }
-        if heard.elapsed() >= options.watchdog {
+        if heard.elapsed() >= watchdog {
             counters.silent.inc();
             return Ok(End::Reconnect("silent for longer than the watchdog"));
         }

@@ -82,9 +82,15 @@ fn oversized_malformed_frames_and_maintenance_are_survived() {
     assert!(run.other_frames as u64 >= Stats::get(&stats.malformed) && Stats::get(&stats.malformed) > 0);
 }
 
+/// A client that gives up on a failed REST call at once (no retry budget).
+fn binance_without_retries(simulator: &Simulator, counters: FeedCounters) -> Binance {
+    binance(simulator, counters).with_backfill_budget(Duration::ZERO)
+}
+
 #[test]
 fn ids_a_failed_backfill_could_not_fetch_are_reported_missed_exactly() {
-    let run = run_binance(Faults { disconnect_every: Some(150), rest_unavailable: true, ..Faults::default() });
+    let faults = Faults { disconnect_every: Some(150), rest_unavailable: true, ..Faults::default() };
+    let run = run_against(Venue::Binance, faults, 1 << 16, binance_without_retries, delivered);
     assert!(Stats::get(&run.simulator.stats.disconnects) >= 2 && Stats::get(&run.simulator.stats.rest_requests) > 0);
     assert!(run.received.len() < run.manifest.len(), "nothing was lost");
     assert_delivered_or_reported_missed(&run);
@@ -140,4 +146,54 @@ fn an_outage_still_open_at_the_stop_is_reported() {
     assert_delivered_or_reported_missed(&run);
     assert!(run.missed.iter().all(|m| m.reason == GapReason::Disconnected && m.ids.is_none()), "{:?}", run.missed);
     assert_eq!(run.statuses, [true, false], "held at the drop, released when the client stopped");
+}
+
+#[test]
+fn a_rate_limited_backfill_waits_as_the_venue_says_and_loses_nothing() {
+    // After every drop the REST API answers 429 with Retry-After: 1 for 1.5 s.
+    let run = run_binance(Faults {
+        disconnect_every: Some(150),
+        rest_rate_limit: Some(Duration::from_millis(1_500)),
+        ..Faults::default()
+    });
+    assert!(Stats::get(&run.simulator.stats.rest_rate_limited) > 0, "the backfill met the rate limit");
+    assert_eq!(run.counters.rate_limited.get(), Stats::get(&run.simulator.stats.rest_rate_limited));
+    assert_exactly_the_manifest(&run);
+    assert!(run.counters.backfilled.get() > 0);
+}
+
+#[test]
+fn a_refused_backfill_is_a_counted_venue_error_before_it_is_a_gap() {
+    let faults = Faults {
+        disconnect_every: Some(150),
+        rest_api_key: Some("the-key-this-host-wants".into()),
+        ..Faults::default()
+    };
+    let run = run_against(Venue::Binance, faults, 1 << 16, binance, delivered);
+    assert!(Stats::get(&run.simulator.stats.rest_refused) > 0);
+    assert!(run.counters.venue_errors.get() >= Stats::get(&run.simulator.stats.rest_refused), "every refusal counted");
+    assert_eq!(
+        Stats::get(&run.simulator.stats.rest_refused),
+        Stats::get(&run.simulator.stats.rest_requests),
+        "no retry"
+    );
+    assert_delivered_or_reported_missed(&run);
+    assert!(run.missed.iter().all(|m| m.reason == GapReason::BackfillFailed), "{:?}", run.missed);
+    assert!(crate::logs::text().contains("Binance refused the backfill"), "a clear log line");
+}
+
+const CANARY: &str = "binance-canary-3f9d0c71e4";
+
+fn binance_with_key(simulator: &Simulator, counters: FeedCounters) -> Binance {
+    binance(simulator, counters).with_api_key(producer::live::finnhub::ApiKey::new(CANARY.into()))
+}
+
+#[test]
+fn a_key_the_host_wants_is_sent_and_never_logged() {
+    let faults = Faults { disconnect_every: Some(150), rest_api_key: Some(CANARY.into()), ..Faults::default() };
+    let run = run_against(Venue::Binance, faults, 1 << 16, binance_with_key, delivered);
+    assert_eq!(Stats::get(&run.simulator.stats.rest_refused), 0);
+    assert_exactly_the_manifest(&run);
+    assert!(!crate::logs::text().contains(CANARY), "the key reached a log line");
+    assert!(!format!("{:?}", producer::live::finnhub::ApiKey::new(CANARY.into())).contains(CANARY));
 }

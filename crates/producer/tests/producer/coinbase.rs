@@ -100,3 +100,20 @@ fn an_outage_still_open_at_the_stop_is_reported() {
     assert_delivered_or_reported_missed(&run);
     assert_eq!(run.statuses, [true, false], "held at the drop, released when the client stopped");
 }
+
+#[test]
+fn the_default_watchdog_follows_the_venues_heartbeat() {
+    // Heartbeats come every 200 ms here: a 5 s stall is noticed by Coinbase's own default
+    // (three heartbeat periods of the real venue, 3 s), not only after a minute.
+    let setup = crate::harness::Setup {
+        tls: false,
+        venue: Venue::Coinbase,
+        faults: Faults { stall_every: Some(200), stall: Duration::from_secs(5), ..Faults::default() },
+        max_frame_bytes: 1 << 16,
+        watchdog: None,
+    };
+    let run = crate::harness::run_client(setup, coinbase, delivered);
+    assert!(Stats::get(&run.simulator.stats.stalls) >= 1);
+    assert!(run.counters.silent.get() >= 1, "the stall was taken for a dead connection");
+    assert_exactly_the_manifest(&run);
+}

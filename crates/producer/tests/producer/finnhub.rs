@@ -114,7 +114,7 @@ fn brief(
     let client =
         Finnhub::new(&url, ApiKey::new(key.into()), symbols(Venue::Finnhub), counters.clone()).expect("client");
     let options = LiveOptions {
-        watchdog: Duration::from_secs(1),
+        watchdog: Some(Duration::from_secs(1)),
         backoff: Backoff { base: Duration::from_millis(10), cap: Duration::from_millis(50) },
         max_frame_bytes: 1 << 16,
         max_connection_age: Duration::from_secs(60),

@@ -153,6 +153,26 @@ pub fn run_with<P: Protocol + Send + 'static>(
     client: impl FnOnce(&Simulator, FeedCounters) -> P,
     delivered: fn(&Frame) -> Option<Vec<ManifestTrade>>,
 ) -> Run {
+    let watchdog = Some(Duration::from_millis(1_000));
+    run_client(Setup { tls, venue, faults, max_frame_bytes, watchdog }, client, delivered)
+}
+
+/// How a test runs a client: the simulator's TLS and faults, and the client's limits
+/// (`watchdog: None` is the venue's own default).
+pub struct Setup {
+    pub tls: bool,
+    pub venue: Venue,
+    pub faults: Faults,
+    pub max_frame_bytes: usize,
+    pub watchdog: Option<Duration>,
+}
+
+pub fn run_client<P: Protocol + Send + 'static>(
+    setup: Setup,
+    client: impl FnOnce(&Simulator, FeedCounters) -> P,
+    delivered: fn(&Frame) -> Option<Vec<ManifestTrade>>,
+) -> Run {
+    let Setup { tls, venue, faults, max_frame_bytes, watchdog } = setup;
     let directory = tempfile::tempdir().expect("temporary directory");
     let path = directory.path().join("manifest.jsonl");
     let config = SimConfig { faults, tls, ..sim_config(path.clone()) };
@@ -162,7 +182,7 @@ pub fn run_with<P: Protocol + Send + 'static>(
     let counters = FeedCounters::new(&metrics, "test");
     let client = client(&simulator, counters.clone());
     let options = LiveOptions {
-        watchdog: Duration::from_millis(1_000),
+        watchdog,
         backoff: Backoff { base: Duration::from_millis(20), cap: Duration::from_millis(300) },
         max_frame_bytes,
         max_connection_age: Duration::from_secs(3600),

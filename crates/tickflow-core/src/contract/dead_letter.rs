@@ -18,7 +18,8 @@ pub enum RejectReason {
     TooLarge,
     /// Event time too far from receive time.
     ClockSkew,
-    /// Older than the instrument's watermark minus the allowed lateness.
+    /// Older than the instrument's watermark minus the allowed lateness. No longer produced:
+    /// late trades are kept and marked `is_late`; the reason stays for dead letters of older runs.
     LateEvent,
     /// A trade identity already seen.
     Duplicate,

@@ -7,9 +7,11 @@
 mod backoff;
 mod missed;
 mod outages;
+mod rest;
 mod trade_ids;
 
-pub use backoff::Backoff;
+pub use backoff::{Backoff, Retries};
 pub use missed::{MissedTrades, check_gap};
 pub use outages::Outages;
+pub use rest::{RestRetries, RestStep};
 pub use trade_ids::{IdCheck, MissingIds, TradeIds};

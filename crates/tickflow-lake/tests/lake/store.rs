@@ -69,3 +69,27 @@ fn bad_lake_locations_are_refused() {
     assert!(open_store("ftp://somewhere").is_err());
     assert!(open_store("/proc/definitely/not/writable").is_err());
 }
+
+/// An error and its causes as `anyhow`'s `{:#}` prints them: each message, then its source's.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+#[test]
+fn an_unusable_lake_names_its_cause_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, b"").expect("writes");
+    let error = open_store(&blocker.join("lake").display().to_string()).expect_err("a file is in the way");
+    let text = chain(&error);
+    assert!(text.contains("is not usable"), "{text}");
+    let parts: Vec<_> = text.split(": ").collect();
+    let unique: std::collections::BTreeSet<_> = parts.iter().collect();
+    assert_eq!(parts.len(), unique.len(), "a cause is repeated: {text}");
+}
