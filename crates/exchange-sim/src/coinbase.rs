@@ -140,26 +140,39 @@ impl VenueSession for CoinbaseSession {
         Ok(Next::Continue)
     }
 
+    /// Coinbase collects a product's trades of a moment into one update, newest first: this
+    /// trade and every one already waiting go out as one update per product.
     fn trade(
         &mut self,
         ws: &mut Socket,
         trade: &ManifestTrade,
         missed: &Receiver<Arc<ManifestTrade>>,
     ) -> anyhow::Result<Next> {
-        if !self.products.contains(&trade.symbol) {
-            return Ok(Next::Continue);
-        }
+        let mut batch = vec![trade.clone()];
+        batch.extend(std::iter::from_fn(|| missed.try_recv().ok()).map(|t| (*t).clone()));
+        batch.retain(|t| t.venue == Venue::Coinbase && self.products.contains(&t.symbol));
+        let mut products: Vec<String> = batch.iter().map(|t| t.symbol.clone()).collect();
+        products.sort();
+        products.dedup();
         let context = self.context.clone();
         let stats = &context.stats;
-        let message =
-            self.message("market_trades", serde_json::json!([{"type": "update", "trades": [trade_json(trade)]}]));
-        // A lost message: its sequence number is used, the client never sees it.
-        let next = Stats::get(&stats.venue_frames[Venue::Coinbase as usize]) + 1;
-        if every(context.config.faults.sequence_gap_every, next) {
-            stats.count_frame(Venue::Coinbase);
-            stats.sequence_gaps.fetch_add(1, Ordering::Relaxed);
-            return Ok(Next::Continue);
+        for product in products {
+            let trades: Vec<_> = batch.iter().rev().filter(|t| t.symbol == product).map(trade_json).collect();
+            if trades.len() > 1 {
+                stats.multi_trade_messages.fetch_add(1, Ordering::Relaxed);
+            }
+            let message = self.message("market_trades", serde_json::json!([{"type": "update", "trades": trades}]));
+            // A lost message: its sequence number is used, the client never sees it.
+            let next = Stats::get(&stats.venue_frames[Venue::Coinbase as usize]) + 1;
+            if every(context.config.faults.sequence_gap_every, next) {
+                stats.count_frame(Venue::Coinbase);
+                stats.sequence_gaps.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            if send_trade(ws, Venue::Coinbase, message, None, &context.config.faults, stats, missed)? == Next::Close {
+                return Ok(Next::Close);
+            }
         }
-        send_trade(ws, Venue::Coinbase, message, None, &context.config.faults, stats, missed)
+        Ok(Next::Continue)
     }
 }

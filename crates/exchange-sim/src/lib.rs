@@ -133,6 +133,8 @@ pub struct Stats {
     /// REST answers of 429, and of 401/403.
     pub rest_rate_limited: AtomicU64,
     pub rest_refused: AtomicU64,
+    /// Coinbase updates that carried more than one trade.
+    pub multi_trade_messages: AtomicU64,
     pub rest_requests: AtomicU64,
 }
 

@@ -51,19 +51,24 @@ impl Coinbase {
         }
     }
 
-    /// Whether a `market_trades` message is updates only, none of them delivered before nor
-    /// repeated within the message.
-    fn only_new_updates(&self, view: &MessageView<'_>) -> bool {
-        let trades: Vec<(&str, u64)> = view
+    /// The trades of a `market_trades` message that are updates only, none delivered before nor
+    /// repeated within the message, as (product, id, time) in id order per product; `None`
+    /// otherwise. The venue lists an update's trades newest first, so order inside a message
+    /// says nothing: a message is judged as a set.
+    fn only_new_updates<'m>(&self, view: &'m MessageView<'_>) -> Option<Vec<(&'m str, u64, i64)>> {
+        if view.events.iter().any(|event| event.kind.as_deref() == Some("snapshot")) {
+            return None;
+        }
+        let mut trades: Vec<(&str, u64, i64)> = view
             .events
             .iter()
             .flat_map(|e| &e.trades)
-            .filter_map(|t| Some((t.product_id.as_deref()?, t.id()?)))
+            .filter_map(|t| Some((t.product_id.as_deref()?, t.id()?, t.time_us())))
             .collect();
-        view.events.iter().all(|event| event.kind.as_deref() != Some("snapshot"))
-            && trades.iter().enumerate().all(|(at, &(product, id))| {
-                !self.ids.is_repeated(product, id) && !trades[..at].iter().any(|&(p, i)| p == product && i >= id)
-            })
+        trades.sort_unstable_by_key(|&(product, id, _)| (product, id));
+        let repeated_inside = trades.windows(2).any(|w| (w[0].0, w[0].1) == (w[1].0, w[1].1));
+        let delivered_before = trades.iter().any(|&(product, id, _)| self.ids.is_repeated(product, id));
+        (!repeated_inside && !delivered_before).then_some(trades)
     }
 
     /// Drops the trades of a `market_trades` message that were delivered before and puts a
@@ -78,7 +83,8 @@ impl Coinbase {
             let snapshot = event["type"] == "snapshot";
             let Some(trades) = event.get_mut("trades").and_then(|t| t.as_array_mut()) else { continue };
             let id = |t: &serde_json::Value| t["trade_id"].as_str().and_then(|i| i.parse::<u64>().ok());
-            if snapshot {
+            // Snapshots and updates list trades newest first: checked (and passed on) in id order.
+            if !trades.is_sorted_by_key(|t| id(t)) {
                 trades.sort_by_key(|t| id(t));
                 changed = true;
             }
@@ -199,13 +205,15 @@ impl Protocol for Coinbase {
             }
             self.sequence = Some(sequence);
         }
-        if view.channel.as_deref() == Some("market_trades") && self.only_new_updates(&view) {
-            // The common case: nothing to drop or reorder, so the frame goes on as received.
+        let new_updates = match view.channel.as_deref() {
+            Some("market_trades") => self.only_new_updates(&view),
+            _ => None,
+        };
+        if let Some(trades) = new_updates {
+            // The common case: nothing to drop, so the frame goes on as received.
             let mut gap = false;
-            for trade in view.events.iter().flat_map(|e| &e.trades) {
-                if let (Some(product), Some(id)) = (trade.product_id.as_deref(), trade.id()) {
-                    gap |= matches!(self.ids.check(product, id, trade.time_us()), IdCheck::Gap { .. });
-                }
+            for (product, id, time_us) in trades {
+                gap |= matches!(self.ids.check(product, id, time_us), IdCheck::Gap { .. });
             }
             if view.events.iter().any(|e| !e.trades.is_empty()) {
                 out.send(text.to_owned(), receive_time_us)?;

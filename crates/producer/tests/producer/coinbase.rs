@@ -91,7 +91,7 @@ fn more_missed_than_a_snapshot_holds_is_reported_missed_exactly() {
 #[test]
 fn an_outage_still_open_at_the_stop_is_reported() {
     let run = run_coinbase(Faults {
-        disconnect_every: Some(150),
+        disconnect_every: Some(60),
         outage: Some(Duration::from_secs(120)),
         ..Faults::default()
     });
@@ -108,7 +108,7 @@ fn the_default_watchdog_follows_the_venues_heartbeat() {
     let setup = crate::harness::Setup {
         tls: false,
         venue: Venue::Coinbase,
-        faults: Faults { stall_every: Some(200), stall: Duration::from_secs(5), ..Faults::default() },
+        faults: Faults { stall_every: Some(60), stall: Duration::from_secs(5), ..Faults::default() },
         max_frame_bytes: 1 << 16,
         watchdog: None,
     };
@@ -116,4 +116,15 @@ fn the_default_watchdog_follows_the_venues_heartbeat() {
     assert!(Stats::get(&run.simulator.stats.stalls) >= 1);
     assert!(run.counters.silent.get() >= 1, "the stall was taken for a dead connection");
     assert_exactly_the_manifest(&run);
+}
+
+#[test]
+fn updates_of_many_trades_newest_first_are_one_message_not_a_gap() {
+    // The venue collects a product's trades of a moment into one update and lists them newest
+    // first; the trades of one message are judged as a set, so this is no gap and no reconnect.
+    let run = run_coinbase(Faults::default());
+    assert!(Stats::get(&run.simulator.stats.multi_trade_messages) > 10, "the simulator batches like the venue");
+    assert_exactly_the_manifest(&run);
+    assert_eq!((run.counters.gaps.get(), run.counters.reconnects.get()), (0, 0), "no gap, no reconnect");
+    assert_eq!(Stats::get(&run.simulator.stats.connections), 1);
 }
