@@ -86,6 +86,12 @@ impl VenueSession for CoinbaseSession {
 
     fn text(&mut self, ws: &mut Socket, text: &str) -> anyhow::Result<Next> {
         let request = match serde_json::from_str::<Subscribe>(text) {
+            Ok(request) if request.kind == "unsubscribe" && request.channel == "market_trades" => {
+                for product in &request.product_ids {
+                    self.products.remove(product);
+                }
+                return Ok(Next::Continue);
+            }
             Ok(request) if request.kind == "subscribe" => request,
             _ => {
                 let error = serde_json::json!({"type": "error", "message": "failure to parse subscribe message"});

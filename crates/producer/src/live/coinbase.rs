@@ -8,7 +8,7 @@
 //! `beyond_snapshot` feed gap with the ids and the event times around them).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -32,6 +32,9 @@ pub struct Coinbase {
     awaiting_snapshot: Option<Instant>,
     /// When the connection dropped, if no snapshot has come since.
     away_since_us: Option<i64>,
+    /// Since when the client has resubscribed on the same connection after lost messages, and
+    /// the products whose new snapshot has not come yet.
+    resubscribed: Option<(Instant, HashSet<String>)>,
 }
 
 /// How long a subscription's snapshot is waited for before the feed is released without it
@@ -48,6 +51,7 @@ impl Coinbase {
             counters,
             awaiting_snapshot: None,
             away_since_us: None,
+            resubscribed: None,
         }
     }
 
@@ -130,6 +134,40 @@ impl Coinbase {
     }
 }
 
+impl Coinbase {
+    /// After lost messages: a new `market_trades` subscription on the same connection, whose
+    /// snapshot brings the recent trades back (the overlap is dropped by id). The message that
+    /// showed the loss was kept. If the snapshot does not come within `SNAPSHOT_WAIT`, the
+    /// client reconnects instead.
+    fn recover(&mut self) -> Flow {
+        match &self.resubscribed {
+            Some((since, _)) if since.elapsed() < SNAPSHOT_WAIT => Flow::Continue, // already asked
+            Some(_) => Flow::Reconnect("the venue sent no snapshot after a resubscription"),
+            None => {
+                self.counters.resubscriptions.inc();
+                self.resubscribed = Some((Instant::now(), self.products.iter().cloned().collect()));
+                let message = |kind: &str| {
+                    serde_json::json!({"type": kind, "product_ids": self.products, "channel": "market_trades"})
+                        .to_string()
+                };
+                Flow::Send(vec![message("unsubscribe"), message("subscribe")])
+            }
+        }
+    }
+
+    /// A snapshot of `products` came: those are recovered.
+    fn snapshot_came(&mut self, products: impl Iterator<Item = String>) {
+        if let Some((_, waiting)) = &mut self.resubscribed {
+            for product in products {
+                waiting.remove(&product);
+            }
+            if waiting.is_empty() {
+                self.resubscribed = None;
+            }
+        }
+    }
+}
+
 impl Protocol for Coinbase {
     fn venue(&self) -> Venue {
         Venue::Coinbase
@@ -146,6 +184,7 @@ impl Protocol for Coinbase {
 
     fn connected(&mut self, socket: &mut Socket, _out: &Out) -> anyhow::Result<()> {
         self.sequence = None;
+        self.resubscribed = None;
         self.awaiting_snapshot = Some(Instant::now());
         for channel in ["heartbeats", "market_trades"] {
             let subscribe = serde_json::json!({"type": "subscribe", "product_ids": self.products, "channel": channel});
@@ -232,13 +271,15 @@ impl Protocol for Coinbase {
             self.report_missed(&oldest, out)?;
             if view.events.iter().any(|e| e.kind.as_deref() == Some("snapshot")) {
                 (self.awaiting_snapshot, self.away_since_us) = (None, None); // the snapshot covers the time away
+                self.snapshot_came(oldest.into_keys());
             }
         } else if view.kind.as_deref() == Some("error") {
             tracing::warn!(message = view.message.as_deref().unwrap_or_default(), "Coinbase reported an error");
             return Ok(Flow::Reconnect("the venue reported an error"));
         }
-        // A new subscription's snapshot brings back the recent trades that were lost.
-        Ok(if lost { Flow::Reconnect("messages were lost (sequence or trade-id gap)") } else { Flow::Continue })
+        // A skipped sequence number may have been a heartbeat or a trade update, and a trade-id
+        // gap shows trades were lost: a new subscription's snapshot brings the recent trades back.
+        Ok(if lost { self.recover() } else { Flow::Continue })
     }
 }
 

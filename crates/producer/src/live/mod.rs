@@ -48,9 +48,11 @@ pub struct LiveOptions {
 }
 
 /// What the loop does after a frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Flow {
     Continue,
+    /// Send these text messages to the venue on the same connection, then go on.
+    Send(Vec<String>),
     Reconnect(&'static str),
 }
 
@@ -68,6 +70,8 @@ pub struct FeedCounters {
     pub venue_errors: Counter,
     /// REST answers that said "too many requests" (HTTP 429) or "banned for now" (418).
     pub rate_limited: Counter,
+    /// New subscriptions on the same connection to recover lost messages.
+    pub resubscriptions: Counter,
 }
 
 impl FeedCounters {
@@ -84,6 +88,7 @@ impl FeedCounters {
             unrecovered: named("unrecovered_gaps"),
             venue_errors: named("venue_errors"),
             rate_limited: named("rate_limited"),
+            resubscriptions: named("resubscriptions"),
         }
     }
 }
@@ -278,8 +283,14 @@ fn session(
                 link.healthy = true;
                 let flow = protocol.text(text.as_str(), now_us(), out)?;
                 link.release_if_recovered(protocol, out)?;
-                if let Flow::Reconnect(reason) = flow {
-                    return Ok(End::Reconnect(reason));
+                match flow {
+                    Flow::Continue => {}
+                    Flow::Send(messages) => {
+                        for message in messages {
+                            socket.send(Message::text(message))?;
+                        }
+                    }
+                    Flow::Reconnect(reason) => return Ok(End::Reconnect(reason)),
                 }
             }
             Ok(Message::Close(_)) => return Ok(End::Reconnect("closed by the venue")),
