@@ -88,7 +88,7 @@ impl Coinbase {
             let Some(trades) = event.get_mut("trades").and_then(|t| t.as_array_mut()) else { continue };
             let id = |t: &serde_json::Value| t["trade_id"].as_str().and_then(|i| i.parse::<u64>().ok());
             // Snapshots and updates list trades newest first: checked (and passed on) in id order.
-            if !trades.is_sorted_by_key(|t| id(t)) {
+            if !trades.is_sorted_by_key(&id) {
                 trades.sort_by_key(|t| id(t));
                 changed = true;
             }
