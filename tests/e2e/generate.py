@@ -17,6 +17,11 @@ REPO = Path(__file__).resolve().parents[2]
 T0_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 
 
+# Coinbase reports the resting (maker) order's side; the aggressor's is the other one
+# (tickflow_core::venue::coinbase::aggressor_side).
+COINBASE_REPORTED_SIDE = {"buy": "SELL", "sell": "BUY"}
+
+
 @dataclass
 class Truth:
     trades: list = field(default_factory=list)  # accepted trades, in send order (late ones with is_late)
@@ -104,7 +109,7 @@ class Market:
                 "channel": "market_trades", "client_id": "", "timestamp": rfc3339(ms), "sequence_num": self.sequence,
                 "events": [{"type": "update", "trades": [{
                     "trade_id": trade["trade_id"], "product_id": trade["venue_symbol"], "price": trade["price"],
-                    "size": trade["size"], "side": trade["side"].upper(), "time": rfc3339(ms)}]}],
+                    "size": trade["size"], "side": COINBASE_REPORTED_SIDE[trade["side"]], "time": rfc3339(ms)}]}],
             })
         else:
             # Finnhub sends JSON numbers; write their text so nothing passes through a float.

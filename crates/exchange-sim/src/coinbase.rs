@@ -9,7 +9,8 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use tickflow_core::contract::{Side, Venue};
+use tickflow_core::contract::Venue;
+use tickflow_core::venue::coinbase_reported_side;
 use tungstenite::Message;
 
 use crate::Stats;
@@ -63,7 +64,7 @@ fn timestamp(time_us: i64) -> String {
 fn trade_json(trade: &ManifestTrade) -> serde_json::Value {
     serde_json::json!({
         "trade_id": trade.id.to_string(), "product_id": trade.symbol, "price": trade.price, "size": trade.qty,
-        "side": if trade.side == Side::Sell { "SELL" } else { "BUY" }, "time": timestamp(trade.time_us),
+        "side": coinbase_reported_side(trade.side), "time": timestamp(trade.time_us),
     })
 }
 

@@ -291,7 +291,7 @@ pub fn venue_frame(trade: &Trade<'_>, sequence: u64) -> String {
             let time = chrono::DateTime::from_timestamp_micros(trade.event_time_us)
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
                 .unwrap_or_default();
-            let side = if trade.side == Side::Sell { "SELL" } else { "BUY" };
+            let side = crate::venue::coinbase_reported_side(trade.side);
             format!(
                 r#"{{"channel":"market_trades","client_id":"","timestamp":"{time}","sequence_num":{sequence},"events":[{{"type":"update","trades":[{{"trade_id":"{}","product_id":"{}","price":"{}","size":"{}","side":"{side}","time":"{time}"}}]}}]}}"#,
                 trade.trade_id.as_deref().unwrap_or("0"),

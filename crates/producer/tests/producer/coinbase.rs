@@ -7,7 +7,7 @@ use exchange_sim::{Faults, ManifestTrade, Simulator, Stats};
 use producer::live::FeedCounters;
 use producer::live::coinbase::Coinbase;
 use producer::source::Frame;
-use tickflow_core::contract::{GapReason, Side, Venue};
+use tickflow_core::contract::{GapReason, Venue};
 
 use crate::harness::{Run, assert_delivered_or_reported_missed, assert_exactly_the_manifest, run_against, symbols};
 
@@ -26,7 +26,7 @@ fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
                 price: t["price"].as_str()?.to_owned(),
                 qty: t["size"].as_str()?.to_owned(),
                 time_us: chrono::DateTime::parse_from_rfc3339(t["time"].as_str()?).ok()?.timestamp_micros(),
-                side: if t["side"] == "SELL" { Side::Sell } else { Side::Buy },
+                side: tickflow_core::venue::coinbase_aggressor_side(t["side"].as_str()?),
                 conditions: Vec::new(),
             })
         })

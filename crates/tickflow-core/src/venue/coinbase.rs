@@ -1,7 +1,7 @@
 //! Coinbase Advanced Trade: `market_trades` (snapshot, then updates), `heartbeats` and
 //! `subscriptions` channels, all carrying a per-connection `sequence_num`. Prices and sizes are
 //! decimal strings, times RFC 3339 with up to nanoseconds (kept to the microsecond), and `side`
-//! is the aggressor's.
+//! is the resting (maker) order's: see [`aggressor_side`].
 
 use std::borrow::Cow;
 
@@ -10,6 +10,33 @@ use serde_json::value::RawValue;
 
 use super::{NormalizeContext, VenueFrame, schema_error};
 use crate::contract::{Rejection, Side, Trade, Venue};
+
+/// The aggressor (taker) side of a Coinbase trade from the `side` Coinbase reports, which is
+/// the side of the resting (maker) order, so the aggressor's is the opposite.
+///
+/// Why: Coinbase's Advanced Trade reference does not say whose side `market_trades.side` is.
+/// The one first-party definition for Coinbase's matching engine, the Exchange WebSocket feed's
+/// `match` message, documents that "the side field indicates the maker order side" (a `sell`
+/// is an up-tick). Adapters that read the Advanced Trade feed split: nautilus_trader and others
+/// invert it, cryptofeed passes it through; none cites a definition for Advanced Trade. With
+/// no better source we follow the documented meaning. This is the only place the decision is
+/// made; the simulator renders trades the same way (`exchange-sim`, `synthetic::venue_frame`).
+pub fn aggressor_side(reported: &str) -> Side {
+    match reported {
+        "BUY" | "buy" => Side::Sell,
+        "SELL" | "sell" => Side::Buy,
+        _ => Side::Unknown,
+    }
+}
+
+/// The `side` Coinbase reports for a trade whose aggressor was `aggressor` (the inverse of
+/// [`aggressor_side`]).
+pub fn reported_side(aggressor: Side) -> &'static str {
+    match aggressor {
+        Side::Buy => "SELL",
+        Side::Sell | Side::Unknown => "BUY",
+    }
+}
 use crate::validate::{Text, json_rejection, parse_price, parse_size};
 
 #[derive(Deserialize)]
@@ -71,11 +98,7 @@ fn normalize_trade<'a>(raw: &'a RawValue, context: &NormalizeContext<'_>) -> Res
     if trade.product_id.0.is_empty() || trade.trade_id.0.is_empty() {
         return Err(schema_error("product_id and trade_id must not be empty"));
     }
-    let side = match trade.side.0.as_ref() {
-        "BUY" | "buy" => Side::Buy,
-        "SELL" | "sell" => Side::Sell,
-        _ => Side::Unknown,
-    };
+    let side = aggressor_side(&trade.side.0);
     let event_time_us = chrono::DateTime::parse_from_rfc3339(&trade.time.0)
         .map_err(|_| schema_error("time is not RFC 3339"))?
         .timestamp_micros();

@@ -119,12 +119,13 @@ fn coinbase_market_trades_snapshot_update_and_heartbeats() {
         Ok(VenueFrame::Trades { trades, sequence, snapshot }) => {
             assert_eq!((sequence, snapshot), (Some(0), true));
             let first = trades[0].as_ref().expect("valid");
-            assert_eq!((first.side, first.trade_key.as_ref()), (Side::Buy, "coinbase:ETH-USD:12345"));
+            // `side` is the resting order's: a reported BUY is a sell by the aggressor.
+            assert_eq!((first.side, first.trade_key.as_ref()), (Side::Sell, "coinbase:ETH-USD:12345"));
             assert_eq!(first.event_time_us, 1_565_815_347_265_000);
             let second = trades[1].as_ref().expect("valid");
             assert_eq!(
                 (second.side, second.event_time_us),
-                (Side::Sell, 1_565_815_347_265_123),
+                (Side::Buy, 1_565_815_347_265_123),
                 "kept to the microsecond"
             );
         }
