@@ -136,6 +136,22 @@ def by_id(db, venue):
         from m""").fetchone()
 
 
+def finnhub_multiset(db):
+    """Finnhub trades of the manifest not in the lake, and lake trades not in the manifest, as
+    multisets of (symbol, millisecond, price, size)."""
+    key = "symbol, t_ms, price, size, n"
+    db.execute("""create or replace table finnhub_made as
+        select symbol, time_us // 1000 t_ms, price::DECIMAL(18,8) price, qty::DECIMAL(18,8) size,
+               row_number() over (partition by symbol, time_us // 1000, price::DECIMAL(18,8), qty::DECIMAL(18,8)) n
+        from manifest where venue = 'finnhub'""")
+    db.execute("""create or replace table finnhub_landed as
+        select venue_symbol symbol, epoch_ms(event_time_us) t_ms, price, size,
+               row_number() over (partition by venue_symbol, epoch_ms(event_time_us), price, size) n
+        from lake_trades where venue = 'finnhub'""")
+    return (scalar(db, f"select count(*) from finnhub_made anti join finnhub_landed using ({key})"),
+            scalar(db, f"select count(*) from finnhub_landed anti join finnhub_made using ({key})"))
+
+
 def candle_mismatches(db, venue):
     """Windows of `venue`'s instruments whose final 1 s or 1 min candle differs from a
     recomputation over the lake's on-time trades, or that have other than one final candle, up
@@ -169,6 +185,9 @@ def test_an_outage_longer_than_the_lateness_is_recovered_on_time(tmp_path):
         assert (more, missing) == (0, 0), f"{venue}: {more} duplicated, {missing} lost\n{pipeline.logs()}"
         assert once == scalar(db, f"select count(*) from manifest where venue = '{venue}'")
     assert scalar(db, "select count(*) from lake_feed_gaps where venue = 'binance'") == 0, "all recovered"
+    # Finnhub (no faults here) has no ids: equal trades in different frames must all land.
+    lost, extra = finnhub_multiset(db)
+    assert (lost, extra) == (0, 0), f"Finnhub: {lost} lost, {extra} duplicated or unexpected"
     recovered = scalar(db, """select count(*) from lake_trades where venue = 'binance'
                               and epoch_us(receive_time_us) - epoch_us(event_time_us) > 7000000""")
     assert recovered > 0, "trades were backfilled later than idle timeout + lateness after they happened"

@@ -34,16 +34,24 @@ pub fn open(path: &str, context: &Arc<Context>) -> Result<FinnhubSession, String
     Ok(FinnhubSession { context: context.clone(), symbols: HashSet::new(), last_ping: Instant::now() })
 }
 
-fn frame(trade: &ManifestTrade) -> String {
-    let conditions: Vec<String> = trade.conditions.iter().map(|c| format!("{c:?}")).collect();
-    format!(
-        r#"{{"type":"trade","data":[{{"s":"{}","p":{},"t":{},"v":{},"c":[{}]}}]}}"#,
-        trade.symbol,
-        trade.price,
-        trade.time_us / 1000,
-        trade.qty,
-        conditions.join(",")
-    )
+/// One `trade` frame of `trades`, in the order they happened (Finnhub batches trades of several
+/// symbols into one frame).
+fn frame(trades: &[ManifestTrade]) -> String {
+    let data: Vec<String> = trades
+        .iter()
+        .map(|trade| {
+            let conditions: Vec<String> = trade.conditions.iter().map(|c| format!("{c:?}")).collect();
+            format!(
+                r#"{{"s":"{}","p":{},"t":{},"v":{},"c":[{}]}}"#,
+                trade.symbol,
+                trade.price,
+                trade.time_us / 1000,
+                trade.qty,
+                conditions.join(",")
+            )
+        })
+        .collect();
+    format!(r#"{{"type":"trade","data":[{}]}}"#, data.join(","))
 }
 
 impl VenueSession for FinnhubSession {
@@ -88,9 +96,13 @@ impl VenueSession for FinnhubSession {
         trade: &ManifestTrade,
         missed: &Receiver<Arc<ManifestTrade>>,
     ) -> anyhow::Result<Next> {
-        if !self.symbols.contains(&trade.symbol) {
+        // This trade and every one already waiting go out as one frame, as Finnhub batches them.
+        let mut batch = vec![trade.clone()];
+        batch.extend(std::iter::from_fn(|| missed.try_recv().ok()).map(|t| (*t).clone()));
+        batch.retain(|t| t.venue == Venue::Finnhub && self.symbols.contains(&t.symbol));
+        if batch.is_empty() {
             return Ok(Next::Continue);
         }
-        send_trade(ws, Venue::Finnhub, frame(trade), None, &self.context.config.faults, &self.context.stats, missed)
+        send_trade(ws, Venue::Finnhub, frame(&batch), None, &self.context.config.faults, &self.context.stats, missed)
     }
 }

@@ -1,7 +1,9 @@
 //! Finnhub: `{"type":"trade","data":[{"s":"AAPL","p":129.58,"t":1672348887666,"v":1,"c":["1","24"]}]}`.
 //! Prices and volumes are JSON numbers, read from their text so no float rounding creeps in.
 //! `v = 0` is a price-only update. There is no trade id and no side: the identity is a hash of
-//! the trade's content and its occurrence among identical trades in the frame.
+//! the whole frame and the trade's position in it, so a frame the venue sends again (Finnhub
+//! repeats whole frames) repeats its trades' identities, while two equal trades (symbol,
+//! millisecond, price, size) in different frames stay two trades.
 
 use std::borrow::Cow;
 
@@ -35,13 +37,18 @@ struct FinnhubTrade<'a> {
     c: Option<Vec<Text<'a>>>,
 }
 
-pub fn normalize_finnhub<'a>(frame: &'a [u8], context: &NormalizeContext<'_>) -> Result<VenueFrame<'a>, Rejection> {
-    let frame: Frame<'a> = serde_json::from_slice(frame).map_err(|_| json_rejection(frame))?;
+pub fn normalize_finnhub<'a>(bytes: &'a [u8], context: &NormalizeContext<'_>) -> Result<VenueFrame<'a>, Rejection> {
+    let frame: Frame<'a> = serde_json::from_slice(bytes).map_err(|_| json_rejection(bytes))?;
     let kind = frame.kind.as_ref().map(|k| k.0.as_ref());
     Ok(match kind {
         Some("trade") => {
-            let mut seen: Vec<u64> = Vec::with_capacity(frame.data.len());
-            let trades = frame.data.iter().map(|raw| normalize_trade(raw, &mut seen, context)).collect();
+            let frame_hash = xxhash_rust::xxh3::xxh3_64(bytes);
+            let trades = frame
+                .data
+                .iter()
+                .enumerate()
+                .map(|(position, raw)| normalize_trade(raw, (frame_hash, position as u64), context))
+                .collect();
             VenueFrame::Trades { trades, sequence: None, snapshot: false }
         }
         Some("ping") => VenueFrame::Ping,
@@ -50,9 +57,10 @@ pub fn normalize_finnhub<'a>(frame: &'a [u8], context: &NormalizeContext<'_>) ->
     })
 }
 
+/// `place`: the hash of the frame's bytes and the trade's position in it.
 fn normalize_trade<'a>(
     raw: &'a RawValue,
-    seen: &mut Vec<u64>,
+    place: (u64, u64),
     context: &NormalizeContext<'_>,
 ) -> Result<Trade<'a>, Rejection> {
     let trade: FinnhubTrade<'a> = serde_json::from_str(raw.get()).map_err(|_| json_rejection(raw.get().as_bytes()))?;
@@ -62,24 +70,10 @@ fn normalize_trade<'a>(
     let price = parse_price(trade.p.get())?;
     let size = parse_size(trade.v.get())?;
     let conditions: Vec<Cow<'a, str>> = trade.c.unwrap_or_default().into_iter().map(|c| c.0).collect();
-
-    let mut content = Xxh3::new();
-    content.update(trade.s.0.as_bytes());
-    content.update(&trade.t.to_le_bytes());
-    content.update(&price.units().to_le_bytes());
-    content.update(&size.units().to_le_bytes());
-    for condition in &conditions {
-        content.update(condition.as_bytes());
-        content.update(&[0]);
-    }
-    let content = content.digest();
-    let occurrence = seen.iter().filter(|&&h| h == content).count() as u64;
-    seen.push(content);
-    let identity = if occurrence == 0 {
-        content
-    } else {
-        xxhash_rust::xxh3::xxh3_64(&[content.to_le_bytes(), occurrence.to_le_bytes()].concat())
-    };
+    let mut identity = Xxh3::new();
+    identity.update(&place.0.to_le_bytes());
+    identity.update(&place.1.to_le_bytes());
+    let identity = identity.digest();
 
     let instrument_id = context.instrument_id(Venue::Finnhub, &trade.s.0)?;
     context.finish(Trade {

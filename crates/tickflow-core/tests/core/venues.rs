@@ -43,15 +43,15 @@ fn finnhub_trade_batches_keep_exact_prices_and_flag_price_only_updates() {
 }
 
 #[test]
-fn finnhub_identity_survives_redelivery_and_separates_identical_trades() {
+fn finnhub_identity_drops_a_repeated_frame_and_keeps_every_distinct_trade() {
     let one = r#"{"type":"trade","data":[{"s":"AAPL","p":129.58,"t":1672348887666,"v":1}]}"#;
     let two = r#"{"type":"trade","data":[{"s":"AAPL","p":129.5,"t":1672348887600,"v":3},{"s":"AAPL","p":129.58,"t":1672348887666,"v":1},{"s":"AAPL","p":129.58,"t":1672348887666,"v":1}]}"#;
-    let first = trades(Venue::Finnhub, one);
-    let again = trades(Venue::Finnhub, two);
     let key = |t: &Result<Trade<'_>, RejectReason>| t.as_ref().expect("valid").trade_key.to_string();
-    assert_eq!(key(&first[0]), key(&again[1]), "the same trade in another batch has the same identity");
-    assert_ne!(key(&again[1]), key(&again[2]), "two identical trades in one batch are two trades");
-    assert!(key(&first[0]).starts_with("finnhub:AAPL:1672348887666:"));
+    let keys = |frame| trades(Venue::Finnhub, frame).iter().map(key).collect::<Vec<_>>();
+    assert_eq!(keys(one), keys(one), "a frame sent again repeats its trades' identities");
+    assert_ne!(keys(one)[0], keys(two)[1], "an equal trade in another frame is another trade");
+    assert_ne!(keys(two)[1], keys(two)[2], "two identical trades in one frame are two trades");
+    assert!(keys(one)[0].starts_with("finnhub:AAPL:1672348887666:"));
 }
 
 #[test]
