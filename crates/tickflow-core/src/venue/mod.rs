@@ -9,7 +9,9 @@ mod finnhub;
 use std::borrow::Cow;
 
 pub use binance::{BinanceEvent, BinanceRestTrade, binance_event, binance_stream_path, normalize_binance};
-pub use coinbase::{aggressor_side as coinbase_aggressor_side, normalize_coinbase, reported_side as coinbase_reported_side};
+pub use coinbase::{
+    aggressor_side as coinbase_aggressor_side, normalize_coinbase, reported_side as coinbase_reported_side,
+};
 pub use finnhub::{FinnhubMessage, finnhub_message, normalize_finnhub};
 
 use crate::contract::{RejectReason, Rejection, Trade, Venue};
