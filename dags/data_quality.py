@@ -24,10 +24,15 @@ def tickflow_data_quality():
         print(quality.source_freshness()[-3000:])
 
     @task
-    def rebuild_marts_from_lake(data_interval_start=None):
+    def rebuild_marts_from_lake(data_interval_start=None, data_interval_end=None, dag_run=None):
         from tickflow_ops import quality
 
-        print(quality.rebuild_scratch(from_date=(data_interval_start - timedelta(days=1)).date())[-3000:])
+        from tickflow_ops.intervals import HOURLY, interval
+
+        offset = timedelta(minutes=30)  # the schedule's :30
+        run_after = getattr(dag_run, "run_after", None)
+        start, _ = interval(data_interval_start, data_interval_end, run_after, HOURLY, offset)
+        print(quality.rebuild_scratch(from_date=(start - timedelta(days=1)).date())[-3000:])
 
     @task
     def marts_tests():

@@ -20,12 +20,16 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 )
 def tickflow_klines_backfill():
     @task
-    def backfill_klines(data_interval_start=None, params=None):
+    def backfill_klines(data_interval_start=None, data_interval_end=None, dag_run=None, params=None):
         from dataclasses import asdict
 
         from tickflow_ops import klines
 
-        report = klines.backfill_day(data_interval_start.date(), symbols=list(params["symbols"]) or None)
+        from tickflow_ops.intervals import DAILY, interval
+
+        run_after = getattr(dag_run, "run_after", None)
+        start, _ = interval(data_interval_start, data_interval_end, run_after, DAILY, timedelta(minutes=30))
+        report = klines.backfill_day(start.date(), symbols=list(params["symbols"]) or None)
         return asdict(report) | {"day": report.day.isoformat()}
 
     backfill_klines()

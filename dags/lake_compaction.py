@@ -18,12 +18,16 @@ from airflow.sdk import CronDataIntervalTimetable, dag, task
 )
 def tickflow_lake_compaction():
     @task
-    def compact_closed_day(data_interval_start=None):
+    def compact_closed_day(data_interval_start=None, data_interval_end=None, dag_run=None):
         from dataclasses import asdict
 
         from tickflow_ops import compaction, settings
 
-        report = compaction.compact_day(settings.lake(), data_interval_start.date(), now=datetime.now(timezone.utc))
+        from tickflow_ops.intervals import DAILY, interval
+
+        run_after = getattr(dag_run, "run_after", None)
+        start, _ = interval(data_interval_start, data_interval_end, run_after, DAILY, timedelta(hours=1, minutes=15))
+        report = compaction.compact_day(settings.lake(), start.date(), now=datetime.now(timezone.utc))
         return asdict(report) | {"day": report.day.isoformat()}
 
     compact_closed_day()

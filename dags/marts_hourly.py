@@ -18,17 +18,22 @@ from airflow.sdk import CronDataIntervalTimetable, dag, task
 )
 def tickflow_marts_hourly():
     @task
-    def build_and_test_marts(data_interval_start=None):
-        from tickflow_ops import marts
+    def build_and_test_marts(data_interval_start=None, data_interval_end=None, dag_run=None):
+        import logging
 
-        output = marts.build(from_date=data_interval_start.date())
-        print(output[-3000:])
+        from tickflow_ops import marts
+        from tickflow_ops.intervals import HOURLY, interval
+
+        start, _ = interval(data_interval_start, data_interval_end, getattr(dag_run, "run_after", None), HOURLY)
+        logging.getLogger(__name__).info("%s", marts.build(from_date=start.date())[-3000:])
 
     @task
-    def summarize_interval(data_interval_start=None, data_interval_end=None):
+    def summarize_interval(data_interval_start=None, data_interval_end=None, dag_run=None):
         from tickflow_ops import marts
+        from tickflow_ops.intervals import HOURLY, interval
 
-        return marts.interval_summary(data_interval_start, data_interval_end)
+        start, end = interval(data_interval_start, data_interval_end, getattr(dag_run, "run_after", None), HOURLY)
+        return marts.interval_summary(start, end)
 
     build_and_test_marts() >> summarize_interval()
 

@@ -7,7 +7,8 @@
 #                                      dags test tickflow_marts_hourly 2026-11-22T10:00:00+00:00
 #
 # Environment: TICKFLOW_LAKE, TICKFLOW_WAREHOUSE (as for make marts), TICKFLOW_BINANCE_REST_URL,
-#              AIRFLOW_HOME (default .tickflow/airflow), AIRFLOW_PORT (default 8080).
+#              AIRFLOW_HOME (default .tickflow/airflow), AIRFLOW_PORT (default 8080),
+#              AIRFLOW__CORE__PARALLELISM (default: the number of cores, at least 2).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$TICKFLOW_ROOT"
@@ -22,7 +23,29 @@ export TICKFLOW_WAREHOUSE="$(realpath -m "${TICKFLOW_WAREHOUSE:-$TICKFLOW_ROOT/.
 export PATH="$venv/bin:$PATH"  # airflow standalone starts its parts as `airflow ...`
 mkdir -p "$AIRFLOW_HOME"
 "$venv/bin/airflow" db migrate >/dev/null
+# Sized for the machine: the LocalExecutor starts `parallelism` worker processes (Airflow's
+# default is 32), and the API server one process per worker.
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-$(( $(nproc) > 2 ? $(nproc) : 2 ))}"
+export AIRFLOW__API__WORKERS="${AIRFLOW__API__WORKERS:-1}"
 if [ $# -eq 0 ]; then
-  exec "$venv/bin/airflow" standalone
+  # Its own process group, so Ctrl-C stops every Airflow process: SIGTERM to all of them, and
+  # after 10 s SIGKILL to whatever is left (LocalExecutor workers can sit out a SIGTERM).
+  set -m
+  "$venv/bin/airflow" standalone &
+  airflow_pid=$!
+  stop() {
+    trap - INT TERM
+    kill -TERM -- "-$airflow_pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+      pgrep -g "$airflow_pid" >/dev/null || exit 0
+      sleep 0.2
+    done
+    echo "airflow: processes still running after 10 s; killing them" >&2
+    kill -KILL -- "-$airflow_pid" 2>/dev/null || true
+    exit 0
+  }
+  trap stop INT TERM
+  wait "$airflow_pid"
+  exit $?
 fi
 exec "$venv/bin/airflow" "$@"
