@@ -258,6 +258,16 @@ pub fn assert_delivered_or_reported_missed(run: &Run) {
     assert_eq!(run.counters.unrecovered.get(), run.missed.len() as u64, "every report is counted");
 }
 
+/// A run whose venue dropped the connection and then refused to reconnect until the client
+/// stopped: what it made in the meantime is reported missed, and the feed was held from the drop
+/// until the stop.
+pub fn assert_an_outage_open_at_the_stop_was_reported(run: &Run) {
+    assert!(exchange_sim::Stats::get(&run.simulator.stats.refused_in_outage) > 0, "the venue refused the reconnects");
+    assert!(run.received.len() < run.manifest.len(), "the outage lost trades");
+    assert_delivered_or_reported_missed(run);
+    assert_eq!(run.statuses, [true, false], "held at the drop, released when the client stopped");
+}
+
 fn assert_delivered_once_and_as_made(run: &Run) {
     assert!(run.manifest.len() > 100, "too few trades to show anything: {}", run.manifest.len());
     // Every drop holds the feed, every hold is released (at the latest when the client stops).
