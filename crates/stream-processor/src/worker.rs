@@ -94,6 +94,8 @@ pub struct PartitionWorker {
     next_index: [u32; 3],
     lateness_us: i64,
     metrics_buffer: Vec<Metric>,
+    /// Per venue (`Venue as usize`): whether the source's loss was already logged and counted.
+    noted_lost: [bool; 3],
     encoded: Vec<u8>,
 }
 
@@ -105,6 +107,10 @@ impl PartitionWorker {
         written: [Option<(i64, u32)>; 3],
     ) -> Self {
         let lateness_us = processor.config().allowed_lateness_us;
+        let mut noted_lost = [false; 3]; // a restored loss was counted before the restart
+        for (venue, status) in processor.sources() {
+            noted_lost[venue as usize] = status.lost;
+        }
         PartitionWorker {
             partition,
             processor,
@@ -114,6 +120,7 @@ impl PartitionWorker {
             next_index: [0; 3],
             lateness_us,
             metrics_buffer: Vec::new(),
+            noted_lost,
             encoded: Vec::with_capacity(1024),
         }
     }
@@ -122,18 +129,11 @@ impl PartitionWorker {
         &self.processor
     }
 
-    /// Which venues' sources are lost, indexed by `Venue as usize`.
-    fn lost_sources(&self) -> [bool; 3] {
-        let mut lost = [false; 3];
+    /// Logs and counts each source the processor has declared lost since the last look.
+    fn note_lost_sources(&mut self, counters: &WorkerMetrics) {
         for (venue, status) in self.processor.sources() {
-            lost[venue as usize] = status.lost;
-        }
-        lost
-    }
-
-    fn count_lost(&self, before: [bool; 3], counters: &WorkerMetrics) {
-        for (venue, status) in self.processor.sources() {
-            if status.lost && !before[venue as usize] {
+            let noted = &mut self.noted_lost[venue as usize];
+            if status.lost && !*noted {
                 tracing::warn!(
                     venue = venue.as_str(),
                     partition = self.partition,
@@ -142,6 +142,7 @@ impl PartitionWorker {
                 );
                 counters.lost[venue as usize].inc();
             }
+            *noted = status.lost;
         }
     }
 
@@ -166,11 +167,7 @@ impl PartitionWorker {
             Input::Watermark { payload } => {
                 // The windows a watermark closes are emitted as that record's outputs.
                 match serde_json::from_slice::<Watermark>(payload) {
-                    Ok(watermark) => {
-                        let lost_before = self.lost_sources();
-                        self.processor.watermark(&watermark, &mut metrics);
-                        self.count_lost(lost_before, counters);
-                    }
+                    Ok(watermark) => self.processor.watermark(&watermark, &mut metrics),
                     Err(_) => {
                         counters.bad_watermarks.inc();
                     }
@@ -189,6 +186,7 @@ impl PartitionWorker {
                 self.dead_letter(offset, key, payload, rejection, producer, counters, now_us)
             }
         };
+        self.note_lost_sources(counters);
         let sent = handled.and_then(|()| self.send_metrics(offset, &mut metrics, producer, counters, now_us));
         self.metrics_buffer = metrics;
         sent?;
@@ -209,10 +207,7 @@ impl PartitionWorker {
         now_us: i64,
     ) -> Result<(), KafkaError> {
         counters.records_in.inc();
-        let lost_before = self.lost_sources();
-        let processed = self.processor.process(payload, metrics);
-        self.count_lost(lost_before, counters);
-        match processed {
+        match self.processor.process(payload, metrics) {
             Ok(enriched) => {
                 if enriched.is_late {
                     counters.late[enriched.venue as usize].inc();

@@ -106,6 +106,14 @@ struct InstrumentState {
     series: Vec<WindowSeries>,
 }
 
+impl InstrumentState {
+    /// Its effective watermark when the stream's progress closes its source's windows up to
+    /// `horizon`: its own, or the horizon, and never below what its windows were closed to.
+    fn closed_to(&self, horizon: i64) -> i64 {
+        self.watermark_us.max(self.closed_us).max(horizon)
+    }
+}
+
 /// What the processor knows of one source's completeness.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceStatus {
@@ -235,7 +243,7 @@ impl StreamProcessor {
     }
 
     fn effective_watermark(&self, state: &InstrumentState) -> i64 {
-        state.watermark_us.max(state.closed_us).max(self.horizon(state.venue))
+        state.closed_to(self.horizon(state.venue))
     }
 
     fn new_instrument_state(&self, venue: Venue) -> InstrumentState {
@@ -258,12 +266,13 @@ impl StreamProcessor {
         let ix = self.reference.lookup(&trade.instrument_id).ok_or(UNKNOWN_SYMBOL)?;
         let lateness = self.config.allowed_lateness_us;
         let time = trade.event_time_us;
-        let fresh = self.new_instrument_state(trade.venue);
-        let state = self.instruments[ix as usize].get_or_insert(fresh);
-        state.venue = trade.venue;
-        let Some(state) = self.instruments[ix as usize].as_ref() else { return Err(UNKNOWN_SYMBOL) };
-        let late = time < self.effective_watermark(state).saturating_sub(lateness);
+        if self.instruments[ix as usize].is_none() {
+            self.instruments[ix as usize] = Some(self.new_instrument_state(trade.venue));
+        }
+        let horizon = self.horizon(trade.venue);
         let Some(state) = self.instruments[ix as usize].as_mut() else { return Err(UNKNOWN_SYMBOL) };
+        state.venue = trade.venue;
+        let late = time < state.closed_to(horizon).saturating_sub(lateness);
         if !state.recent.insert(trade_identity(&trade)) {
             return Err(DUPLICATE);
         }
