@@ -152,6 +152,12 @@ def finnhub_multiset(db):
             scalar(db, f"select count(*) from finnhub_landed anti join finnhub_made using ({key})"))
 
 
+def compared_windows(db, venue):
+    """Final candles of `venue`'s instruments in the lake: what candle_mismatches compares."""
+    return scalar(db, f"""select count(*) from lake_candles where is_final and instrument_id in
+                          (select distinct instrument_id from lake_trades where venue = '{venue}')""")
+
+
 def candle_mismatches(db, venue):
     """Windows of `venue`'s instruments whose final 1 s or 1 min candle differs from a
     recomputation over the lake's on-time trades, or that have other than one final candle, up
@@ -194,6 +200,7 @@ def test_an_outage_longer_than_the_lateness_is_recovered_on_time(tmp_path):
     assert scalar(db, "select count(*) from lake_trades where is_late") == 0, "the hold kept the windows open"
     assert longest_hold.get("binance", 0) > 7, f"the outage held Binance beyond idle + lateness: {longest_hold}"
     assert longest_hold.get("coinbase", 0) == 0 and longest_hold.get("finnhub", 0) == 0, longest_hold
+    assert compared_windows(db, "binance") > 100 and compared_windows(db, "coinbase") > 100, "candles to compare"
     assert candle_mismatches(db, "binance") == 0, "held instruments' candles hold every trade"
     assert candle_mismatches(db, "coinbase") == 0, "the other venues' candles are unaffected"
 
@@ -209,5 +216,6 @@ def test_an_outage_beyond_the_hold_bound_is_reported_and_closes_the_windows(tmp_
     assert lost > 0 and keys == lost, f"one source_lost gap per instrument of the lost source: {lost}, {keys}"
     assert scalar(db, "select count(*) from lake_feed_gaps where venue <> 'binance'") == 0
     assert 4 < longest_hold.get("binance", 0) <= 6.5, f"the 5 s bound released the hold: {longest_hold}"
+    assert compared_windows(db, "binance") > 100, "candles to compare"
     assert candle_mismatches(db, "binance") == 0, "the lost source's windows closed, once each, with what arrived"
     assert candle_mismatches(db, "coinbase") == 0
