@@ -6,7 +6,8 @@ use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use producer::live::{self, FeedCounters, LiveOptions, Trust, binance, coinbase, finnhub};
+use producer::capture::Tap;
+use producer::live::{self, FeedCounters, LiveOptions, Out, Trust, binance, coinbase, finnhub};
 use producer::source::{Pace, Received, ReplaySource, SyntheticSource};
 use tickflow_core::contract::Venue;
 use tickflow_core::feed::Backoff;
@@ -108,6 +109,8 @@ pub struct Plan<'a> {
     pub reference: &'a ReferenceData,
     pub metrics: &'a ServiceMetrics,
     pub frames: SyncSender<Received>,
+    /// Where the sources record what they receive (the capture), if anywhere.
+    pub tap: Tap,
     pub shutdown: &'a Shutdown,
 }
 
@@ -153,20 +156,22 @@ pub fn start(plan: &Plan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
         let (frames, shutdown) = (plan.frames.clone(), plan.shutdown.clone());
         match kind {
             SourceKind::Synthetic => {
-                let synthetic = SyntheticSource { seed: plan.seed, rate: plan.rate, max_trades: plan.max_trades };
+                let (seed, rate, max_trades, tap) = (plan.seed, plan.rate, plan.max_trades, plan.tap.clone());
+                let synthetic = SyntheticSource { seed, rate, max_trades, tap };
                 let reference = plan.reference.clone();
                 threads.push(std::thread::spawn(move || synthetic.run(reference, frames, shutdown)));
             }
             SourceKind::Replay => {
                 let path = plan.replay_file.ok_or_else(|| anyhow::anyhow!("--source replay needs --replay-file"))?;
                 let pace = if plan.original_pace { Pace::Original } else { Pace::Rate(plan.rate) };
-                let replay = ReplaySource::open(path, pace)?;
+                let replay =
+                    ReplaySource::open(path, pace)?.with_tap(plan.tap.clone()).with_metrics(plan.metrics.clone());
                 threads.push(std::thread::spawn(move || replay.run(frames, shutdown)));
             }
             SourceKind::Binance => {
                 let symbols = chosen(&plan.live.binance_symbols, plan.reference, Venue::Binance);
                 let counters = FeedCounters::new(plan.metrics, "binance");
-                for chunk in symbols.chunks(binance::STREAMS_PER_CONNECTION) {
+                for (number, chunk) in (0u32..).zip(symbols.chunks(binance::STREAMS_PER_CONNECTION)) {
                     let live = plan.live;
                     let client = binance::Binance::new(
                         &live.binance_ws_url,
@@ -177,17 +182,19 @@ pub fn start(plan: &Plan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                     )
                     .with_api_key(finnhub::ApiKey::new(live.binance_api_key.clone()))
                     .with_backfill_budget(Duration::from_millis(live.binance_backfill_budget_ms));
-                    let (options, frames, shutdown, counters) =
-                        (options.clone(), frames.clone(), shutdown.clone(), counters.clone());
-                    threads.push(std::thread::spawn(move || live::run(client, options, frames, shutdown, counters)));
+                    let out = Out::new(Venue::Binance, frames.clone()).recording(number, plan.tap.clone());
+                    let (options, shutdown, counters) = (options.clone(), shutdown.clone(), counters.clone());
+                    threads
+                        .push(std::thread::spawn(move || live::run_recorded(client, options, out, shutdown, counters)));
                 }
             }
             SourceKind::Coinbase => {
                 let products = chosen(&plan.live.coinbase_products, plan.reference, Venue::Coinbase);
                 let counters = FeedCounters::new(plan.metrics, "coinbase");
                 let client = coinbase::Coinbase::new(&plan.live.coinbase_ws_url, products, counters.clone());
-                let options = options.clone();
-                threads.push(std::thread::spawn(move || live::run(client, options, frames, shutdown, counters)));
+                let (options, out) =
+                    (options.clone(), Out::new(Venue::Coinbase, frames).recording(0, plan.tap.clone()));
+                threads.push(std::thread::spawn(move || live::run_recorded(client, options, out, shutdown, counters)));
             }
             SourceKind::Finnhub => {
                 if plan.live.finnhub_api_key.is_empty() {
@@ -197,8 +204,8 @@ pub fn start(plan: &Plan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                 let counters = FeedCounters::new(plan.metrics, "finnhub");
                 let key = finnhub::ApiKey::new(plan.live.finnhub_api_key.clone());
                 let client = finnhub::Finnhub::new(&plan.live.finnhub_ws_url, key, symbols, counters.clone())?;
-                let options = options.clone();
-                threads.push(std::thread::spawn(move || live::run(client, options, frames, shutdown, counters)));
+                let (options, out) = (options.clone(), Out::new(Venue::Finnhub, frames).recording(0, plan.tap.clone()));
+                threads.push(std::thread::spawn(move || live::run_recorded(client, options, out, shutdown, counters)));
             }
         }
     }

@@ -17,7 +17,7 @@ use tickflow_kafka::producer::{OutputProducer, ProducerTuning};
 use tickflow_service::startup::{ReferenceArgs, wait_for_topics};
 use tickflow_service::{Service, ServiceArgs, run_service};
 
-use producer::capture::Capture;
+use producer::capture::{self, Tap};
 use producer::publish::Publisher;
 
 use crate::feeds::{LiveArgs, SourceKind};
@@ -43,7 +43,8 @@ struct Args {
     /// Replay at the recorded pace (the gaps between receive times) instead of `--rate`.
     #[arg(long, env = "PRODUCER_REPLAY_ORIGINAL_PACE")]
     replay_original_pace: bool,
-    /// Record every received frame with its receive time to zstd JSON Lines files in this folder.
+    /// Record what the sources receive to zstd JSON Lines files in this folder: the live clients'
+    /// every frame byte for byte with its receive time, REST answers and connection events.
     #[arg(long, env = "PRODUCER_CAPTURE_DIR")]
     capture_dir: Option<PathBuf>,
     /// Start a new capture file after this many (uncompressed) megabytes.
@@ -90,6 +91,13 @@ fn run(args: Args) -> anyhow::Result<()> {
     publisher.release_at_start(&Venue::ALL)?;
 
     let (frames_tx, frames) = sync_channel(16_384);
+    let (tap, capture_writer) = match &args.capture_dir {
+        Some(directory) => {
+            let (tap, writer) = capture::spawn(directory, args.capture_rotate_mb.saturating_mul(1 << 20))?;
+            (tap, Some(writer))
+        }
+        None => (Tap::none(), None),
+    };
     let sources = feeds::start(&feeds::Plan {
         kinds: &args.sources,
         replay_file: args.replay_file.as_deref(),
@@ -101,12 +109,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         reference: &reference,
         metrics: &metrics_for_feeds,
         frames: frames_tx,
+        tap,
         shutdown: &shutdown,
     })?;
-    let mut capture = match &args.capture_dir {
-        Some(directory) => Some(Capture::new(directory, args.capture_rotate_mb.saturating_mul(1 << 20))?),
-        None => None,
-    };
     readiness.set(true);
 
     let mut last_flush = Instant::now();
@@ -120,12 +125,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         match frames.recv_timeout(Duration::from_millis(100)) {
-            Ok(received) => {
-                if let Some(capture) = capture.as_mut() {
-                    capture.write(&received).map_err(|e| anyhow::anyhow!("cannot write the capture: {e}"))?;
-                }
-                publisher.publish(&received)?
-            }
+            Ok(received) => publisher.publish(&received)?,
             Err(RecvTimeoutError::Timeout) if shutdown.requested() => {}
             Err(RecvTimeoutError::Timeout) => publisher.watermark_if_quiet(Duration::from_secs(1))?,
             Err(RecvTimeoutError::Disconnected) => {
@@ -149,8 +149,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         let _ = source.join();
     }
     publisher.flush(Duration::from_secs(60))?;
-    if let Some(mut capture) = capture {
-        capture.finish().map_err(|e| anyhow::anyhow!("cannot complete the capture: {e}"))?;
+    if let Some(writer) = capture_writer {
+        // Every source has ended, so every tap is dropped and the writer completes its file.
+        match writer.join() {
+            Ok(written) => written.map_err(|e| anyhow::anyhow!("cannot write the capture: {e}"))?,
+            Err(_) => anyhow::bail!("the capture writer failed"),
+        }
     }
     tracing::info!("producer stopped; every record was acknowledged");
     Ok(())

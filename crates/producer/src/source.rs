@@ -5,6 +5,7 @@
 use std::io::{BufRead, Read};
 use std::path::Path;
 use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -12,8 +13,12 @@ use tickflow_core::contract::Venue;
 use tickflow_core::feed::MissedTrades;
 use tickflow_core::reference::ReferenceData;
 use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket, venue_frame};
+use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::now_us;
 use tickflow_service::shutdown::Shutdown;
+
+use crate::capture::{CaptureLine, Tap};
+use crate::live::replay::{Lookahead, Replay};
 
 /// One WebSocket text frame from a venue and when it was received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,9 +39,9 @@ pub struct FeedStatus {
 }
 
 /// What a source hands the publishing loop: a venue frame, trades a live client knows it
-/// missed and could not recover, or a client's feed status. Captures record all three, one JSON
-/// object per line (a frame, `{"missed": {...}}` or `{"status": {...}}`), so a replay
-/// reproduces the gap and hold records too.
+/// missed and could not recover, or a client's feed status. A JSON Lines file of them (a frame,
+/// `{"missed": {...}}` or `{"status": {...}}` per line) can be replayed; captures of sources
+/// other than the live clients hold them too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Received {
@@ -64,6 +69,8 @@ pub struct SyntheticSource {
     pub seed: u64,
     pub rate: f64,
     pub max_trades: Option<u64>,
+    /// Where its frames are recorded (a capture), if anywhere.
+    pub tap: Tap,
 }
 
 impl SyntheticSource {
@@ -87,7 +94,9 @@ impl SyntheticSource {
             }
             let frame =
                 Frame { venue: trade.venue, receive_time_us: trade.receive_time_us, frame: venue_frame(&trade, sent) };
-            if frames.send(Received::Frame(frame)).is_err() {
+            let frame = Received::Frame(frame);
+            self.tap.record(|| CaptureLine::Source(frame.clone()));
+            if frames.send(frame).is_err() {
                 return;
             }
             sent += 1;
@@ -104,12 +113,16 @@ pub enum Pace {
     Original,
 }
 
-/// Frames recorded as JSON Lines, one [`Received`] per line: a `.jsonl` file, a capture file
-/// (`.jsonl.zst`), or a folder of capture files played in name (time) order. Receive times come
-/// from the recording, so two replays of the same capture produce the same records.
+/// Recorded JSON Lines, one [`CaptureLine`] per line: a `.jsonl` file, a capture file
+/// (`.jsonl.zst`), or a folder of capture files played in name (time) order. What other sources
+/// handed on goes on as recorded; what live clients recorded of their venues goes through their
+/// protocols again ([`Replay`]). Times come from the recording, so two replays of the same
+/// capture produce the same records.
 pub struct ReplaySource {
     reader: Box<dyn BufRead + Send>,
     pace: Pace,
+    tap: Tap,
+    metrics: Option<ServiceMetrics>,
 }
 
 impl std::fmt::Debug for ReplaySource {
@@ -132,7 +145,7 @@ impl ReplaySource {
     /// Opens the file or folder now, so a missing one is a start-up error rather than a silent stop.
     pub fn open(path: &Path, pace: Pace) -> anyhow::Result<Self> {
         if !path.is_dir() {
-            return Ok(ReplaySource { reader: open_one(path)?, pace });
+            return Ok(ReplaySource { reader: open_one(path)?, pace, tap: Tap::none(), metrics: None });
         }
         let mut files: Vec<_> = std::fs::read_dir(path)?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -146,41 +159,78 @@ impl ReplaySource {
         for file in &files {
             reader = Box::new(reader.chain(open_one(file)?));
         }
-        Ok(ReplaySource { reader, pace })
+        Ok(ReplaySource { reader, pace, tap: Tap::none(), metrics: None })
+    }
+
+    /// Records every line replayed into `tap`, as read.
+    pub fn with_tap(self, tap: Tap) -> Self {
+        ReplaySource { tap, ..self }
+    }
+
+    /// Counts the replayed clients' events (reconnects, repeats, gaps) in `metrics`.
+    pub fn with_metrics(self, metrics: ServiceMetrics) -> Self {
+        ReplaySource { metrics: Some(metrics), ..self }
     }
 
     pub fn run(self, frames: SyncSender<Received>, shutdown: Shutdown) {
         let started = std::time::Instant::now();
-        let mut first_receive_us = None;
-        for (number, line) in self.reader.lines().enumerate() {
+        let mut first_us = None;
+        let metrics = self
+            .metrics
+            .unwrap_or_else(|| ServiceMetrics::register(&mut prometheus_client::registry::Registry::default()));
+        let lookahead = Arc::new(Mutex::new(Lookahead::new(Box::new(lines(self.reader)), self.tap)));
+        let mut replay = Replay::new(frames.clone(), metrics, lookahead.clone());
+        let mut last_us = 0;
+        for number in 0u64.. {
             if shutdown.requested() {
-                return;
+                break;
             }
-            let Ok(line) = line else {
-                tracing::error!(line = number + 1, "replay input is not readable text; stopping the replay");
-                return;
-            };
-            if line.trim().is_empty() {
-                continue;
-            }
-            let Ok(received) = serde_json::from_str::<Received>(&line) else {
-                tracing::warn!(line = number + 1, "skipping a replay line that is neither a frame nor missed trades");
-                continue;
-            };
+            let Some(line) = lookahead.lock().ok().and_then(|mut l| l.next_line()) else { break };
+            last_us = line.time_us();
             let due = match self.pace {
                 Pace::Rate(rate) if rate > 0.0 => Some(Duration::from_secs_f64(number as f64 / rate)),
                 Pace::Rate(_) => None,
                 Pace::Original => {
-                    let first = *first_receive_us.get_or_insert(received.time_us());
-                    Some(Duration::from_micros((received.time_us() - first).max(0) as u64))
+                    let first = *first_us.get_or_insert(last_us);
+                    Some(Duration::from_micros((last_us - first).max(0) as u64))
                 }
             };
             if let Some(wait) = due.and_then(|due| due.checked_sub(started.elapsed())) {
                 std::thread::sleep(wait);
             }
-            if frames.send(received).is_err() {
+            let handed_on = match line {
+                CaptureLine::Source(received) => frames.send(received).is_ok(),
+                CaptureLine::Venue(record) => replay.handle(record).is_ok(),
+            };
+            if !handed_on {
                 return;
             }
         }
+        replay.finish(last_us);
     }
+}
+
+/// The capture lines of `reader`; unreadable lines are skipped with a warning, and text that is
+/// not UTF-8 ends the replay.
+fn lines(reader: Box<dyn BufRead + Send>) -> impl Iterator<Item = CaptureLine> + Send {
+    reader
+        .lines()
+        .enumerate()
+        .map_while(|(number, line)| match line {
+            Ok(line) => Some((number, line)),
+            Err(_) => {
+                tracing::error!(line = number + 1, "replay input is not readable text; stopping the replay");
+                None
+            }
+        })
+        .filter_map(|(number, line)| {
+            if line.trim().is_empty() {
+                return None;
+            }
+            let parsed = CaptureLine::parse(&line);
+            if parsed.is_none() {
+                tracing::warn!(line = number + 1, "skipping a replay line that is no capture record, frame or report");
+            }
+            parsed
+        })
 }

@@ -7,13 +7,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use super::rest::{HttpRest, Rest, request_line};
+use super::secret::ApiKey;
+use super::{FeedCounters, Flow, Out, Protocol, Trust};
+use crate::capture::VenueEvent;
 use tickflow_core::contract::{GapReason, Venue};
 use tickflow_core::feed::{IdCheck, MissedTrades, RestRetries, RestStep, TradeIds};
 use tickflow_core::venue::{BinanceEvent, BinanceRestTrade, binance_event, binance_stream_path};
-use tickflow_service::now_us;
-
-use super::secret::ApiKey;
-use super::{FeedCounters, Flow, Out, Protocol, Socket, Trust};
 
 pub const DEFAULT_WS_URL: &str = "wss://stream.binance.com:9443";
 pub const DEFAULT_REST_URL: &str = "https://api.binance.com";
@@ -26,10 +26,9 @@ pub const DEFAULT_BACKFILL_BUDGET: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct Binance {
     ws_url: String,
-    rest_url: String,
     symbols: Vec<String>,
     ids: TradeIds,
-    http: ureq::Agent,
+    rest: Box<dyn Rest>,
     api_key: ApiKey,
     backfill_budget: Duration,
     counters: FeedCounters,
@@ -46,13 +45,17 @@ impl Binance {
     /// A client of `symbols`' trade streams at `ws_url`, backfilling from `rest_url` with the
     /// certificates `trust` names.
     pub fn new(ws_url: &str, rest_url: &str, symbols: Vec<String>, trust: &Trust, counters: FeedCounters) -> Self {
-        let http = trust.http_agent(Duration::from_secs(30));
+        let rest = HttpRest::new(rest_url, trust, Duration::from_secs(30));
+        Binance::with_rest(ws_url, Box::new(rest), symbols, counters)
+    }
+
+    /// A client whose REST calls go to `rest` (a replay's recorded answers).
+    pub fn with_rest(ws_url: &str, rest: Box<dyn Rest>, symbols: Vec<String>, counters: FeedCounters) -> Self {
         Binance {
             ws_url: ws_url.trim_end_matches('/').to_owned(),
-            rest_url: rest_url.trim_end_matches('/').to_owned(),
             symbols: symbols.iter().map(|s| s.to_uppercase()).collect(),
             ids: TradeIds::default(),
-            http,
+            rest,
             api_key: ApiKey::default(),
             backfill_budget: DEFAULT_BACKFILL_BUDGET,
             counters,
@@ -76,29 +79,35 @@ impl Binance {
         self
     }
 
-    /// One page of trades of `symbol` from id `from` on, retried as [`RestRetries`] says.
-    fn page(&self, symbol: &str, from: u64, limit: u64) -> anyhow::Result<Vec<BinanceRestTrade>> {
-        let url = format!("{}/api/v3/historicalTrades", self.rest_url);
+    /// One page of trades of `symbol` from id `from` on, retried as [`RestRetries`] says; every
+    /// answer is recorded as received.
+    fn page(&mut self, symbol: &str, from: u64, limit: u64, out: &Out) -> anyhow::Result<Vec<BinanceRestTrade>> {
+        const PATH: &str = "/api/v3/historicalTrades";
+        let query = [("symbol", symbol.to_owned()), ("fromId", from.to_string()), ("limit", limit.to_string())];
         let mut retries = RestRetries::new(self.backfill_budget);
         loop {
-            let mut request = self
-                .http
-                .get(&url)
-                .query("symbol", symbol)
-                .query("fromId", from.to_string())
-                .query("limit", limit.to_string());
-            if !self.api_key.is_empty() {
-                request = request.header("X-MBX-APIKEY", self.api_key.expose());
-            }
-            let (status, retry_after, problem) = match request.config().http_status_as_error(false).build().call() {
-                Ok(mut response) if response.status().is_success() => return Ok(response.body_mut().read_json()?),
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let retry_after =
-                        response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.trim().parse().ok());
-                    (Some(status), retry_after, format!("HTTP {status}"))
+            let key = self.api_key.expose();
+            let headers: &[(&str, &str)] = if key.is_empty() { &[] } else { &[("X-MBX-APIKEY", key)] };
+            let answer = self.rest.get(PATH, &query, headers);
+            let error = answer.error.as_ref().map(|e| self.api_key.redact(e.clone()));
+            out.at(answer.received_us.max(out.now_us())); // a replay's missing answer has no time
+            out.record(|| VenueEvent::Rest {
+                request: request_line(PATH, &query),
+                status: answer.status,
+                retry_after_s: answer.retry_after_s,
+                body: answer.body.clone(),
+                error: error.clone(),
+            });
+            let (status, retry_after) = (answer.status, answer.retry_after_s);
+            let problem = match (status, error) {
+                (Some(200..=299), None) => {
+                    return serde_json::from_str(&answer.body).map_err(|e| {
+                        anyhow::anyhow!("historicalTrades answered with something other than trades: {e}")
+                    });
                 }
-                Err(error) => (None, None, self.api_key.redact(error.to_string())),
+                (Some(status), None) => format!("HTTP {status}"),
+                (Some(status), Some(error)) => format!("HTTP {status}, body unreadable: {error}"),
+                (None, error) => error.unwrap_or_default(),
             };
             match status {
                 Some(429 | 418) => {
@@ -116,9 +125,9 @@ impl Binance {
                 }
                 _ => {}
             }
-            let jitter = (now_us().rem_euclid(1_000)) as f64 / 1_000.0;
+            let jitter = (out.now_us().rem_euclid(1_000)) as f64 / 1_000.0;
             match retries.after(status, retry_after, jitter) {
-                RestStep::Retry(wait) => std::thread::sleep(wait),
+                RestStep::Retry(wait) => self.rest.pause(wait),
                 RestStep::GiveUp => anyhow::bail!("historicalTrades failed ({problem}); retries exhausted"),
             }
         }
@@ -131,13 +140,13 @@ impl Binance {
         let mut sent = 0;
         while to.is_none_or(|to| from <= to) {
             let limit = to.map_or(PAGE, |to| (to - from + 1).min(PAGE));
-            let page = self.page(symbol, from, limit)?;
+            let page = self.page(symbol, from, limit, out)?;
             let Some(last) = page.last().map(|t| t.id) else { break };
             for trade in page.iter().filter(|t| to.is_none_or(|to| t.id <= to)) {
                 if self.ids.check(symbol, trade.id, trade.time.saturating_mul(1000)) == IdCheck::Repeated {
                     continue;
                 }
-                out.send(trade.stream_frame(symbol), now_us())?;
+                out.send(trade.stream_frame(symbol), out.now_us())?;
                 sent += 1;
             }
             if (page.len() as u64) < limit {
@@ -157,7 +166,7 @@ impl Binance {
             tracing::warn!(symbol, from, to, error = format!("{error:#}"), "cannot backfill a trade-id gap");
             for missing in self.ids.give_up(symbol, from, to) {
                 out.missed(
-                    MissedTrades::ids(Venue::Binance, symbol, GapReason::BackfillFailed, missing, now_us()),
+                    MissedTrades::ids(Venue::Binance, symbol, GapReason::BackfillFailed, missing, out.now_us()),
                     &self.counters,
                 )?;
             }
@@ -169,7 +178,7 @@ impl Binance {
     fn report_given_up(&mut self, out: &Out) -> anyhow::Result<()> {
         for (symbol, missing) in self.ids.take_given_up() {
             out.missed(
-                MissedTrades::ids(Venue::Binance, &symbol, GapReason::TooManyGaps, missing, now_us()),
+                MissedTrades::ids(Venue::Binance, &symbol, GapReason::TooManyGaps, missing, out.now_us()),
                 &self.counters,
             )?;
         }
@@ -179,10 +188,10 @@ impl Binance {
     /// Sends the trades of `symbol` before id `first` made since the client started (one page).
     fn backfill_earlier(&mut self, symbol: &str, first: u64, out: &Out) -> anyhow::Result<()> {
         let started_ms = self.started_ms.unwrap_or(i64::MAX);
-        let earlier = self.page(symbol, first.saturating_sub(PAGE), PAGE.min(first))?;
+        let earlier = self.page(symbol, first.saturating_sub(PAGE), PAGE.min(first), out)?;
         let missed: Vec<_> = earlier.iter().filter(|t| t.id < first && t.time >= started_ms).collect();
         for trade in &missed {
-            out.send(trade.stream_frame(symbol), now_us())?;
+            out.send(trade.stream_frame(symbol), out.now_us())?;
         }
         self.counters.backfilled.inc_by(missed.len() as u64);
         Ok(())
@@ -198,6 +207,10 @@ impl Protocol for Binance {
         format!("{}{}", self.ws_url, binance_stream_path(&self.symbols))
     }
 
+    fn symbols(&self) -> &[String] {
+        &self.symbols
+    }
+
     fn redact(&self, text: String) -> String {
         self.api_key.redact(text)
     }
@@ -208,13 +221,13 @@ impl Protocol for Binance {
     }
 
     /// The streams are in the URL; what happened while away is fetched by id.
-    fn connected(&mut self, _socket: &mut Socket, out: &Out) -> anyhow::Result<()> {
+    fn connected(&mut self, out: &Out) -> anyhow::Result<Vec<String>> {
         self.reconnected = self.started_ms.is_some();
-        self.started_ms.get_or_insert(now_us() / 1000);
+        self.started_ms.get_or_insert(out.now_us() / 1000);
         if !self.reconnected {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        let now = now_us();
+        let now = out.now_us();
         for symbol in self.symbols.clone() {
             let (from_us, reason) = match (self.ids.last(&symbol), self.ids.last_time_us(&symbol)) {
                 (Some(last), Some(last_time_us)) => match self.backfill(&symbol, last + 1, None, out) {
@@ -234,14 +247,15 @@ impl Protocol for Binance {
             let open = self.unconfirmed.entry(symbol.clone()).and_modify(|missed| missed.reason = reason);
             open.or_insert_with(|| MissedTrades::span(Venue::Binance, &symbol, reason, from_us, now, now));
         }
-        self.report_given_up(out)
+        self.report_given_up(out)?;
+        Ok(Vec::new())
     }
 
     /// Until a reconnect's catch-up accounts for them, every symbol's trades from its latest
     /// delivered one on may be missing; a stop while away reports them.
-    fn disconnected(&mut self) {
+    fn disconnected(&mut self, out: &Out) {
         let Some(started_ms) = self.started_ms else { return };
-        let now = now_us();
+        let now = out.now_us();
         for symbol in &self.symbols {
             let from_us = self.ids.last_time_us(symbol).unwrap_or(started_ms.saturating_mul(1000));
             let open = self.unconfirmed.entry(symbol.clone());
@@ -254,7 +268,7 @@ impl Protocol for Binance {
     fn stopped(&mut self, out: &Out) -> anyhow::Result<()> {
         let mut open: Vec<_> = self.unconfirmed.drain().map(|(_, missed)| missed).collect();
         open.sort_by(|a, b| a.venue_symbol.cmp(&b.venue_symbol));
-        let now = now_us();
+        let now = out.now_us();
         for missed in open {
             // Trades may have been missed until now: the venue may not have streamed the
             // symbol again as soon as the connection was back.
@@ -279,7 +293,7 @@ impl Protocol for Binance {
                     // How many, and from which id, nobody can tell.
                     let from_us = self.started_ms.unwrap_or_default().saturating_mul(1000);
                     let reason = GapReason::BackfillFailed;
-                    let missed = MissedTrades::span(Venue::Binance, &symbol, reason, from_us, time_us, now_us());
+                    let missed = MissedTrades::span(Venue::Binance, &symbol, reason, from_us, time_us, out.now_us());
                     out.missed(missed, &self.counters)?;
                 }
                 self.ids.check(&symbol, id, time_us);

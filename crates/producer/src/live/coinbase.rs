@@ -9,14 +9,13 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Deserialize;
 use tickflow_core::contract::{GapReason, Venue};
 use tickflow_core::feed::{IdCheck, MissedTrades, TradeIds};
-use tungstenite::Message;
 
-use super::{FeedCounters, Flow, Out, Protocol, Socket};
+use super::{FeedCounters, Flow, Out, Protocol};
 
 pub const DEFAULT_WS_URL: &str = "wss://advanced-trade-ws.coinbase.com";
 
@@ -27,19 +26,19 @@ pub struct Coinbase {
     ids: TradeIds,
     sequence: Option<u64>,
     counters: FeedCounters,
-    /// Since when a new subscription's snapshot is awaited: until it comes, what was missed
-    /// while away is not recovered yet.
-    awaiting_snapshot: Option<Instant>,
+    /// Since when (µs) a new subscription's snapshot is awaited: until it comes, what was
+    /// missed while away is not recovered yet.
+    awaiting_snapshot: Option<i64>,
     /// When the connection dropped, if no snapshot has come since.
     away_since_us: Option<i64>,
-    /// Since when the client has resubscribed on the same connection after lost messages, and
-    /// the products whose new snapshot has not come yet.
-    resubscribed: Option<(Instant, HashSet<String>)>,
+    /// Since when (µs) the client has resubscribed on the same connection after lost messages,
+    /// and the products whose new snapshot has not come yet.
+    resubscribed: Option<(i64, HashSet<String>)>,
 }
 
-/// How long a subscription's snapshot is waited for before the feed is released without it
+/// How long (µs) a subscription's snapshot is waited for before the feed is released without it
 /// (what it would have brought is then reported at the next snapshot, or at the stop).
-const SNAPSHOT_WAIT: Duration = Duration::from_secs(10);
+const SNAPSHOT_WAIT_US: i64 = 10_000_000;
 
 impl Coinbase {
     pub fn new(ws_url: &str, products: Vec<String>, counters: FeedCounters) -> Self {
@@ -117,7 +116,7 @@ impl Coinbase {
     /// After a snapshot: what is still missing from before its oldest trade will not come back,
     /// and neither will gaps given up because too many were open.
     fn report_missed(&mut self, oldest: &HashMap<String, u64>, out: &Out) -> anyhow::Result<()> {
-        let now = tickflow_service::now_us();
+        let now = out.now_us();
         for (product, &oldest) in oldest {
             for missing in self.ids.give_up(product, 0, oldest.saturating_sub(1)) {
                 let missed = MissedTrades::ids(Venue::Coinbase, product, GapReason::BeyondSnapshot, missing, now);
@@ -137,15 +136,15 @@ impl Coinbase {
 impl Coinbase {
     /// After lost messages: a new `market_trades` subscription on the same connection, whose
     /// snapshot brings the recent trades back (the overlap is dropped by id). The message that
-    /// showed the loss was kept. If the snapshot does not come within `SNAPSHOT_WAIT`, the
+    /// showed the loss was kept. If the snapshot does not come within `SNAPSHOT_WAIT_US`, the
     /// client reconnects instead.
-    fn recover(&mut self) -> Flow {
+    fn recover(&mut self, now_us: i64) -> Flow {
         match &self.resubscribed {
-            Some((since, _)) if since.elapsed() < SNAPSHOT_WAIT => Flow::Continue, // already asked
+            Some((since, _)) if now_us - since < SNAPSHOT_WAIT_US => Flow::Continue, // already asked
             Some(_) => Flow::Reconnect("the venue sent no snapshot after a resubscription"),
             None => {
                 self.counters.resubscriptions.inc();
-                self.resubscribed = Some((Instant::now(), self.products.iter().cloned().collect()));
+                self.resubscribed = Some((now_us, self.products.iter().cloned().collect()));
                 let message = |kind: &str| {
                     serde_json::json!({"type": kind, "product_ids": self.products, "channel": "market_trades"})
                         .to_string()
@@ -177,35 +176,38 @@ impl Protocol for Coinbase {
         self.ws_url.clone()
     }
 
+    fn symbols(&self) -> &[String] {
+        &self.products
+    }
+
     /// The venue heartbeats every second.
     fn watchdog(&self) -> Duration {
         Duration::from_secs(3)
     }
 
-    fn connected(&mut self, socket: &mut Socket, _out: &Out) -> anyhow::Result<()> {
+    fn connected(&mut self, out: &Out) -> anyhow::Result<Vec<String>> {
         self.sequence = None;
         self.resubscribed = None;
-        self.awaiting_snapshot = Some(Instant::now());
-        for channel in ["heartbeats", "market_trades"] {
-            let subscribe = serde_json::json!({"type": "subscribe", "product_ids": self.products, "channel": channel});
-            socket.send(Message::text(subscribe.to_string()))?;
-        }
-        Ok(())
+        self.awaiting_snapshot = Some(out.now_us());
+        let subscribe = |channel: &str| {
+            serde_json::json!({"type": "subscribe", "product_ids": self.products, "channel": channel}).to_string()
+        };
+        Ok(vec![subscribe("heartbeats"), subscribe("market_trades")])
     }
 
-    fn disconnected(&mut self) {
+    fn disconnected(&mut self, out: &Out) {
         self.awaiting_snapshot = None;
-        self.away_since_us.get_or_insert_with(tickflow_service::now_us);
+        self.away_since_us.get_or_insert(out.now_us());
     }
 
-    fn recovering(&self) -> bool {
-        self.awaiting_snapshot.is_some_and(|since| since.elapsed() < SNAPSHOT_WAIT)
+    fn recovering(&self, now_us: i64) -> bool {
+        self.awaiting_snapshot.is_some_and(|since| now_us - since < SNAPSHOT_WAIT_US)
     }
 
     /// What is still missing will not come back now; nor will what was traded while away, if
     /// no snapshot came since.
     fn stopped(&mut self, out: &Out) -> anyhow::Result<()> {
-        let now = tickflow_service::now_us();
+        let now = out.now_us();
         if let Some(away_since_us) = self.away_since_us.take() {
             for product in &self.products {
                 let from_us = self.ids.last_time_us(product).unwrap_or(away_since_us);
@@ -279,7 +281,7 @@ impl Protocol for Coinbase {
         }
         // A skipped sequence number may have been a heartbeat or a trade update, and a trade-id
         // gap shows trades were lost: a new subscription's snapshot brings the recent trades back.
-        Ok(if lost { self.recover() } else { Flow::Continue })
+        Ok(if lost { self.recover(receive_time_us) } else { Flow::Continue })
     }
 }
 

@@ -9,11 +9,9 @@ use std::time::Duration;
 use tickflow_core::contract::{GapReason, Venue};
 use tickflow_core::feed::{MissedTrades, Outages};
 use tickflow_core::venue::{FinnhubMessage, finnhub_message};
-use tickflow_service::now_us;
-use tungstenite::Message;
 
 pub use super::secret::ApiKey;
-use super::{FeedCounters, Flow, Out, Protocol, Socket};
+use super::{FeedCounters, Flow, Out, Protocol};
 
 pub const DEFAULT_WS_URL: &str = "wss://ws.finnhub.io";
 /// Symbols a free key may subscribe to.
@@ -43,7 +41,9 @@ impl Finnhub {
     /// Reports closed gaps `(symbol, from, to)` as missed trades.
     fn report(&self, closed: Vec<(String, i64, i64)>, out: &Out) -> anyhow::Result<()> {
         for (symbol, from_us, to_us) in closed {
-            let missed = MissedTrades::span(Venue::Finnhub, &symbol, GapReason::Disconnected, from_us, to_us, now_us());
+            let detected_at_us = out.now_us();
+            let missed =
+                MissedTrades::span(Venue::Finnhub, &symbol, GapReason::Disconnected, from_us, to_us, detected_at_us);
             out.missed(missed, &self.counters)?;
         }
         Ok(())
@@ -59,6 +59,10 @@ impl Protocol for Finnhub {
         format!("{}/?token={}", self.ws_url, self.key.expose())
     }
 
+    fn symbols(&self) -> &[String] {
+        &self.symbols
+    }
+
     /// The venue pings about once a minute.
     fn watchdog(&self) -> Duration {
         Duration::from_secs(180)
@@ -68,12 +72,13 @@ impl Protocol for Finnhub {
         self.key.redact(text)
     }
 
-    fn connected(&mut self, socket: &mut Socket, _out: &Out) -> anyhow::Result<()> {
-        for symbol in &self.symbols {
-            socket.send(Message::text(serde_json::json!({"type": "subscribe", "symbol": symbol}).to_string()))?;
-        }
-        self.outages.subscribed(&self.symbols, now_us());
-        Ok(())
+    fn connected(&mut self, out: &Out) -> anyhow::Result<Vec<String>> {
+        self.outages.subscribed(&self.symbols, out.now_us());
+        Ok(self
+            .symbols
+            .iter()
+            .map(|symbol| serde_json::json!({"type": "subscribe", "symbol": symbol}).to_string())
+            .collect())
     }
 
     fn text(&mut self, text: &str, receive_time_us: i64, out: &Out) -> anyhow::Result<Flow> {
@@ -98,12 +103,12 @@ impl Protocol for Finnhub {
         Ok(Flow::Continue)
     }
 
-    fn disconnected(&mut self) {
+    fn disconnected(&mut self, _out: &Out) {
         self.outages.disconnected(&self.symbols);
     }
 
     fn stopped(&mut self, out: &Out) -> anyhow::Result<()> {
-        let closed = self.outages.close_all(now_us());
+        let closed = self.outages.close_all(out.now_us());
         self.report(closed, out)
     }
 }

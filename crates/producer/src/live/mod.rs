@@ -3,18 +3,25 @@
 //! means. The loop answers pings (tungstenite replies to every ping on the next read), refuses
 //! frames over the size limit, reconnects when the venue goes silent for longer than the
 //! watchdog, before the venue's connection age limit, and after any error, waiting a capped,
-//! fully jittered exponential backoff between attempts.
+//! fully jittered exponential backoff between attempts. What a connection sees goes through
+//! [`on_connected`], [`on_text`], [`on_disconnected`] and [`on_stopped`], which record it to the
+//! capture and hand it to the protocol; a replay ([`replay`]) calls the same functions with the
+//! recorded events, so it reproduces what the client made of them.
 
 pub mod binance;
 pub mod coinbase;
 pub mod finnhub;
+pub mod replay;
+pub mod rest;
 pub mod secret;
 pub mod trust;
 
+use std::cell::Cell;
 use std::net::TcpStream;
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use prometheus_client::metrics::counter::Counter;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardUniform};
@@ -28,6 +35,7 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
+use crate::capture::{CaptureLine, Tap, VenueEvent, VenueRecord};
 use crate::source::{FeedStatus, Frame, Received};
 pub use trust::Trust;
 
@@ -104,11 +112,15 @@ pub fn default_symbols(reference: &ReferenceData, venue: Venue) -> Vec<String> {
     listed.filter(|(v, _)| *v == venue).map(|(_, symbol)| symbol.to_string()).collect()
 }
 
-/// Where a protocol's frames and missed trades go: the producer's one channel.
+/// Where a protocol's frames and missed trades go (the producer's one channel), where its
+/// connection's events are recorded (the capture, if on), and the time of the event at hand.
 #[derive(Debug)]
 pub struct Out {
     venue: Venue,
+    client: u32,
     frames: SyncSender<Received>,
+    tap: Tap,
+    now_us: Cell<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +130,35 @@ pub struct Closed;
 impl Out {
     /// Where `venue`'s client puts what it received.
     pub fn new(venue: Venue, frames: SyncSender<Received>) -> Self {
-        Out { venue, frames }
+        Out { venue, client: 0, frames, tap: Tap::none(), now_us: Cell::new(0) }
+    }
+
+    /// Records the connection's events as client `client` of the venue into `tap`.
+    pub fn recording(self, client: u32, tap: Tap) -> Self {
+        Out { client, tap, ..self }
+    }
+
+    /// The time of the event being handled (a frame's receive time, a REST answer's, a
+    /// connection's end): protocols take their times from here, so a replay gives the same.
+    pub fn now_us(&self) -> i64 {
+        self.now_us.get()
+    }
+
+    /// The event at hand happened at `at_us`.
+    pub fn at(&self, at_us: i64) {
+        self.now_us.set(at_us);
+    }
+
+    /// Records `event` of this client's connection, at the current time.
+    pub fn record(&self, event: impl FnOnce() -> VenueEvent) {
+        self.tap.record(|| {
+            CaptureLine::Venue(VenueRecord {
+                venue: self.venue,
+                client: self.client,
+                at_us: self.now_us(),
+                event: event(),
+            })
+        });
     }
 
     pub fn send(&self, frame: String, receive_time_us: i64) -> Result<(), Closed> {
@@ -143,7 +183,7 @@ impl Out {
     /// Says whether the feed is held (its connection dropped; it may be missing trades until
     /// it recovers) or complete again.
     pub fn status(&self, held: bool) -> Result<(), Closed> {
-        let status = FeedStatus { venue: self.venue, held, at_us: now_us() };
+        let status = FeedStatus { venue: self.venue, held, at_us: self.now_us() };
         self.frames.send(Received::Status { status }).map_err(|_| Closed)
     }
 }
@@ -152,19 +192,22 @@ impl Out {
 pub trait Protocol {
     fn venue(&self) -> Venue;
     fn url(&self) -> String;
+    /// The symbols (products) the client follows.
+    fn symbols(&self) -> &[String];
     /// How long the venue may stay silent before the connection is taken for dead: about three
     /// of its heartbeat or ping periods.
     fn watchdog(&self) -> Duration;
-    /// Right after the handshake: subscribe, recover what was missed while away.
-    fn connected(&mut self, socket: &mut Socket, out: &Out) -> anyhow::Result<()>;
+    /// Right after the handshake: recover what was missed while away; returns the messages to
+    /// send (subscriptions).
+    fn connected(&mut self, out: &Out) -> anyhow::Result<Vec<String>>;
     /// A text frame, received at `receive_time_us`.
     fn text(&mut self, text: &str, receive_time_us: i64, out: &Out) -> anyhow::Result<Flow>;
     /// The connection ended (dropped, refused, closed or failed): from now on trades may be
     /// missed until the client recovers them, or reports them at its stop.
-    fn disconnected(&mut self) {}
-    /// Whether the client is still recovering what it missed while away (after `connected`
-    /// returned): while it is, its feed stays held.
-    fn recovering(&self) -> bool {
+    fn disconnected(&mut self, _out: &Out) {}
+    /// Whether the client is still recovering, at `now_us`, what it missed while away (after
+    /// `connected` returned): while it is, its feed stays held.
+    fn recovering(&self, _now_us: i64) -> bool {
         false
     }
     /// The client stops: report what is still open.
@@ -184,33 +227,45 @@ enum End {
 
 /// Connects, reads and reconnects until shutdown or until the producer stops taking frames.
 pub fn run(
-    mut protocol: impl Protocol,
+    protocol: impl Protocol,
     options: LiveOptions,
     frames: SyncSender<Received>,
     shutdown: Shutdown,
     counters: FeedCounters,
 ) {
     let out = Out::new(protocol.venue(), frames);
+    run_recorded(protocol, options, out, shutdown, counters)
+}
+
+/// [`run`], handing on and recording through `out` (made with [`Out::recording`]).
+pub fn run_recorded(
+    mut protocol: impl Protocol,
+    options: LiveOptions,
+    out: Out,
+    shutdown: Shutdown,
+    counters: FeedCounters,
+) {
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let mut jitter = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
     let mut retries = Retries::default();
     let mut link = Link { held: false, healthy: false };
     while !shutdown.requested() {
         link.healthy = false;
-        match session(&mut protocol, &options, &out, &shutdown, &counters, &mut link) {
+        let reason = match session(&mut protocol, &options, &out, &shutdown, &counters, &mut link) {
             Ok(End::Stop) => break,
-            Ok(End::Reconnect(reason)) => tracing::info!(venue = ?out.venue, reason, "reconnecting"),
+            Ok(End::Reconnect(reason)) => {
+                tracing::info!(venue = ?out.venue, reason, "reconnecting");
+                reason.to_owned()
+            }
             Err(error) if error.is::<Closed>() => return,
             Err(error) => {
-                tracing::warn!(venue = ?out.venue, error = protocol.redact(format!("{error:#}")), "connection failed")
+                let error = protocol.redact(format!("{error:#}"));
+                tracing::warn!(venue = ?out.venue, error, "connection failed");
+                error
             }
-        }
-        protocol.disconnected();
-        if !link.held {
-            if out.status(true).is_err() {
-                return;
-            }
-            link.held = true;
+        };
+        if on_disconnected(&mut protocol, &out, &mut link, reason, now_us()).is_err() {
+            return;
         }
         counters.reconnects.inc();
         let wait = retries.after_session(link.healthy, &options.backoff, StandardUniform.sample(&mut jitter));
@@ -219,16 +274,12 @@ pub fn run(
             std::thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
         }
     }
-    if let Err(error) = protocol.stopped(&out) {
-        tracing::warn!(venue = ?out.venue, error = protocol.redact(format!("{error:#}")), "cannot report what is open");
-    }
-    if link.held {
-        let _ = out.status(false); // what it could not recover is reported: nothing more to wait for
-    }
+    on_stopped(&mut protocol, &out, &mut link, now_us());
 }
 
 /// The state of a client's link to its venue across sessions.
-struct Link {
+#[derive(Debug, Default)]
+pub struct Link {
     /// The feed was reported held and not released since.
     held: bool,
     /// The current session delivered frames after its handshake.
@@ -237,13 +288,83 @@ struct Link {
 
 impl Link {
     /// Releases the hold once the protocol has recovered.
-    fn release_if_recovered(&mut self, protocol: &impl Protocol, out: &Out) -> Result<(), Closed> {
-        if self.held && !protocol.recovering() {
+    fn release_if_recovered<P: Protocol + ?Sized>(&mut self, protocol: &P, out: &Out) -> Result<(), Closed> {
+        if self.held && !protocol.recovering(out.now_us()) {
             out.status(false)?;
             self.held = false;
         }
         Ok(())
     }
+}
+
+/// A connection opened at `at_us`: recorded, then the protocol subscribes and recovers. Returns
+/// the messages to send.
+pub fn on_connected<P: Protocol + ?Sized>(
+    protocol: &mut P,
+    out: &Out,
+    link: &mut Link,
+    at_us: i64,
+) -> anyhow::Result<Vec<String>> {
+    out.at(at_us);
+    out.record(|| VenueEvent::Connected { symbols: protocol.symbols().to_vec() });
+    let messages = protocol.connected(out)?;
+    link.release_if_recovered(protocol, out)?;
+    Ok(messages)
+}
+
+/// A text frame received at `receive_time_us`: recorded, then handled by the protocol.
+pub fn on_text<P: Protocol + ?Sized>(
+    protocol: &mut P,
+    out: &Out,
+    link: &mut Link,
+    text: &str,
+    receive_time_us: i64,
+) -> anyhow::Result<Flow> {
+    out.at(receive_time_us);
+    out.record(|| VenueEvent::Text { text: text.to_owned() });
+    let flow = protocol.text(text, receive_time_us, out)?;
+    link.release_if_recovered(protocol, out)?;
+    Ok(flow)
+}
+
+/// The connection ended (or could not be opened) at `at_us`, for `reason`: the feed is held.
+pub fn on_disconnected<P: Protocol + ?Sized>(
+    protocol: &mut P,
+    out: &Out,
+    link: &mut Link,
+    reason: String,
+    at_us: i64,
+) -> Result<(), Closed> {
+    out.at(at_us);
+    out.record(|| VenueEvent::Disconnected { reason });
+    protocol.disconnected(out);
+    if !link.held {
+        out.status(true)?;
+        link.held = true;
+    }
+    Ok(())
+}
+
+/// The client stops at `at_us`: what is open is reported, and the hold released (nothing more
+/// will come to wait for).
+pub fn on_stopped<P: Protocol + ?Sized>(protocol: &mut P, out: &Out, link: &mut Link, at_us: i64) {
+    out.at(at_us);
+    out.record(|| VenueEvent::Stopped);
+    if let Err(error) = protocol.stopped(out) {
+        tracing::warn!(venue = ?out.venue, error = protocol.redact(format!("{error:#}")), "cannot report what is open");
+    }
+    if link.held {
+        let _ = out.status(false);
+    }
+}
+
+/// Records a control (or binary) frame, its payload in base64.
+fn record_control(out: &Out, kind: &str, payload: &[u8]) {
+    out.at(now_us());
+    out.record(|| VenueEvent::Control {
+        kind: kind.to_owned(),
+        payload: base64::engine::general_purpose::STANDARD.encode(payload),
+    });
 }
 
 fn session(
@@ -260,8 +381,10 @@ fn session(
     let mut socket = options.trust.connect(&protocol.url(), config)?;
     set_read_timeout(&mut socket, Duration::from_millis(50))?;
     counters.connects.inc();
-    protocol.connected(&mut socket, out)?;
-    link.release_if_recovered(protocol, out)?;
+    for message in on_connected(protocol, out, link, now_us())? {
+        socket.send(Message::text(message.clone()))?;
+        out.record(|| VenueEvent::Sent { text: message });
+    }
     let (connected, mut heard) = (Instant::now(), Instant::now());
     let watchdog = options.watchdog.unwrap_or_else(|| protocol.watchdog());
     loop {
@@ -281,20 +404,36 @@ fn session(
             Ok(Message::Text(text)) => {
                 heard = Instant::now();
                 link.healthy = true;
-                let flow = protocol.text(text.as_str(), now_us(), out)?;
-                link.release_if_recovered(protocol, out)?;
-                match flow {
+                match on_text(protocol, out, link, text.as_str(), now_us())? {
                     Flow::Continue => {}
                     Flow::Send(messages) => {
                         for message in messages {
-                            socket.send(Message::text(message))?;
+                            socket.send(Message::text(message.clone()))?;
+                            out.record(|| VenueEvent::Sent { text: message });
                         }
                     }
                     Flow::Reconnect(reason) => return Ok(End::Reconnect(reason)),
                 }
             }
-            Ok(Message::Close(_)) => return Ok(End::Reconnect("closed by the venue")),
-            Ok(_) => heard = Instant::now(),
+            Ok(Message::Close(frame)) => {
+                // As on the wire: the status code (big-endian), then the reason.
+                let payload = frame
+                    .map_or_else(Vec::new, |f| [&u16::from(f.code).to_be_bytes()[..], f.reason.as_bytes()].concat());
+                record_control(out, "close", &payload);
+                return Ok(End::Reconnect("closed by the venue"));
+            }
+            Ok(message) => {
+                heard = Instant::now();
+                if out.tap.is_on() {
+                    let kind = match &message {
+                        Message::Ping(_) => "ping",
+                        Message::Pong(_) => "pong",
+                        Message::Binary(_) => "binary",
+                        _ => "frame",
+                    };
+                    record_control(out, kind, &message.into_data());
+                }
+            }
             Err(tungstenite::Error::Io(e))
                 if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
             Err(tungstenite::Error::Capacity(error)) => {

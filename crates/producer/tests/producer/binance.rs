@@ -15,7 +15,7 @@ use crate::harness::{
     trust,
 };
 
-fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
+pub(crate) fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
     let value: serde_json::Value = serde_json::from_str(&frame.frame).ok()?;
     let data = value.get("data").unwrap_or(&value);
     if data["e"] != "trade" {
@@ -33,7 +33,7 @@ fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
     }])
 }
 
-fn binance(simulator: &Simulator, counters: FeedCounters) -> Binance {
+pub(crate) fn binance(simulator: &Simulator, counters: FeedCounters) -> Binance {
     let (ws, rest) = (format!("ws://{}", simulator.binance_ws), format!("http://{}", simulator.binance_rest));
     Binance::new(&ws, &rest, symbols(Venue::Binance), &Trust::public(), counters)
 }

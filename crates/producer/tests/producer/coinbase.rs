@@ -11,7 +11,7 @@ use tickflow_core::contract::{GapReason, Venue};
 
 use crate::harness::{Run, assert_delivered_or_reported_missed, assert_exactly_the_manifest, run_against, symbols};
 
-fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
+pub(crate) fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
     let value: serde_json::Value = serde_json::from_str(&frame.frame).ok()?;
     if value["channel"] != "market_trades" {
         return None;
@@ -33,7 +33,7 @@ fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
         .collect()
 }
 
-fn coinbase(simulator: &Simulator, counters: FeedCounters) -> Coinbase {
+pub(crate) fn coinbase(simulator: &Simulator, counters: FeedCounters) -> Coinbase {
     Coinbase::new(&format!("ws://{}", simulator.coinbase_ws), symbols(Venue::Coinbase), counters)
 }
 
@@ -111,6 +111,7 @@ fn the_default_watchdog_follows_the_venues_heartbeat() {
         faults: Faults { stall_every: Some(60), stall: Duration::from_secs(5), ..Faults::default() },
         max_frame_bytes: 1 << 16,
         watchdog: None,
+        capture: None,
     };
     let run = crate::harness::run_client(setup, coinbase, delivered);
     assert!(Stats::get(&run.simulator.stats.stalls) >= 1);

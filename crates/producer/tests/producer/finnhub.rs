@@ -24,7 +24,7 @@ pub const KEY: &str = "sim-finnhub-key";
 /// A key that must never be seen outside the client.
 const CANARY: &str = "canary-7c1e5b93d2a84f06";
 
-fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
+pub(crate) fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
     let value: serde_json::Value = serde_json::from_str(&frame.frame).ok()?;
     if value["type"] != "trade" {
         return None;
@@ -47,7 +47,7 @@ fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
         .collect()
 }
 
-fn finnhub(simulator: &Simulator, counters: FeedCounters) -> Finnhub {
+pub(crate) fn finnhub(simulator: &Simulator, counters: FeedCounters) -> Finnhub {
     let url = format!("ws://{}", simulator.finnhub_ws);
     Finnhub::new(&url, ApiKey::new(KEY.into()), symbols(Venue::Finnhub), counters).expect("at most 50 symbols")
 }

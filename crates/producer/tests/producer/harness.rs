@@ -29,6 +29,8 @@ pub struct Run {
     pub missed: Vec<MissedTrades>,
     /// The client's feed statuses in order: `true` held, `false` released.
     pub statuses: Vec<bool>,
+    /// Everything the client handed on, in order.
+    pub handed_on: Vec<Received>,
     seen: BTreeMap<String, u32>,
     /// The venue's trades in the manifest.
     pub manifest: Vec<ManifestTrade>,
@@ -64,6 +66,7 @@ pub fn identity(trade: &ManifestTrade, seen: &mut BTreeMap<String, u32>) -> Stri
 }
 
 fn take(run: &mut Run, received: Received, delivered: fn(&Frame) -> Option<Vec<ManifestTrade>>) {
+    run.handed_on.push(received.clone());
     let frame = match received {
         Received::Frame(frame) => frame,
         Received::Missed { missed } => return run.missed.push(missed),
@@ -154,17 +157,18 @@ pub fn run_with<P: Protocol + Send + 'static>(
     delivered: fn(&Frame) -> Option<Vec<ManifestTrade>>,
 ) -> Run {
     let watchdog = Some(Duration::from_millis(1_000));
-    run_client(Setup { tls, venue, faults, max_frame_bytes, watchdog }, client, delivered)
+    run_client(Setup { tls, venue, faults, max_frame_bytes, watchdog, capture: None }, client, delivered)
 }
 
-/// How a test runs a client: the simulator's TLS and faults, and the client's limits
-/// (`watchdog: None` is the venue's own default).
+/// How a test runs a client: the simulator's TLS and faults, the client's limits
+/// (`watchdog: None` is the venue's own default), and where it records its capture, if anywhere.
 pub struct Setup {
     pub tls: bool,
     pub venue: Venue,
     pub faults: Faults,
     pub max_frame_bytes: usize,
     pub watchdog: Option<Duration>,
+    pub capture: Option<PathBuf>,
 }
 
 pub fn run_client<P: Protocol + Send + 'static>(
@@ -172,7 +176,7 @@ pub fn run_client<P: Protocol + Send + 'static>(
     client: impl FnOnce(&Simulator, FeedCounters) -> P,
     delivered: fn(&Frame) -> Option<Vec<ManifestTrade>>,
 ) -> Run {
-    let Setup { tls, venue, faults, max_frame_bytes, watchdog } = setup;
+    let Setup { tls, venue, faults, max_frame_bytes, watchdog, capture } = setup;
     let directory = tempfile::tempdir().expect("temporary directory");
     let path = directory.path().join("manifest.jsonl");
     let config = SimConfig { faults, tls, ..sim_config(path.clone()) };
@@ -189,10 +193,18 @@ pub fn run_client<P: Protocol + Send + 'static>(
         trust: trust(&simulator),
     };
     let (frames_tx, frames) = sync_channel(100_000);
+    let (tap, writer) = match &capture {
+        Some(directory) => {
+            let (tap, writer) = producer::capture::spawn(directory, 1 << 20).expect("capture folder");
+            (tap, Some(writer))
+        }
+        None => (producer::capture::Tap::none(), None),
+    };
     let shutdown = Shutdown::manual();
     let thread = {
         let (counters, stop) = (counters.clone(), shutdown.clone());
-        std::thread::spawn(move || live::run(client, options, frames_tx, stop, counters))
+        let out = live::Out::new(venue, frames_tx).recording(0, tap);
+        std::thread::spawn(move || live::run_recorded(client, options, out, stop, counters))
     };
     let mut run = Run {
         simulator,
@@ -201,12 +213,16 @@ pub fn run_client<P: Protocol + Send + 'static>(
         other_frames: 0,
         missed: Vec::new(),
         statuses: Vec::new(),
+        handed_on: Vec::new(),
         seen: BTreeMap::new(),
         manifest: Vec::new(),
     };
     collect(&mut run, &frames, &path, venue, delivered);
     shutdown.request();
     thread.join().expect("client thread");
+    if let Some(writer) = writer {
+        writer.join().expect("capture writer").expect("capture written");
+    }
     // What the client reported as it stopped.
     while let Ok(received) = frames.try_recv() {
         take(&mut run, received, delivered);
