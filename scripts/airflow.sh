@@ -18,9 +18,16 @@ export AIRFLOW__CORE__DAGS_FOLDER="$TICKFLOW_ROOT/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True
 export AIRFLOW__API__PORT="${AIRFLOW_PORT:-8080}"
+export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
+# Task processes report to the API server's execution API: on the port it really listens on.
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://127.0.0.1:$AIRFLOW__API__PORT/execution/}"
 export TICKFLOW_LAKE="$(realpath -m "${TICKFLOW_LAKE:-$TICKFLOW_ROOT/.tickflow/lake}")"
 export TICKFLOW_WAREHOUSE="$(realpath -m "${TICKFLOW_WAREHOUSE:-$TICKFLOW_ROOT/.tickflow/warehouse}")"
 export PATH="$venv/bin:$PATH"  # airflow standalone starts its parts as `airflow ...`
+# The SQLite metadata database waits up to 60 s for a lock instead of 5 s: with the scheduler,
+# the DAG processor, the API server and task processes writing at once on a busy machine, 5 s
+# ran out and the scheduler died ("database is locked"), leaving triggered runs queued forever.
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$AIRFLOW_HOME/airflow.db?timeout=60}"
 mkdir -p "$AIRFLOW_HOME"
 "$venv/bin/airflow" db migrate >/dev/null
 # Sized for the machine: the LocalExecutor starts `parallelism` worker processes (Airflow's
