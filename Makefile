@@ -20,7 +20,7 @@ test:
 bench:
 	bash -c 'source scripts/env.sh && cargo bench -p tickflow-core --bench core_hot_path && cargo bench -p producer --bench producer_frames'
 
-# The whole pipeline on a local tansu: throughput, latency, CPU, RSS (figures in BENCHMARKS.md).
+# The whole pipeline on a local Apache Kafka: throughput, latency, CPU, RSS (figures in BENCHMARKS.md).
 bench-pipeline:
 	bash scripts/bench-pipeline.sh $(ARGS)
 

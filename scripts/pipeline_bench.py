@@ -1,5 +1,5 @@
 """The pipeline benchmark (P3, P4, P5 in BENCHMARKS.md): release builds of the producer, the
-stream-processor and the lake-writer on a local tansu broker.
+stream-processor and the lake-writer on a local Apache Kafka broker (scripts/kafka.sh).
 
 Drain runs (throughput, repeated, medians reported): the producer writes N synthetic trades to
 raw_trades as fast as it can; then the baseline, a bare consume-and-produce copy of raw_trades
@@ -58,19 +58,19 @@ def counter(port, name):
 
 
 class Bench:
-    def __init__(self, bin_dir, tansu, workdir):
-        self.bin_dir, self.tansu, self.workdir = Path(bin_dir), tansu, Path(workdir)
+    def __init__(self, bin_dir, kafka_script, workdir):
+        self.bin_dir, self.kafka_script, self.workdir = Path(bin_dir), kafka_script, Path(workdir)
 
     def fresh_broker(self, name):
-        """A new run directory and an empty in-memory broker."""
+        """A new run directory and a new, empty broker."""
         run = self.workdir / name
         run.mkdir(parents=True)
-        bootstrap = f"127.0.0.1:{free_port()}"
-        url = f"tcp://{bootstrap}"
+        port = free_port()
+        bootstrap = f"127.0.0.1:{port}"
         self.env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, KAFKA_TOPIC_PARTITIONS=PARTITIONS,
                         RUST_LOG="warn")
-        broker = Service("tansu", [self.tansu, "broker", "--listener-url", url, "--advertised-listener-url", url,
-                                   "--storage-engine", "memory://tansu/"], self.env, run)
+        broker = Service("kafka", ["bash", self.kafka_script, "broker", str(run / "kafka"), str(port), "1g"],
+                         self.env, run)
         broker.start()
         wait_for_port(bootstrap)
         return run, broker
@@ -253,12 +253,12 @@ def main():
     parser.add_argument("--rates", default="10000,30000")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--bin-dir", required=True)
-    parser.add_argument("--tansu", required=True)
+    parser.add_argument("--kafka-script", required=True, help="scripts/kafka.sh")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="tickflow-bench-") as workdir:
-        bench = Bench(args.bin_dir, args.tansu, workdir)
+        bench = Bench(args.bin_dir, args.kafka_script, workdir)
         drains = []
         for index in range(args.repeats):
             drains.append(drain_run(bench, index, args.trades))

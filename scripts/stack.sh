@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local stack on embedded defaults: a tansu broker on loopback, the lake on local disk, the
+# The local stack on embedded defaults: Apache Kafka on loopback, the lake on local disk, the
 # exchange simulator (exchange-sim: Binance, Coinbase and Finnhub protocols on loopback, the
 # seeded synthetic market) as the feed, read by the producer's real venue clients, and the three
 # services, run by honcho.
@@ -11,17 +11,18 @@ need_cargo
 cd "$TICKFLOW_ROOT"
 seconds="${1:-${TICKFLOW_RUN_SECONDS:-0}}"
 
-tansu="$(bash scripts/tansu.sh)"
+bash scripts/kafka.sh libs >/dev/null  # fetches the broker's jars on first use
 venv="$(bash scripts/python-env.sh tools/requirements.txt)"
 echo "building the services (release)"
 cargo build --release --locked -p producer -p stream-processor -p lake-writer -p exchange-sim
 bin="$CARGO_TARGET_DIR/release"
 
-# The broker keeps its data in memory, so every run starts from empty topics, state and lake.
+# Every run starts from empty topics, state and lake.
 data="${TICKFLOW_DATA:-$TICKFLOW_ROOT/.tickflow}"
-rm -rf "$data/lake" "$data/state" "$data/logs" "$data/capture"
+rm -rf "$data/kafka" "$data/lake" "$data/state" "$data/logs" "$data/capture"
 mkdir -p "$data/lake" "$data/state" "$data/logs"
-broker="127.0.0.1:${TICKFLOW_BROKER_PORT:-9092}"
+port="${TICKFLOW_BROKER_PORT:-9092}"
+broker="127.0.0.1:$port"
 
 feed="--rate \${PRODUCER_RATE:-2000}"
 exchange=""
@@ -42,7 +43,7 @@ if [ "${TICKFLOW_FEED:-simulator}" = simulator ]; then
 fi
 
 cat > "$data/Procfile" <<PROCFILE
-broker: exec "$tansu" broker --listener-url tcp://$broker --advertised-listener-url tcp://$broker --storage-engine memory://tansu/ > "$data/logs/broker.log" 2>&1
+broker: exec bash "$TICKFLOW_ROOT/scripts/kafka.sh" broker "$data/kafka" $port > "$data/logs/broker.log" 2>&1
 $exchange
 producer: sleep 1 && $wait_for_exchange exec "$bin/producer" $feed > "$data/logs/producer.log" 2>&1
 stream-processor: sleep 1 && exec "$bin/stream-processor" --state-dir "$data/state" > "$data/logs/stream-processor.log" 2>&1

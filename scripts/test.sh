@@ -9,15 +9,14 @@ echo "== format"
 cargo fmt --all --check
 echo "== lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== broker"
-TICKFLOW_TANSU="$(bash scripts/tansu.sh)"
-export TICKFLOW_TANSU
+echo "== broker (Apache Kafka's jars)"
+bash scripts/kafka.sh libs
 echo "== rust tests"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked --lib --bins --tests 2>&1 | tee "$log"
 
-echo "== end-to-end (tansu + producer + stream-processor + lake-writer, lake read by DuckDB and pyarrow) and analytics (dbt, Airflow)"
+echo "== end-to-end (Apache Kafka + producer + stream-processor + lake-writer, lake read by DuckDB and pyarrow) and analytics (dbt, Airflow)"
 cargo build --workspace --locked --bins
 venv="$(bash scripts/python-env.sh tests/requirements.txt)"
 bash scripts/python-env.sh dbt_project/requirements.txt >/dev/null

@@ -86,29 +86,20 @@ def running_airflow(lake, tmp_path_factory):
     process = subprocess.Popen(["bash", "scripts/airflow.sh"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True)
     api = Api(port)
+    group = None
     try:
         dags = api.wait_until_up(process, time.monotonic() + STARTUP_S)
-        yield api, process, dags, home
+        group = airflow_group(process.pid)
+        yield api, process, dags, home, group
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        for pid, _ in airflow_processes_of(home):
-            os.kill(pid, signal.SIGKILL)
+        # Whatever a failed test left: the script, and Airflow's own process group.
+        for leader in filter(None, [group, process.pid]):
+            try:
+                os.killpg(leader, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         binance.close()
         log.close()
-
-
-def airflow_processes_of(home):
-    """Processes whose environment names this AIRFLOW_HOME (what is left after a failed test)."""
-    left = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                if f"AIRFLOW_HOME={home}".encode() in f.read().split(b"\0"):
-                    left.append((int(pid), ""))
-        except (ProcessLookupError, FileNotFoundError, PermissionError):
-            continue
-    return left
 
 
 def trigger(api, dag_id, body):
@@ -142,7 +133,7 @@ TRIGGERS = [
 
 
 def test_every_dag_succeeds_when_triggered_from_the_ui_and_ctrl_c_stops_every_airflow_process(running_airflow):
-    api, process, dags, home = running_airflow
+    api, process, dags, home, group = running_airflow
     assert {dag_id for dag_id, _, _ in TRIGGERS} <= dags
     runs = [(dag_id, body, expected, trigger(api, dag_id, body)) for dag_id, body, expected in TRIGGERS]
     for dag_id, body, expected, run_id in runs:
@@ -157,8 +148,7 @@ def test_every_dag_succeeds_when_triggered_from_the_ui_and_ctrl_c_stops_every_ai
     assert dated["conf"] == {"symbols": ["ETHUSDT"]} and dated["logical_date"].startswith("2023-11-14"), dated
 
     # LocalExecutor workers sized for the machine (Airflow's default would start 32).
-    group = airflow_group(process.pid)
-    workers = [cmd for _, cmd in airflow_processes(group) if "LocalExecutor" in cmd or "worker" in cmd.lower()]
+    workers = [cmd for _, cmd in airflow_processes(group) if cmd.startswith("airflow worker -- LocalExecutor")]
     assert 1 <= len(workers) <= max(2, os.cpu_count()), workers
     process.send_signal(signal.SIGTERM)  # what Ctrl-C amounts to for the script
     assert process.wait(30) == 0

@@ -1,4 +1,4 @@
-"""A lake written by the real pipeline (tansu, producer, stream-processor, lake-writer) from the
+"""A lake written by the real pipeline (Apache Kafka, producer, stream-processor, lake-writer) from the
 end-to-end test's known market, for tests that read a lake: the analytics tests build their
 marts on it, so the fixture can never drift from what the lake-writer writes."""
 

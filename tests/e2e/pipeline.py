@@ -1,5 +1,6 @@
-"""Runs the real pipeline for a test: a tansu broker and the three services as separate
-processes, each with its own log file."""
+"""Runs the real pipeline for a test: an Apache Kafka broker (scripts/kafka.sh: KRaft, one node,
+its log in the test's folder) and the three services as separate processes, each with its own
+log file."""
 
 import os
 import signal
@@ -68,15 +69,10 @@ class Pipeline:
         self.lake = self.workdir / "lake"
         port = free_port()
         self.bootstrap = f"127.0.0.1:{port}"
-        tansu = os.environ.get("TICKFLOW_TANSU") or str(
-            Path(os.environ.get("TICKFLOW_CACHE", Path.home() / ".cache/tickflow")) / "tools/tansu-0.6.0/bin/tansu")
-        url = f"tcp://{self.bootstrap}"
         env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=self.bootstrap, RUST_LOG="info", KAFKA_TOPIC_PARTITIONS="4")
         self.ports = {name: free_port() for name in ["producer", "processor", "lake_writer"]}
-        self.broker = Service("tansu", [tansu, "broker", "--listener-url", url, "--advertised-listener-url", url,
-                                        # tansu 0.6's sqlite storage stalls offset commits under load.
-                                        "--storage-engine", "memory://tansu/"],
-                              dict(env, RUST_LOG="warn"), self.workdir)
+        self.broker = Service("kafka", ["bash", str(REPO / "scripts/kafka.sh"), "broker", str(self.workdir / "kafka"),
+                                        str(port)], env, self.workdir)
         self.processor = Service("stream-processor", [
             binary("stream-processor"), "--http-addr", f"127.0.0.1:{self.ports['processor']}",
             "--state-dir", str(self.workdir / "state"), "--commit-interval", "200ms", *processor_args], env, self.workdir)

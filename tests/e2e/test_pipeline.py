@@ -1,8 +1,9 @@
-"""End to end: tansu and the three services as separate processes, a known market of 100 000
+"""End to end: Apache Kafka and the three services as separate processes, a known market of 100 000
 trades over 59 instruments mixed with duplicates, malformed frames, bad prices, unknown
 symbols, clock-skewed, out-of-order and late trades (kept, marked late), and reports of unrecoverable feed gaps; the lake read back with DuckDB and pyarrow
 and reconciled against the ground truth. Then the same run with the stream-processor and the
-lake-writer each killed with SIGKILL three times while they work."""
+lake-writer each killed with SIGKILL three times while they work, and with the broker killed
+with SIGKILL twice."""
 
 import random
 import threading
@@ -88,6 +89,31 @@ def test_sigkill_of_processor_and_lake_writer_changes_nothing(market, tmp_path):
         thread.join()
         assert producer.process.wait(TIMEOUT_S) == 0, producer.tail()
         assert pipeline.processor.starts == 4 and pipeline.lake_writer.starts == 4
+        reconcile(pipeline, market_dir, truth)
+    finally:
+        pipeline.stop()
+
+
+def test_sigkill_of_the_broker_twice_loses_nothing_acknowledged(market, tmp_path):
+    """T4: Kafka itself killed with SIGKILL twice while the market streams in, and started again
+    on the same port and log each time; the services ride it out on their own."""
+    market_dir, truth = market
+    pipeline = Pipeline(tmp_path)
+    rng = random.Random(4)
+    try:
+        pipeline.start()
+        producer = pipeline.producer(market_dir / "frames.jsonl", rate=8_000)
+        producer.start()
+        for _ in range(2):
+            pipeline.wait_until_working(pipeline.lake_writer)
+            time.sleep(rng.uniform(1.0, 3.0))
+            pipeline.broker.kill()
+            time.sleep(rng.uniform(0.5, 2.0))  # the services find no broker for a while
+            pipeline.broker.start()
+        assert producer.process.wait(TIMEOUT_S) == 0, producer.tail()
+        assert pipeline.broker.starts == 3
+        assert pipeline.processor.starts == 1 and pipeline.lake_writer.starts == 1
+        assert pipeline.processor.alive() and pipeline.lake_writer.alive(), pipeline.logs()
         reconcile(pipeline, market_dir, truth)
     finally:
         pipeline.stop()

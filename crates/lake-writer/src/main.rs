@@ -84,7 +84,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 _ => None,
             };
             // The batch drops what lies before `next_offset`.
-            starts.push((topic, partition, next_offset.map_or(start, consumer::resume_from)));
+            starts.push((topic, partition, next_offset.map_or(start, Offset::Offset)));
             batches.insert((topic, partition), Batch::new(topic, partition, forced_last, next_offset));
         }
     }

@@ -259,7 +259,7 @@ fn restore(
     }
     tracing::info!(partition, start = ?start, already_written = ?written, "partition restored");
     // The worker drops what lies before `start`.
-    let offset = start.map_or(Offset::Beginning, consumer::resume_from);
+    let offset = start.map_or(Offset::Beginning, Offset::Offset);
     Ok((PartitionWorker::new(partition, processor, start, written), offset))
 }
 

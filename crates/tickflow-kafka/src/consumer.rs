@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use rdkafka::Message;
 pub use rdkafka::consumer::BaseConsumer;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::OwnedMessage;
@@ -50,7 +51,9 @@ pub fn partition_count(consumer: &BaseConsumer, topic: &str, timeout: Duration) 
     i32::try_from(count).ok().filter(|c| *c > 0).ok_or(KafkaError::Timeout("topic has no partitions yet"))
 }
 
-/// The committed offset of each partition of `topic` (`None` where nothing is committed).
+/// The committed offset of each partition of `topic` (`None` where nothing is committed). A
+/// group coordinator that is not ready yet (a broker that has just started is still creating
+/// or loading `__consumer_offsets`) is asked again until `timeout`.
 pub fn committed_offsets(
     consumer: &BaseConsumer,
     topic: &str,
@@ -61,8 +64,17 @@ pub fn committed_offsets(
     for &partition in partitions {
         list.add_partition(topic, partition);
     }
-    let committed =
-        consumer.committed_offsets(list, timeout).map_err(KafkaError::client("reading committed offsets"))?;
+    let deadline = Instant::now() + timeout;
+    let committed = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match consumer.committed_offsets(list.clone(), left) {
+            Ok(committed) => break committed,
+            Err(error) if coordinator_not_ready(&error) && Instant::now() + COORDINATOR_RETRY < deadline => {
+                std::thread::sleep(COORDINATOR_RETRY);
+            }
+            Err(error) => return Err(KafkaError::Client { context: "reading committed offsets", cause: error }),
+        }
+    };
     Ok(partitions
         .iter()
         .map(|&p| match committed.find_partition(topic, p).map(|e| e.offset()) {
@@ -72,17 +84,12 @@ pub fn committed_offsets(
         .collect())
 }
 
-/// How far before a resume offset reading starts. tansu 0.6 answers a fetch from an offset in
-/// the middle of a record batch with the batches that start after it, silently skipping the
-/// rest of that batch; starting up to one producer batch earlier (librdkafka sends at most
-/// 10 000 records a batch) and dropping what lies before the resume offset is correct on
-/// every broker.
-pub const RESUME_MARGIN: i64 = 10_000;
+const COORDINATOR_RETRY: Duration = Duration::from_millis(200);
 
-/// Where to start reading so that the record at `offset` is not skipped; the caller drops the
-/// records before `offset`.
-pub fn resume_from(offset: i64) -> Offset {
-    Offset::Offset((offset - RESUME_MARGIN).max(0))
+/// Whether `error` says the group coordinator is not there yet (it is moving or loading).
+fn coordinator_not_ready(error: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode::{CoordinatorLoadInProgress, CoordinatorNotAvailable, NotCoordinator};
+    matches!(error.rdkafka_error_code(), Some(NotCoordinator | CoordinatorLoadInProgress | CoordinatorNotAvailable))
 }
 
 /// Reads each `(topic, partition)` from the given position.
@@ -98,7 +105,7 @@ pub fn assign(consumer: &BaseConsumer, starts: &[(&str, i32, Offset)]) -> Result
 ///
 /// Asynchronous: the services keep their own authoritative progress (state snapshots, lake
 /// markers), so a commit only mirrors it for monitoring and as a fallback, and a broker that
-/// is slow to answer commits (tansu 0.6 sometimes never answers) cannot stall processing.
+/// is slow to answer commits cannot stall processing.
 pub fn commit(consumer: &BaseConsumer, next_offsets: &[(&str, i32, i64)]) -> Result<(), KafkaError> {
     if next_offsets.is_empty() {
         return Ok(());
@@ -133,9 +140,8 @@ pub fn last_record(
 
 /// The last record of a partition that `matches`, searching back from the end in growing steps.
 ///
-/// Reads each step to the end of the partition until nothing more arrives, rather than up to
-/// the high watermark: tansu 0.6 reports the high watermark as the base offset of the last
-/// record batch plus one, so records can lie beyond it there.
+/// Each step reads up to the high watermark (or, where offsets end before it, until nothing
+/// more arrives).
 pub fn last_record_matching(
     args: &KafkaArgs,
     topic: &str,
@@ -161,8 +167,12 @@ pub fn last_record_matching(
                     let message = message.detach();
                     read_any = true;
                     quiet_since = Instant::now();
+                    let at_end = message.offset() >= high - 1;
                     if matches(&message) {
                         found = Some(message);
+                    }
+                    if at_end {
+                        break;
                     }
                 }
                 Some(Err(error)) => {

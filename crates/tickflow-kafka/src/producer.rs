@@ -75,10 +75,10 @@ impl OutputProducer {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", tuning.linger_ms.to_string())
-            // One request in flight per broker connection: records are persisted in the order
-            // they were sent even on brokers that do not enforce idempotent sequence numbers
-            // (tansu 0.6), which the stream-processor's restart relies on.
-            .set("max.in.flight.requests.per.connection", "1")
+            // The idempotent producer keeps a partition's records in the order sent with up to
+            // five requests in flight (the broker checks their sequence numbers), which the
+            // stream-processor's restart relies on.
+            .set("max.in.flight.requests.per.connection", "5")
             .set("message.timeout.ms", "300000");
         for property in args.extra_properties() {
             config.set(&property.key, &property.value); // explicit properties win

@@ -141,7 +141,7 @@ impl ServiceMetrics {
     }
 
     /// Sets `consumer_lag` of a partition: records between `next_offset` and the end of the
-    /// partition, as the broker reports it (tansu's report lags by up to one record batch).
+    /// partition, as the broker reports it.
     pub fn record_lag(
         &self,
         consumer: &tickflow_kafka::consumer::BaseConsumer,

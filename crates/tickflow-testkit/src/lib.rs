@@ -1,8 +1,9 @@
-//! Test helpers shared by the crates' integration tests: a real Kafka-protocol broker.
+//! Test helpers shared by the crates' integration tests: a real Apache Kafka broker.
 //!
 //! [`Broker::start`] uses the Kafka at `KAFKA_BOOTSTRAP_SERVERS` when that is set, and otherwise
-//! starts a tansu broker on a free loopback port for the test run (the binary comes from
-//! `TICKFLOW_TANSU`, or from the cache that `scripts/tansu.sh` fills).
+//! starts Apache Kafka (KRaft, one node) on a free loopback port with its log in a temporary
+//! folder, through `scripts/kafka.sh` (which takes the jars from `KAFKA_HOME` or the cache, and
+//! fetches them from Maven Central the first time). Java 17+ is needed.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -26,24 +27,25 @@ impl Broker {
     pub fn start() -> Broker {
         match std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
             Ok(servers) if !servers.trim().is_empty() => {
-                let broker = Broker { bootstrap: servers, child: None, command: None, _data: None };
+                let mut broker = Broker { bootstrap: servers, child: None, command: None, _data: None };
                 broker.wait_ready();
                 broker
             }
-            _ => Broker::tansu(),
+            _ => Broker::kafka(),
         }
     }
 
-    /// A tansu broker on a free loopback port, in memory (tansu 0.6's sqlite storage stalls
-    /// offset commits under load).
-    pub fn tansu() -> Broker {
+    /// Apache Kafka on a free loopback port, its log in a temporary folder.
+    pub fn kafka() -> Broker {
         let data = tempfile::tempdir().expect("a temporary directory");
         let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let engine = "memory://tansu/";
-        let mut command = Command::new(tansu_binary());
+        let mut command = Command::new("bash");
         command
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", engine])
+            .arg(kafka_script())
+            .arg("broker")
+            .arg(data.path())
+            .arg(port.to_string())
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let mut broker =
@@ -60,7 +62,7 @@ impl Broker {
         KafkaArgs::for_servers(self.bootstrap.clone())
     }
 
-    /// Kills the broker process with SIGKILL (tansu only).
+    /// Kills the broker process with SIGKILL (one this test started).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -68,19 +70,23 @@ impl Broker {
         }
     }
 
-    /// Starts the broker again on the same port and storage (tansu only).
+    /// Starts the broker again on the same port and log (one this test started).
     pub fn restart(&mut self) {
         self.kill();
         if let Some(command) = self.command.as_mut() {
-            self.child = Some(command.spawn().expect("tansu starts"));
+            self.child = Some(command.spawn().expect("Kafka starts"));
             self.wait_ready();
         }
     }
 
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+    fn wait_ready(&mut self) {
+        // The first start of a fresh machine fetches the jars from Maven Central first.
+        let deadline = Instant::now() + Duration::from_secs(180);
         let args = self.args();
         loop {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("the Kafka broker exited ({status}): run `bash scripts/kafka.sh broker /tmp/k 9092` to see why");
+            }
             match ping(&args, Duration::from_secs(2)) {
                 Ok(()) => return,
                 Err(error) if Instant::now() > deadline => {
@@ -98,18 +104,9 @@ impl Drop for Broker {
     }
 }
 
-/// The tansu binary: `TICKFLOW_TANSU`, or the one `scripts/tansu.sh` builds into the cache.
-pub fn tansu_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("TICKFLOW_TANSU") {
-        return PathBuf::from(path);
-    }
-    let cache = std::env::var_os("TICKFLOW_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/tickflow")))
-        .unwrap_or_else(|| PathBuf::from(".cache/tickflow"));
-    let path = cache.join("tools/tansu-0.6.0/bin/tansu");
-    assert!(path.exists(), "no tansu at {}: run `bash scripts/tansu.sh` (make test does)", path.display());
-    path
+/// `scripts/kafka.sh` of this repository.
+pub fn kafka_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka.sh")
 }
 
 /// A loopback port nobody listens on right now.

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Apache Kafka 4.4 (KRaft: one node, broker and controller combined) for the local stack and the
+# tests. Java 17+ is needed; the jars come from KAFKA_HOME/libs when KAFKA_HOME names a Kafka
+# distribution, else from Maven Central into the cache (scripts/kafka/pom.xml, once: ~30 s).
+#
+#   scripts/kafka.sh libs                      prints the folder of the broker's jars (fetching them)
+#   scripts/kafka.sh broker DIR PORT [HEAP]    runs a broker on 127.0.0.1:PORT with its log and
+#                                              settings in DIR (formatted on first use), in the
+#                                              foreground; the controller listens on a free port.
+#                                              HEAP: -Xmx (default 512m).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+version=4.4.0
+
+need_java() {
+  if ! command -v java >/dev/null 2>&1; then
+    echo "tickflow runs Apache Kafka, which needs Java 17 or newer: sudo apt-get install -y openjdk-17-jre-headless" >&2
+    exit 1
+  fi
+  local major
+  major="$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')"
+  if [ "${major%%.*}" -lt 17 ] 2>/dev/null; then
+    echo "Apache Kafka $version needs Java 17 or newer; this java is $major (set PATH or JAVA_HOME)" >&2
+    exit 1
+  fi
+}
+
+libs() {
+  if [ -n "${KAFKA_HOME:-}" ]; then
+    [ -d "$KAFKA_HOME/libs" ] || { echo "KAFKA_HOME=$KAFKA_HOME has no libs/ folder" >&2; exit 1; }
+    echo "$KAFKA_HOME/libs"
+    return
+  fi
+  local dir="$TICKFLOW_CACHE/tools/kafka-$version/libs"
+  if [ ! -f "$dir/.complete" ]; then
+    if ! command -v mvn >/dev/null 2>&1; then
+      echo "fetching Apache Kafka needs Maven (sudo apt-get install -y maven), or KAFKA_HOME set to a Kafka distribution" >&2
+      exit 1
+    fi
+    echo "fetching Apache Kafka $version's jars from Maven Central into $dir (first run only)" >&2
+    rm -rf "$dir"
+    mvn -q -B -f "$TICKFLOW_ROOT/scripts/kafka/pom.xml" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$dir" >&2
+    touch "$dir/.complete"
+  fi
+  echo "$dir"
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+broker() {
+  local dir="$1" port="$2" heap="${3:-512m}"
+  mkdir -p "$dir"
+  dir="$(cd "$dir" && pwd)"
+  local classpath controller
+  classpath="$(libs)/*"
+  # The controller's port is kept with the data: a restart finds the same quorum.
+  if [ -s "$dir/controller.port" ]; then controller="$(cat "$dir/controller.port")"; else
+    controller="$(free_port)"; echo "$controller" > "$dir/controller.port"; fi
+  cat > "$dir/server.properties" <<PROPERTIES
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$controller
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/log
+# One node: every internal topic has one replica.
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+# The services create their topics with the partitions they want.
+auto.create.topics.enable=false
+# A consumer group starts at once (no 3 s wait for more members).
+group.initial.rebalance.delay.ms=0
+PROPERTIES
+  local java_opts=(-Xms128m "-Xmx$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
+                   "-Dlog4j2.configurationFile=$TICKFLOW_ROOT/scripts/kafka/log4j2.yaml")
+  if [ ! -f "$dir/log/meta.properties" ]; then
+    java "${java_opts[@]}" -cp "$classpath" kafka.tools.StorageTool format \
+      --cluster-id "$(java -cp "$classpath" kafka.tools.StorageTool random-uuid)" \
+      --config "$dir/server.properties" --ignore-formatted >/dev/null
+  fi
+  exec java "${java_opts[@]}" -cp "$classpath" kafka.Kafka "$dir/server.properties"
+}
+
+need_java
+case "${1:-}" in
+  libs) libs ;;
+  broker) shift; [ $# -ge 2 ] || { echo "usage: scripts/kafka.sh broker DIR PORT [HEAP]" >&2; exit 2; }; broker "$@" ;;
+  *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac
