@@ -5,6 +5,7 @@ and reconciled against the ground truth. Then the same run with the stream-proce
 lake-writer each killed with SIGKILL three times while they work, and with the broker killed
 with SIGKILL twice."""
 
+import contextlib
 import random
 import threading
 import time
@@ -65,14 +66,23 @@ def test_every_trade_lands_once_and_candles_match(market, tmp_path):
         pipeline.stop()
 
 
-def test_sigkill_of_processor_and_lake_writer_changes_nothing(market, tmp_path):
-    market_dir, truth = market
+@contextlib.contextmanager
+def streaming(market_dir, tmp_path):
+    """The pipeline, with the market streaming in at 8 000 frames/s: (pipeline, producer)."""
     pipeline = Pipeline(tmp_path)
-    rng = random.Random(11)
     try:
         pipeline.start()
         producer = pipeline.producer(market_dir / "frames.jsonl", rate=8_000)
         producer.start()
+        yield pipeline, producer
+    finally:
+        pipeline.stop()
+
+
+def test_sigkill_of_processor_and_lake_writer_changes_nothing(market, tmp_path):
+    market_dir, truth = market
+    rng = random.Random(11)
+    with streaming(market_dir, tmp_path) as (pipeline, producer):
         victims = [pipeline.processor, pipeline.lake_writer] * 3
         rng.shuffle(victims)
 
@@ -90,20 +100,14 @@ def test_sigkill_of_processor_and_lake_writer_changes_nothing(market, tmp_path):
         assert producer.process.wait(TIMEOUT_S) == 0, producer.tail()
         assert pipeline.processor.starts == 4 and pipeline.lake_writer.starts == 4
         reconcile(pipeline, market_dir, truth)
-    finally:
-        pipeline.stop()
 
 
 def test_sigkill_of_the_broker_twice_loses_nothing_acknowledged(market, tmp_path):
     """T4: Kafka itself killed with SIGKILL twice while the market streams in, and started again
     on the same port and log each time; the services ride it out on their own."""
     market_dir, truth = market
-    pipeline = Pipeline(tmp_path)
     rng = random.Random(4)
-    try:
-        pipeline.start()
-        producer = pipeline.producer(market_dir / "frames.jsonl", rate=8_000)
-        producer.start()
+    with streaming(market_dir, tmp_path) as (pipeline, producer):
         for _ in range(2):
             pipeline.wait_until_working(pipeline.lake_writer)
             time.sleep(rng.uniform(1.0, 3.0))
@@ -115,5 +119,3 @@ def test_sigkill_of_the_broker_twice_loses_nothing_acknowledged(market, tmp_path
         assert pipeline.processor.starts == 1 and pipeline.lake_writer.starts == 1
         assert pipeline.processor.alive() and pipeline.lake_writer.alive(), pipeline.logs()
         reconcile(pipeline, market_dir, truth)
-    finally:
-        pipeline.stop()
