@@ -2,6 +2,7 @@
 # The pipeline benchmark (P3-P5): release builds on a local Apache Kafka broker; see
 # scripts/pipeline_bench.py for what it runs and BENCHMARKS.md for the figures.
 # Usage: scripts/bench-pipeline.sh [--trades N] [--repeats K] [--rates 10000,30000] [--seconds S]
+#        scripts/bench-pipeline.sh --soak-minutes 30 --rates 10000     (the soak: first and last 5 minutes)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 need_cargo

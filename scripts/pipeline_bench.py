@@ -12,7 +12,11 @@ Paced runs (latency, bounded lag): the whole pipeline at once, the producer offe
 rate open loop (every trade stamped with its scheduled time), `pipeline-bench observe` reading
 the outputs into HdrHistograms, and afterwards each trade file's age when it was written.
 
+Soak (`--soak-minutes 30`): one paced run at the first of --rates for that long, its first and last
+`--soak-window-minutes` (default 5) observed the same way and compared side by side.
+
 Usage: scripts/bench-pipeline.sh [--trades N] [--repeats K] [--rates 10000,30000] [--seconds S]
+                                 [--soak-minutes M [--soak-window-minutes W]]
 """
 
 import argparse
@@ -194,6 +198,71 @@ def paced_run(bench, rate, seconds, warmup=5.0):
             "rss_mb": rss, "observed": observed, "trade_file_age_s": file_ages}
 
 
+def soak_window(bench, services, everyone, seconds):
+    """One observed window of a running pipeline: throughput, latencies, CPU per process."""
+    observer = subprocess.Popen(
+        [str(bench.bin_dir / "pipeline-bench"), "observe", "--warmup-seconds", "1", "--seconds", str(seconds)],
+        env=bench.env, stdout=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    before = {s.name: cpu_seconds(s.process.pid) for s in everyone}
+    processed_start = counter(services[0].port, "tickflow_records_in_total") or 0
+    time.sleep(seconds)
+    cpu = {s.name: cpu_seconds(s.process.pid) - before[s.name] for s in everyone}
+    processed = (counter(services[0].port, "tickflow_records_in_total") or 0) - processed_start
+    observed = json.loads(observer.communicate(timeout=120)[0])
+    return {"seconds": seconds, "processed": processed, "cpu": cpu, "observed": observed}
+
+
+def soak_run(bench, rate, minutes, window_minutes, warmup):
+    """`rate` trades/s for `minutes`; the first `window_minutes` after `warmup` seconds and the
+    last `window_minutes` observed (the broker's JVM is still compiling its hot paths at first)."""
+    run, broker = bench.fresh_broker(f"soak-{rate}")
+    services = [bench.processor(run), bench.lake_writer(run)]
+    producer = bench.service(run, "producer", "--rate", str(rate))
+    window = window_minutes * 60
+    try:
+        for service in services:
+            service.start()
+        producer.start()
+        everyone = [broker, producer, *services]
+        started = time.monotonic()
+        time.sleep(warmup)
+        first = soak_window(bench, services, everyone, window)
+        print(f"soak: first {window_minutes:g} min: {json.dumps(first)}", flush=True)
+        while time.monotonic() - started < minutes * 60 - window - 2:
+            time.sleep(5)
+            elapsed = time.monotonic() - started
+            print(f"soak: {elapsed / 60:.1f} of {minutes:g} min, "
+                  f"{(counter(services[0].port, 'tickflow_records_in_total') or 0):,.0f} trades processed", flush=True)
+            if not all(s.alive() for s in everyone):
+                raise RuntimeError("a process of the soak exited:\n" + "\n".join(s.tail() for s in everyone))
+        last = soak_window(bench, services, everyone, window)
+        print(f"soak: last {window_minutes:g} min: {json.dumps(last)}", flush=True)
+    finally:
+        for service in [producer, *services, broker]:
+            service.stop()
+    return {"rate": rate, "minutes": minutes, "first": first, "last": last}
+
+
+def soak_report(soak):
+    """First and last window side by side, and whether each figure stayed within 20 %."""
+    def figures(w):
+        o = w["observed"]
+        return {"processed/s": w["processed"] / w["seconds"], "trade visible p50 ms": o["trade_visible"]["p50_ms"],
+                "trade visible p99 ms": o["trade_visible"]["p99_ms"],
+                "final candle p99 ms": o["candle_final_after_close"]["p99_ms"],
+                **{f"{name} CPU cores": cpu / w["seconds"] for name, cpu in w["cpu"].items()}}
+    first, last = figures(soak["first"]), figures(soak["last"])
+    window = soak["first"]["seconds"] / 60
+    lines = [f"## Soak: {soak['rate']:,} trades/s for {soak['minutes']:g} min", "",
+             f"| figure | first {window:g} min | last {window:g} min | change | within 20 % |", "|---|---|---|---|---|"]
+    for name in first:
+        a, b = first[name], last.get(name, float("nan"))
+        change = (b - a) / a if a else float("nan")
+        lines.append(f"| {name} | {a:,.2f} | {b:,.2f} | {change:+.0%} | {'yes' if abs(change) <= 0.2 else 'NO'} |")
+    return "\n".join(lines + [""])
+
+
 def trade_file_ages(lake):
     """For each trades file: its modification time minus the exchange time of its oldest trade,
     the longest any of its trades waited to become queryable."""
@@ -254,11 +323,21 @@ def main():
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--bin-dir", required=True)
     parser.add_argument("--kafka-script", required=True, help="scripts/kafka.sh")
+    parser.add_argument("--soak-minutes", type=float, default=0,
+                        help="instead of the drain and paced runs: one paced run at the first of --rates for this long")
+    parser.add_argument("--soak-window-minutes", type=float, default=5, help="the soak's first and last windows")
+    parser.add_argument("--soak-warmup-seconds", type=float, default=60, help="before the soak's first window")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="tickflow-bench-") as workdir:
         bench = Bench(args.bin_dir, args.kafka_script, workdir)
+        if args.soak_minutes:
+            rate = int(args.rates.split(",")[0])
+            soak = soak_run(bench, rate, args.soak_minutes, args.soak_window_minutes, args.soak_warmup_seconds)
+            Path(args.out).write_text(json.dumps({"soak": soak}, indent=2))
+            print("\n" + soak_report(soak))
+            return
         drains = []
         for index in range(args.repeats):
             drains.append(drain_run(bench, index, args.trades))
