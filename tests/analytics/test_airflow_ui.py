@@ -1,9 +1,9 @@
 """The DAGs triggered the way Airflow's UI triggers them, against a running `scripts/airflow.sh`
 (`airflow standalone`: scheduler, DAG processor, API server, LocalExecutor): a POST to the public
 API's dagRuns endpoint with no logical date (the trigger button), or with one and the params form's
-conf. Every run must succeed. Then the same Airflow is stopped with SIGTERM (what Ctrl-C sends to
-`make airflow`): its LocalExecutor workers are sized for the machine, and every Airflow process is
-gone within seconds."""
+conf. Every run must do what it should. Then the same Airflow is stopped with SIGTERM (the script
+handles Ctrl-C's SIGINT the same way): its LocalExecutor workers are sized for the machine, and
+every Airflow process is gone within seconds."""
 
 import json
 import os
@@ -150,7 +150,7 @@ def test_every_dag_succeeds_when_triggered_from_the_ui_and_ctrl_c_stops_every_ai
     # LocalExecutor workers sized for the machine (Airflow's default would start 32).
     workers = [cmd for _, cmd in airflow_processes(group) if cmd.startswith("airflow worker -- LocalExecutor")]
     assert 1 <= len(workers) <= max(2, os.cpu_count()), workers
-    process.send_signal(signal.SIGTERM)  # what Ctrl-C amounts to for the script
+    process.send_signal(signal.SIGTERM)  # the script traps SIGINT (Ctrl-C) and SIGTERM alike
     assert process.wait(30) == 0
     deadline = time.monotonic() + 15
     while airflow_processes(group) and time.monotonic() < deadline:
