@@ -382,8 +382,7 @@ fn session(
     set_read_timeout(&mut socket, Duration::from_millis(50))?;
     counters.connects.inc();
     for message in on_connected(protocol, out, link, now_us())? {
-        socket.send(Message::text(message.clone()))?;
-        out.record(|| VenueEvent::Sent { text: message });
+        send(&mut socket, out, message)?;
     }
     let (connected, mut heard) = (Instant::now(), Instant::now());
     let watchdog = options.watchdog.unwrap_or_else(|| protocol.watchdog());
@@ -408,8 +407,7 @@ fn session(
                     Flow::Continue => {}
                     Flow::Send(messages) => {
                         for message in messages {
-                            socket.send(Message::text(message.clone()))?;
-                            out.record(|| VenueEvent::Sent { text: message });
+                            send(&mut socket, out, message)?;
                         }
                     }
                     Flow::Reconnect(reason) => return Ok(End::Reconnect(reason)),
@@ -443,6 +441,13 @@ fn session(
             Err(error) => return Err(error.into()),
         }
     }
+}
+
+/// Sends a text message to the venue and records it.
+fn send(socket: &mut Socket, out: &Out, message: String) -> Result<(), tungstenite::Error> {
+    socket.send(Message::text(message.clone()))?;
+    out.record(|| VenueEvent::Sent { text: message });
+    Ok(())
 }
 
 fn set_read_timeout(socket: &mut Socket, timeout: Duration) -> std::io::Result<()> {
