@@ -86,7 +86,7 @@ class Bench:
         return service
 
     def processor(self, run):
-        return self.service(run, "stream-processor", "--state-dir", str(run / "state"))
+        return self.service(run, "stream-processor")
 
     def lake_writer(self, run):
         return self.service(run, "lake-writer", "--lake-url", str(run / "lake"))

@@ -46,7 +46,7 @@ cat > "$data/Procfile" <<PROCFILE
 broker: exec bash "$TICKFLOW_ROOT/scripts/kafka.sh" broker "$data/kafka" $port > "$data/logs/broker.log" 2>&1
 $exchange
 producer: sleep 1 && $wait_for_exchange exec "$bin/producer" $feed > "$data/logs/producer.log" 2>&1
-stream-processor: sleep 1 && exec "$bin/stream-processor" --state-dir "$data/state" > "$data/logs/stream-processor.log" 2>&1
+stream-processor: sleep 1 && exec "$bin/stream-processor" > "$data/logs/stream-processor.log" 2>&1
 lake-writer: sleep 1 && exec "$bin/lake-writer" --lake-url "$data/lake" > "$data/logs/lake-writer.log" 2>&1
 progress: exec "$venv/bin/python" -u "$TICKFLOW_ROOT/scripts/progress.py" $seconds "$data/lake"
 PROCFILE

@@ -75,10 +75,10 @@ class Pipeline:
                                         str(port)], env, self.workdir)
         self.processor = Service("stream-processor", [
             binary("stream-processor"), "--http-addr", f"127.0.0.1:{self.ports['processor']}",
-            "--state-dir", str(self.workdir / "state"), "--commit-interval", "200ms", *processor_args], env, self.workdir)
+            "--instance-id", "processor-0", "--commit-interval", "200ms", *processor_args], env, self.workdir)
         self.lake_writer = Service("lake-writer", [
             binary("lake-writer"), "--http-addr", f"127.0.0.1:{self.ports['lake_writer']}",
-            "--lake-url", str(self.lake), "--flush-interval-ms", "1000"], env, self.workdir)
+            "--instance-id", "lake-writer-0", "--lake-url", str(self.lake), "--flush-interval-ms", "1000"], env, self.workdir)
         self.env = env
 
     def producer(self, frames, rate):

@@ -55,15 +55,13 @@ def test_the_lake_writer_and_processor_refuse_what_cannot_work_before_waiting_fo
                           "--lake-url", str(blocker / "lake")], no_kafka_env())
     assert str(blocker) in line, line
     line = fails_at_once([binary("stream-processor"), "--http-addr", f"127.0.0.1:{free_port()}",
-                          "--state-dir", str(tmp_path / "state"), "--windows", "0s"], no_kafka_env())
+                          "--windows", "0s"], no_kafka_env())
     assert "window" in line, line
 
 
 @pytest.mark.parametrize("name", ["producer", "stream-processor", "lake-writer"])
 def test_a_stop_while_waiting_for_kafka_is_immediate_and_quiet(name, tmp_path):
     command = [binary(name), "--http-addr", f"127.0.0.1:{free_port()}"]
-    if name == "stream-processor":
-        command += ["--state-dir", str(tmp_path / "state")]
     if name == "lake-writer":
         command += ["--lake-url", str(tmp_path / "lake")]
     process = subprocess.Popen(command, env=no_kafka_env(RUST_LOG="info"), stdout=subprocess.DEVNULL,

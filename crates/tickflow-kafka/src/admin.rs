@@ -11,14 +11,34 @@ use crate::settings::{KafkaArgs, KafkaError};
 /// Creates each topic that does not exist yet, with the configured partitions and
 /// replication. Topics that exist are left as they are.
 pub fn ensure_topics(args: &KafkaArgs, topics: &[&str], timeout: Duration) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> =
-        args.client_config().create().map_err(KafkaError::client("creating the admin client"))?;
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|name| NewTopic::new(name, args.topic_partitions, TopicReplication::Fixed(args.replication_factor)))
         .collect();
+    create(args, &new_topics, timeout)
+}
+
+/// Creates a compacted topic (the latest record of each key is kept for good) with `partitions`
+/// partitions and records up to `max_record_bytes`, unless it exists.
+pub fn ensure_compacted_topic(
+    args: &KafkaArgs,
+    topic: &str,
+    partitions: i32,
+    max_record_bytes: usize,
+    timeout: Duration,
+) -> Result<(), KafkaError> {
+    let max = max_record_bytes.to_string();
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(args.replication_factor))
+        .set("cleanup.policy", "compact")
+        .set("max.message.bytes", &max);
+    create(args, &[new_topic], timeout)
+}
+
+fn create(args: &KafkaArgs, new_topics: &[NewTopic<'_>], timeout: Duration) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> =
+        args.client_config().create().map_err(KafkaError::client("creating the admin client"))?;
     let options = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
-    let results = futures_executor::block_on(admin.create_topics(&new_topics, &options))
+    let results = futures_executor::block_on(admin.create_topics(new_topics, &options))
         .map_err(KafkaError::client("creating topics"))?;
     for result in results {
         match result {

@@ -44,11 +44,21 @@ pub fn consumer(args: &KafkaArgs, group_id: &str, tuning: ConsumerTuning) -> Res
     config.create().map_err(KafkaError::client("creating a consumer"))
 }
 
-/// How many partitions `topic` has.
+/// How many partitions `topic` has; a topic just created is waited for until `timeout`.
 pub fn partition_count(consumer: &BaseConsumer, topic: &str, timeout: Duration) -> Result<i32, KafkaError> {
-    let metadata = consumer.fetch_metadata(Some(topic), timeout).map_err(KafkaError::client("reading metadata"))?;
-    let count = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
-    i32::try_from(count).ok().filter(|c| *c > 0).ok_or(KafkaError::Timeout("topic has no partitions yet"))
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let metadata = consumer.fetch_metadata(Some(topic), left).map_err(KafkaError::client("reading metadata"))?;
+        let count = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
+        if let Some(count) = i32::try_from(count).ok().filter(|c| *c > 0) {
+            return Ok(count);
+        }
+        if Instant::now() + COORDINATOR_RETRY >= deadline {
+            return Err(KafkaError::Timeout("topic has no partitions yet"));
+        }
+        std::thread::sleep(COORDINATOR_RETRY);
+    }
 }
 
 /// The committed offset of each partition of `topic` (`None` where nothing is committed). A

@@ -50,11 +50,13 @@ pub struct Outgoing<'a> {
 pub struct ProducerTuning {
     /// How long librdkafka may wait to fill a batch: small on the latency path.
     pub linger_ms: u32,
+    /// The largest record it may send (librdkafka's `message.max.bytes`).
+    pub max_record_bytes: usize,
 }
 
 impl Default for ProducerTuning {
     fn default() -> Self {
-        ProducerTuning { linger_ms: 1 }
+        ProducerTuning { linger_ms: 1, max_record_bytes: 1_000_000 }
     }
 }
 
@@ -75,6 +77,7 @@ impl OutputProducer {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", tuning.linger_ms.to_string())
+            .set("message.max.bytes", tuning.max_record_bytes.to_string())
             // The idempotent producer keeps a partition's records in the order sent with up to
             // five requests in flight (the broker checks their sequence numbers), which the
             // stream-processor's restart relies on.

@@ -16,6 +16,8 @@ pub enum KafkaError {
     Undelivered(u64),
     #[error("Kafka: {0}")]
     Timeout(&'static str),
+    #[error("Kafka consumer group: {0}")]
+    Rebalance(String),
 }
 
 impl KafkaError {
@@ -26,7 +28,7 @@ impl KafkaError {
     /// Whether retrying later can succeed (the broker is down or busy), as opposed to a
     /// setting that will never work.
     pub fn is_transient(&self) -> bool {
-        !matches!(self, KafkaError::Config(_))
+        !matches!(self, KafkaError::Config(_) | KafkaError::Rebalance(_))
     }
 }
 

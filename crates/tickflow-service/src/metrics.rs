@@ -60,6 +60,13 @@ pub struct ServiceMetrics {
     pub source_hold_seconds: Family<VenueLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// Held sources declared lost by the hold bound, by venue.
     pub sources_lost: Family<VenueLabel, Counter>,
+    /// Consumer-group rebalances this member took part in, by what happened (`assigned`,
+    /// `revoked`, `lost`), and the time its own work in them took.
+    pub rebalance_seconds: Family<NameLabel, Histogram, fn() -> Histogram>,
+    /// Partitions this member owns, by topic.
+    pub assigned_partitions: Family<TopicLabel, Gauge>,
+    /// Time to restore one partition's state on assignment (state read back, outputs probed).
+    pub restore_seconds: Family<TopicLabel, Histogram, fn() -> Histogram>,
 }
 
 impl ServiceMetrics {
@@ -78,6 +85,9 @@ impl ServiceMetrics {
             source_held: Family::default(),
             source_hold_seconds: Family::default(),
             sources_lost: Family::default(),
+            rebalance_seconds: Family::new_with_constructor(latency_histogram),
+            assigned_partitions: Family::default(),
+            restore_seconds: Family::new_with_constructor(latency_histogram),
         };
         let registry = registry.sub_registry_with_prefix("tickflow");
         registry.register("records_in", "Records consumed or received, by topic or feed", metrics.records_in.clone());
@@ -117,6 +127,21 @@ impl ServiceMetrics {
             "Held feeds declared lost by the hold bound (their windows closed without them), by venue",
             metrics.sources_lost.clone(),
         );
+        registry.register(
+            "rebalance_seconds",
+            "Consumer-group rebalances (assigned, revoked, lost) and the time this member's work in each took",
+            metrics.rebalance_seconds.clone(),
+        );
+        registry.register(
+            "assigned_partitions",
+            "Partitions this member of its consumer group owns, by topic",
+            metrics.assigned_partitions.clone(),
+        );
+        registry.register(
+            "restore_seconds",
+            "Time to restore one assigned partition (its state read back, its outputs probed), by topic",
+            metrics.restore_seconds.clone(),
+        );
         metrics
     }
 
@@ -140,20 +165,21 @@ impl ServiceMetrics {
         self.rejections.get_or_create(&RejectionLabels { stage: stage.to_owned(), reason: reason.to_owned() }).clone()
     }
 
-    /// Sets `consumer_lag` of a partition: records between `next_offset` and the end of the
-    /// partition, as the broker reports it.
-    pub fn record_lag(
-        &self,
-        consumer: &tickflow_kafka::consumer::BaseConsumer,
-        topic: &str,
-        partition: i32,
-        next_offset: i64,
-    ) {
-        let timeout = std::time::Duration::from_millis(500);
-        if let Ok((_, high)) = tickflow_kafka::consumer::watermarks(consumer, topic, partition, timeout) {
-            let labels = PartitionLabels { topic: topic.to_owned(), partition: partition.to_string() };
-            self.consumer_lag.get_or_create(&labels).set((high - next_offset).max(0));
-        }
+    /// Sets `consumer_lag` of a partition: records between the reader's position and the end
+    /// of the partition, as the broker reports it.
+    pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
+        let labels = PartitionLabels { topic: topic.to_owned(), partition: partition.to_string() };
+        self.consumer_lag.get_or_create(&labels).set(lag);
+    }
+
+    /// Removes `consumer_lag` of a partition this member no longer reads.
+    pub fn clear_lag(&self, topic: &str, partition: i32) {
+        self.consumer_lag.remove(&PartitionLabels { topic: topic.to_owned(), partition: partition.to_string() });
+    }
+
+    /// Records a rebalance step (`assigned`, `revoked`, `lost`) and how long this member's work took.
+    pub fn record_rebalance(&self, what: &str, seconds: f64) {
+        Self::named(&self.rebalance_seconds, what).observe(seconds);
     }
 
     /// The member of a family labelled `name=<name>`.

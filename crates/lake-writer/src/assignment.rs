@@ -1,0 +1,194 @@
+//! The input partitions this member of the lake-writer group owns: a batch per partition, which
+//! resumes where the lake says when the group assigns the partition (after the latest complete
+//! batch, or replaying an interrupted one) and is written out before the partition leaves.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use prometheus_client::metrics::counter::Counter;
+use tickflow_kafka::group::{NextOffset, OwnerError, PartitionOwner, Record, TopicPartition};
+use tickflow_kafka::Message;
+use tickflow_lake::store::{latest_marker, missing_files};
+use tickflow_service::metrics::{ServiceMetrics, TopicLabel};
+
+use crate::INPUTS;
+use crate::batch::{Added, Batch};
+use crate::writer::LakeWriter;
+
+/// When a batch is written.
+#[derive(Debug, Clone, Copy)]
+pub struct FlushPolicy {
+    /// At the latest this long after its first record.
+    pub interval: Duration,
+    /// Once it holds this many records.
+    pub max_records: u64,
+    /// Once it holds this many bytes of records.
+    pub max_bytes: usize,
+}
+
+impl FlushPolicy {
+    fn due(&self, batch: &Batch) -> bool {
+        !batch.is_empty()
+            && batch.forced_last.is_none()
+            && (batch.started.elapsed() >= self.interval
+                || batch.groups.values().map(|g| g.records).sum::<u64>() >= self.max_records
+                || batch.bytes >= self.max_bytes)
+    }
+}
+
+pub struct Assignment {
+    writer: LakeWriter,
+    policy: FlushPolicy,
+    batches: BTreeMap<(&'static str, i32), Batch>,
+    records_in: [Counter; 3],
+    unroutable: Counter,
+    redelivered: Counter,
+    /// Whether the group has assigned this member anything yet (an empty share included).
+    pub joined: bool,
+    /// Set when a write failed: nothing more is written, the next owner resumes from the lake.
+    failed: bool,
+}
+
+impl std::fmt::Debug for Assignment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Assignment").field("partitions", &self.batches.keys()).finish_non_exhaustive()
+    }
+}
+
+impl Assignment {
+    pub fn new(writer: LakeWriter, policy: FlushPolicy) -> Self {
+        let metrics = &writer.metrics;
+        Assignment {
+            records_in: INPUTS.map(|topic| metrics.counter_in(topic)),
+            unroutable: metrics.rejection("lake-writer", "unroutable"),
+            redelivered: ServiceMetrics::named(&metrics.events, "record_redelivered"),
+            writer,
+            policy,
+            batches: BTreeMap::new(),
+            joined: false,
+            failed: false,
+        }
+    }
+
+    /// Adds a record to its partition's batch; writes the batch when it completes an
+    /// interrupted one. Returns the position to commit when it wrote.
+    pub fn add(&mut self, record: &Record<'_>) -> anyhow::Result<Option<NextOffset>> {
+        let Some(input) = INPUTS.iter().position(|t| *t == record.topic()) else { return Ok(None) };
+        self.records_in[input].inc();
+        let Some(batch) = self.batches.get_mut(&(INPUTS[input], record.partition())) else { return Ok(None) };
+        match batch.add(record) {
+            Added::Routed => {}
+            Added::Unroutable => {
+                self.unroutable.inc();
+            }
+            Added::Redelivered => {
+                self.redelivered.inc();
+            }
+        }
+        if batch.forced_last == Some(batch.last_offset) {
+            return Ok(Some(write(&mut self.writer, batch, &mut self.failed)?));
+        }
+        Ok(None)
+    }
+
+    /// Writes every batch the policy says is due (`all`: every batch with records). Returns the
+    /// positions to commit.
+    pub fn flush(&mut self, all: bool) -> anyhow::Result<Vec<NextOffset>> {
+        let mut written = Vec::new();
+        for batch in self.batches.values_mut() {
+            let due = if all { !batch.is_empty() && batch.forced_last.is_none() } else { self.policy.due(batch) };
+            if due {
+                written.push(write(&mut self.writer, batch, &mut self.failed)?);
+            }
+        }
+        Ok(written)
+    }
+
+    pub fn metrics(&self) -> &ServiceMetrics {
+        &self.writer.metrics
+    }
+
+    fn record_share(&self) {
+        for topic in INPUTS {
+            let owned = self.batches.keys().filter(|(t, _)| *t == topic).count();
+            self.writer.metrics.assigned_partitions.get_or_create(&TopicLabel { topic: topic.to_owned() }).set(owned as i64);
+        }
+    }
+
+    /// Where a partition resumes: after the lake's latest complete batch, at the start of an
+    /// incomplete one (which must then end where its marker says), or, when the lake has no
+    /// marker, at the committed offset (`None`).
+    fn resume_point(&self, topic: &str, partition: i32) -> anyhow::Result<(Option<i64>, Option<i64>)> {
+        let writer = &self.writer;
+        let marker = writer.runtime.block_on(latest_marker(writer.store.as_ref(), topic, partition))?;
+        let Some(marker) = marker else { return Ok((None, None)) };
+        let missing = writer.runtime.block_on(missing_files(writer.store.as_ref(), &marker))?;
+        if missing.is_empty() {
+            return Ok((Some(marker.last_offset + 1), None));
+        }
+        tracing::info!(
+            topic,
+            partition,
+            first = marker.first_offset,
+            last = marker.last_offset,
+            missing = missing.len(),
+            "completing an interrupted batch"
+        );
+        Ok((Some(marker.first_offset), Some(marker.last_offset)))
+    }
+}
+
+/// Writes a batch and starts the partition's next one; returns the position to commit.
+fn write(writer: &mut LakeWriter, batch: &mut Batch, failed: &mut bool) -> anyhow::Result<NextOffset> {
+    anyhow::ensure!(!*failed, "an earlier write failed; nothing more is written");
+    if let Err(error) = writer.write(batch) {
+        *failed = true;
+        return Err(error);
+    }
+    let next = NextOffset { topic: batch.topic.to_owned(), partition: batch.partition, offset: batch.last_offset + 1 };
+    *batch = batch.next();
+    Ok(next)
+}
+
+impl PartitionOwner for Assignment {
+    fn assigned(&mut self, partitions: &[TopicPartition]) -> Result<Vec<Option<i64>>, OwnerError> {
+        let started = Instant::now();
+        let mut starts = Vec::new();
+        for assigned in partitions {
+            let Some(topic) = INPUTS.iter().copied().find(|t| *t == assigned.topic) else {
+                starts.push(None);
+                continue;
+            };
+            let restore_started = Instant::now();
+            let (start, forced_last) = self.resume_point(topic, assigned.partition)?;
+            // The batch drops what lies before `start`.
+            self.batches.insert((topic, assigned.partition), Batch::new(topic, assigned.partition, forced_last, start));
+            let labels = TopicLabel { topic: topic.to_owned() };
+            self.writer.metrics.restore_seconds.get_or_create(&labels).observe(restore_started.elapsed().as_secs_f64());
+            tracing::info!(topic, partition = assigned.partition, ?start, ?forced_last, "partition resumed from the lake");
+            starts.push(start);
+        }
+        self.joined = true;
+        self.record_share();
+        self.writer.metrics.record_rebalance("assigned", started.elapsed().as_secs_f64());
+        Ok(starts)
+    }
+
+    fn revoked(&mut self, partitions: &[TopicPartition], lost: bool) -> Result<Vec<NextOffset>, OwnerError> {
+        let started = Instant::now();
+        let leaving: BTreeSet<(&str, i32)> = partitions.iter().map(|p| (p.topic.as_str(), p.partition)).collect();
+        let mut offsets = Vec::new();
+        let keys: Vec<(&'static str, i32)> = self.batches.keys().copied().filter(|k| leaving.contains(k)).collect();
+        for key in keys {
+            let Some(mut batch) = self.batches.remove(&key) else { continue };
+            self.writer.metrics.clear_lag(key.0, key.1);
+            // An interrupted batch being completed is left to the next owner, which replays it whole.
+            if !lost && !self.failed && !batch.is_empty() && batch.forced_last.is_none() {
+                offsets.push(write(&mut self.writer, &mut batch, &mut self.failed)?);
+            }
+        }
+        self.record_share();
+        self.writer.metrics.record_rebalance(if lost { "lost" } else { "revoked" }, started.elapsed().as_secs_f64());
+        Ok(offsets)
+    }
+}

@@ -1,0 +1,233 @@
+//! The partitions of `raw_trades` this member of the processor group owns: a worker per
+//! partition, restored when the group assigns the partition (state from the changelog, the last
+//! outputs already written read back) and finished before it leaves (outputs acknowledged, state
+//! saved, offset committed), so that the next owner, on this instance or another, starts exactly
+//! where this one stopped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tickflow_core::contract::Venue;
+use tickflow_core::contract::topics::RAW_TRADES;
+use tickflow_core::processor::{ProcessorConfig, StreamProcessor};
+use tickflow_core::reference::ReferenceData;
+use tickflow_kafka::consumer;
+use tickflow_kafka::group::{NextOffset, OwnerError, PartitionOwner, Record, TopicPartition};
+use tickflow_kafka::headers::{Provenance, RecordKind, record_kind};
+use tickflow_kafka::producer::OutputProducer;
+use tickflow_kafka::{KafkaArgs, KafkaError, Message};
+use tickflow_service::metrics::{ServiceMetrics, TopicLabel};
+use tickflow_service::now_us;
+
+use crate::changelog::{PartitionSnapshot, StateChangelog};
+use crate::worker::{Input, OUTPUTS, PartitionWorker, WorkerMetrics};
+
+/// What a partition's worker is built from.
+#[derive(Debug)]
+pub struct Setup {
+    pub kafka: KafkaArgs,
+    pub config: ProcessorConfig,
+    pub reference: ReferenceData,
+    pub changelog: StateChangelog,
+    pub producer: OutputProducer,
+    pub metrics: ServiceMetrics,
+}
+
+#[derive(Debug)]
+pub struct Assignment {
+    setup: Setup,
+    workers: BTreeMap<i32, PartitionWorker>,
+    counters: WorkerMetrics,
+    /// Whether the group has assigned this member anything yet (an empty share included).
+    pub joined: bool,
+    /// Set when a record's processing failed half-way: that state must never be saved, so the
+    /// partitions are given up without writing anything and the next owner replays.
+    failed: bool,
+}
+
+impl Assignment {
+    pub fn new(setup: Setup) -> Self {
+        let counters = WorkerMetrics::new(&setup.metrics);
+        Assignment { setup, workers: BTreeMap::new(), counters, joined: false, failed: false }
+    }
+
+    /// Processes one record of an owned partition.
+    pub fn handle(&mut self, record: &Record<'_>) -> Result<(), KafkaError> {
+        let Some(worker) = self.workers.get_mut(&record.partition()) else { return Ok(()) };
+        let payload = record.payload().unwrap_or_default();
+        let key = record.key().unwrap_or_default();
+        let input = match record_kind(record.headers()) {
+            RecordKind::Trade => Input::Trade { key, payload },
+            RecordKind::Watermark => Input::Watermark { payload },
+            RecordKind::FeedGap => Input::FeedGap { key, payload },
+            RecordKind::Unknown => Input::Unknown { key, payload },
+        };
+        let handled = worker.handle(record.offset(), input, &self.setup.producer, &self.counters, now_us());
+        self.failed |= handled.is_err();
+        handled
+    }
+
+    /// Serves the producer's delivery reports.
+    pub fn poll_producer(&self) {
+        self.setup.producer.poll();
+    }
+
+    /// Finishes every owned partition's work so far; returns the offsets to commit.
+    pub fn commit(&mut self) -> anyhow::Result<Vec<NextOffset>> {
+        self.finish(|_| true)
+    }
+
+    /// The position of each owned partition that has one.
+    pub fn positions(&self) -> impl Iterator<Item = (i32, i64)> + '_ {
+        self.workers.values().filter_map(|w| w.next_offset.map(|next| (w.partition, next)))
+    }
+
+    /// Waits for every output to be acknowledged, saves the state of each chosen partition that
+    /// changed, and returns their offsets: a crash anywhere in between repeats work but loses
+    /// nothing.
+    fn finish(&mut self, chosen: impl Fn(i32) -> bool) -> anyhow::Result<Vec<NextOffset>> {
+        anyhow::ensure!(!self.failed, "a record's processing failed; its partition's state is not saved");
+        self.setup
+            .producer
+            .flush(Duration::from_secs(120))
+            .context("outputs were not acknowledged; stopping so a restart replays them")?;
+        let mut offsets = Vec::new();
+        for worker in self.workers.values_mut().filter(|w| w.dirty && chosen(w.partition)) {
+            let Some(next_offset) = worker.next_offset else { continue };
+            self.setup.changelog.save(&PartitionSnapshot {
+                topic: RAW_TRADES.to_owned(),
+                partition: worker.partition,
+                next_offset,
+                processor: worker.processor().snapshot(),
+            })?;
+            offsets.push(NextOffset { topic: RAW_TRADES.to_owned(), partition: worker.partition, offset: next_offset });
+        }
+        if !offsets.is_empty() {
+            self.setup.changelog.flush()?;
+        }
+        for worker in self.workers.values_mut().filter(|w| chosen(w.partition)) {
+            worker.dirty = false;
+        }
+        Ok(offsets)
+    }
+
+    /// Sets the held-source gauges: a venue is held while any owned partition's processor holds it.
+    pub fn record_holds(&self) {
+        let metrics = &self.setup.metrics;
+        for venue in Venue::ALL {
+            let mut ahead_s: Option<f64> = None;
+            for worker in self.workers.values() {
+                let processor = worker.processor();
+                let status = processor.sources().find(|(v, _)| *v == venue).map(|(_, s)| s).unwrap_or_default();
+                if let (Some(held), false) = (status.held_at_us, status.lost) {
+                    let ahead = processor.stream_watermark_us().saturating_sub(held).max(0) as f64 / 1e6;
+                    ahead_s = Some(ahead_s.map_or(ahead, |a| a.max(ahead)));
+                }
+            }
+            ServiceMetrics::venue(&metrics.source_held, venue.as_str()).set(i64::from(ahead_s.is_some()));
+            ServiceMetrics::venue(&metrics.source_hold_seconds, venue.as_str()).set(ahead_s.unwrap_or(0.0));
+        }
+    }
+
+    fn record_share(&self) {
+        let labels = TopicLabel { topic: RAW_TRADES.to_owned() };
+        self.setup.metrics.assigned_partitions.get_or_create(&labels).set(self.workers.len() as i64);
+    }
+}
+
+impl PartitionOwner for Assignment {
+    fn assigned(&mut self, partitions: &[TopicPartition]) -> Result<Vec<Option<i64>>, OwnerError> {
+        let started = Instant::now();
+        // Restored side by side: each waits on the broker, not on the CPU.
+        let restored: Vec<anyhow::Result<(PartitionWorker, Option<i64>)>> = std::thread::scope(|scope| {
+            let setup = &self.setup;
+            let jobs: Vec<_> = partitions.iter().map(|p| scope.spawn(move || restore(setup, p.partition))).collect();
+            jobs.into_iter().map(|job| job.join().unwrap_or_else(|_| Err(anyhow::anyhow!("restore thread failed")))).collect()
+        });
+        let mut starts = Vec::new();
+        for outcome in restored {
+            let (worker, start) = outcome?;
+            self.workers.insert(worker.partition, worker);
+            starts.push(start);
+        }
+        self.joined = true;
+        self.record_share();
+        self.setup.metrics.record_rebalance("assigned", started.elapsed().as_secs_f64());
+        Ok(starts)
+    }
+
+    fn revoked(&mut self, partitions: &[TopicPartition], lost: bool) -> Result<Vec<NextOffset>, OwnerError> {
+        let started = Instant::now();
+        let leaving: BTreeSet<i32> = partitions.iter().map(|p| p.partition).collect();
+        let offsets = if lost || self.failed { Vec::new() } else { self.finish(|p| leaving.contains(&p))? };
+        for partition in &leaving {
+            self.workers.remove(partition);
+            self.setup.metrics.clear_lag(RAW_TRADES, *partition);
+        }
+        self.record_share();
+        self.setup.metrics.record_rebalance(if lost { "lost" } else { "revoked" }, started.elapsed().as_secs_f64());
+        Ok(offsets)
+    }
+}
+
+/// A partition's worker and where it resumes: from its state in the changelog when there is one,
+/// otherwise from the committed offset (`None`) with empty state.
+fn restore(setup: &Setup, partition: i32) -> anyhow::Result<(PartitionWorker, Option<i64>)> {
+    let started = Instant::now();
+    let Setup { config, reference, metrics, .. } = setup;
+    let (processor, start) = match setup.changelog.load(partition)? {
+        Some(PartitionSnapshot { next_offset, processor, .. }) => {
+            match StreamProcessor::restore(config.clone(), reference.clone(), processor) {
+                Ok(restored) => {
+                    ServiceMetrics::named(&metrics.events, "state_restored").inc();
+                    (restored, Some(next_offset))
+                }
+                Err(error) => {
+                    tracing::warn!(partition, %error, "state snapshot not usable; starting with empty state");
+                    (StreamProcessor::new(config.clone(), reference.clone())?, None)
+                }
+            }
+        }
+        None => (StreamProcessor::new(config.clone(), reference.clone())?, None),
+    };
+    let written = last_outputs(&setup.kafka, partition)?;
+    let elapsed = started.elapsed().as_secs_f64();
+    setup.metrics.restore_seconds.get_or_create(&TopicLabel { topic: RAW_TRADES.to_owned() }).observe(elapsed);
+    tracing::info!(partition, start = ?start, already_written = ?written, seconds = elapsed, "partition restored");
+    // The worker drops what lies before `start`.
+    Ok((PartitionWorker::new(partition, processor, start, written), start))
+}
+
+/// The provenance of the last output of `partition` in each output topic, read in parallel.
+fn last_outputs(kafka: &KafkaArgs, partition: i32) -> anyhow::Result<[Option<(i64, u32)>; 3]> {
+    let found: Vec<anyhow::Result<Option<(i64, u32)>>> = std::thread::scope(|scope| {
+        let probes: Vec<_> = OUTPUTS.map(|topic| scope.spawn(move || last_output(kafka, topic, partition))).into_iter().collect();
+        probes.into_iter().map(|p| p.join().unwrap_or_else(|_| Err(anyhow::anyhow!("probe thread failed")))).collect()
+    });
+    let mut written = [None; 3];
+    for (slot, last) in written.iter_mut().zip(found) {
+        *slot = last?;
+    }
+    Ok(written)
+}
+
+fn last_output(kafka: &KafkaArgs, topic: &str, partition: i32) -> anyhow::Result<Option<(i64, u32)>> {
+    let read_back = || {
+        consumer::last_record_matching(kafka, topic, partition, Duration::from_secs(15), |m| {
+            Provenance::from_headers(m.headers()).is_some_and(|p| p.partition == partition)
+        })
+    };
+    // A slow broker is worth waiting for: a restart must not need a manual step.
+    let mut last = read_back();
+    for _ in 0..3 {
+        match &last {
+            Err(error) if error.is_transient() => {
+                tracing::warn!(topic, partition, %error, "reading back the last output again");
+                last = read_back();
+            }
+            _ => break,
+        }
+    }
+    Ok(last?.and_then(|m| Provenance::from_headers(m.headers())).map(|p| (p.offset, p.index)))
+}
