@@ -1,8 +1,13 @@
-.PHONY: run marts airflow core-demo test bench bench-pipeline bench-marts fmt
+.PHONY: run clean marts airflow core-demo test bench bench-pipeline bench-marts fmt
 
 # Run the pipeline on embedded defaults (until Ctrl-C; `make run DURATION=60` for a minute).
+# What it built is kept in .tickflow/ and the next run continues from there.
 run:
 	bash scripts/stack.sh $(DURATION)
+
+# Forget the local stack's data (Kafka's log and the processor state in it, the lake, the marts, logs, captures).
+clean:
+	rm -rf $${TICKFLOW_DATA:-.tickflow}
 
 # Build the dbt marts from the local stack's lake and publish them to .tickflow/warehouse/marts.duckdb.
 marts:

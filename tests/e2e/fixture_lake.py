@@ -25,7 +25,7 @@ def wait_for_lake(pipeline, db, truth):
         if all(f >= t for f, t in zip(found, target)):
             time.sleep(3)
             return None
-        for service in [pipeline.processor, pipeline.lake_writer]:
+        for service in pipeline.consumers():
             if not service.alive():
                 return f"{service.name} died:\n{service.tail()}"
         time.sleep(1)

@@ -64,22 +64,67 @@ class Service:
 
 
 class Pipeline:
-    def __init__(self, workdir, processor_args=()):
+    """The broker and the consumer services: `processors` stream-processor and `lake_writers`
+    lake-writer instances, each pair of kinds sharing its topics' partitions in a consumer group."""
+
+    def __init__(self, workdir, processor_args=(), processors=1, lake_writers=1):
         self.workdir = Path(workdir)
         self.lake = self.workdir / "lake"
         port = free_port()
         self.bootstrap = f"127.0.0.1:{port}"
-        env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=self.bootstrap, RUST_LOG="info", KAFKA_TOPIC_PARTITIONS="4")
-        self.ports = {name: free_port() for name in ["producer", "processor", "lake_writer"]}
+        self.env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=self.bootstrap, RUST_LOG="info", KAFKA_TOPIC_PARTITIONS="4")
+        self.ports = {"producer": free_port()}
+        self.processor_args = list(processor_args)
         self.broker = Service("kafka", ["bash", str(REPO / "scripts/kafka.sh"), "broker", str(self.workdir / "kafka"),
-                                        str(port)], env, self.workdir)
-        self.processor = Service("stream-processor", [
-            binary("stream-processor"), "--http-addr", f"127.0.0.1:{self.ports['processor']}",
-            "--instance-id", "processor-0", "--commit-interval", "200ms", *processor_args], env, self.workdir)
-        self.lake_writer = Service("lake-writer", [
-            binary("lake-writer"), "--http-addr", f"127.0.0.1:{self.ports['lake_writer']}",
-            "--instance-id", "lake-writer-0", "--lake-url", str(self.lake), "--flush-interval-ms", "1000"], env, self.workdir)
-        self.env = env
+                                        str(port)], self.env, self.workdir)
+        self.processors, self.lake_writers, self.retired = [], [], []
+        for _ in range(processors):
+            self.add_processor()
+        for _ in range(lake_writers):
+            self.add_lake_writer()
+
+    @property
+    def processor(self):
+        return self.processors[0]
+
+    @property
+    def lake_writer(self):
+        return self.lake_writers[0]
+
+    def consumers(self):
+        return self.processors + self.lake_writers
+
+    def add_processor(self):
+        """A new stream-processor instance (not started): a dynamic member of the group."""
+        n = len(self.processors) + sum(s.name.startswith("stream-processor") for s in self.retired)
+        service = self._consumer(f"stream-processor-{n}" if n else "stream-processor", [
+            binary("stream-processor"), "--commit-interval", "200ms",
+            *self.processor_args])
+        self.processors.append(service)
+        return service
+
+    def add_lake_writer(self):
+        """A new lake-writer instance (not started): a dynamic member of the group."""
+        n = len(self.lake_writers) + sum(s.name.startswith("lake-writer") for s in self.retired)
+        service = self._consumer(f"lake-writer-{n}" if n else "lake-writer", [
+            binary("lake-writer"), "--lake-url", str(self.lake),
+            "--flush-interval-ms", "1000"])
+        self.lake_writers.append(service)
+        return service
+
+    def _consumer(self, name, command):
+        port = free_port()
+        service = Service(name, [*command, "--http-addr", f"127.0.0.1:{port}"], self.env, self.workdir)
+        service.port = port
+        return service
+
+    def retire(self, service):
+        """SIGKILL, for good: the group has to move its partitions to the others."""
+        service.kill()
+        for kind in (self.processors, self.lake_writers):
+            if service in kind:
+                kind.remove(service)
+        self.retired.append(service)
 
     def producer(self, frames, rate):
         return Service("producer", [
@@ -89,37 +134,44 @@ class Pipeline:
     def start(self):
         self.broker.start()
         wait_for_port(self.bootstrap)
-        self.processor.start()
-        self.lake_writer.start()
+        for service in self.consumers():
+            service.start()
 
     def stop(self):
-        for service in [self.processor, self.lake_writer, self.broker]:
+        for service in [*self.consumers(), self.broker]:
             service.stop()
 
     def logs(self):
-        return "\n".join(f"== {s.name}\n{s.tail()}" for s in [self.broker, self.processor, self.lake_writer])
+        return "\n".join(f"== {s.name}\n{s.tail()}" for s in [self.broker, *self.consumers(), *self.retired])
 
     def wait_until_working(self, service, timeout=60):
         """Until `service` is ready and has consumed records since its last start."""
-        port = self.ports["processor" if service is self.processor else "lake_writer"]
         deadline = time.time() + timeout
         while time.time() < deadline:
-            try:
-                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
-                consumed = sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("tickflow_records_in_total"))
-                if consumed > 0:
-                    return
-            except OSError:
-                pass
+            if metric_sum(self.metrics(service), "tickflow_records_in_total") > 0:
+                return
             time.sleep(0.05)
         raise TimeoutError(f"{service.name} did not start working")
 
     def metrics(self, service):
-        url = f"http://127.0.0.1:{self.ports[service]}/metrics"
+        """The /metrics text of a consumer service, or of "producer"; empty when it does not answer."""
+        port = self.ports[service] if isinstance(service, str) else service.port
         try:
-            return urllib.request.urlopen(url, timeout=2).read().decode()
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
         except OSError:
             return ""
+
+
+def metric_sum(text, metric, **labels):
+    """The sum of the samples of `metric` in Prometheus text whose labels include `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(metric) or line[len(metric):len(metric) + 1] not in ("{", " "):
+            continue
+        head, value = line.rsplit(" ", 1)
+        if all(f'{key}="{wanted}"' in head for key, wanted in labels.items()):
+            total += float(value)
+    return total
 
 
 def wait_for_port(address, timeout=60):

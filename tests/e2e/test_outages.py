@@ -55,7 +55,7 @@ class HoldWatcher(threading.Thread):
     def run(self):
         pattern = re.compile(r'^tickflow_source_hold_seconds\{venue="(\w+)"\} ([0-9.e+-]+)$', re.M)
         while not self.stopped.wait(0.2):
-            for venue, seconds in pattern.findall(self.pipeline.metrics("processor")):
+            for venue, seconds in pattern.findall(self.pipeline.metrics(self.pipeline.processor)):
                 self.longest[venue] = max(self.longest.get(venue, 0.0), float(seconds))
 
 

@@ -2,8 +2,9 @@
 trades over 59 instruments mixed with duplicates, malformed frames, bad prices, unknown
 symbols, clock-skewed, out-of-order and late trades (kept, marked late), and reports of unrecoverable feed gaps; the lake read back with DuckDB and pyarrow
 and reconciled against the ground truth. Then the same run with the stream-processor and the
-lake-writer each killed with SIGKILL three times while they work, and with the broker killed
-with SIGKILL twice."""
+lake-writer each killed with SIGKILL three times while they work, with the broker killed
+with SIGKILL twice, and with three stream-processors and two lake-writers sharing the work in
+their consumer groups while one of each is killed for good and new ones join."""
 
 import contextlib
 import random
@@ -16,7 +17,7 @@ from generate import generate
 import fixture_lake
 from lake_check import (candle_mismatches, connect, gap_rows, late_reconciliation, pyarrow_trade_keys, refresh,
                         rejection_counts, trade_reconciliation)
-from pipeline import Pipeline
+from pipeline import Pipeline, metric_sum
 
 from fixture_lake import TIMEOUT_S
 
@@ -119,3 +120,68 @@ def test_sigkill_of_the_broker_twice_loses_nothing_acknowledged(market, tmp_path
         assert pipeline.processor.starts == 1 and pipeline.lake_writer.starts == 1
         assert pipeline.processor.alive() and pipeline.lake_writer.alive(), pipeline.logs()
         reconcile(pipeline, market_dir, truth)
+
+
+def owned(pipeline, services, topic):
+    """Partitions of `topic` the given instances say they own, each instance's count."""
+    return [metric_sum(pipeline.metrics(s), "tickflow_assigned_partitions", topic=topic) for s in services]
+
+
+def wait_until(condition, what, timeout=90):
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.2)
+
+
+def test_the_groups_move_partitions_and_their_state_through_kills_and_joins(market, tmp_path):
+    """Three stream-processors and two lake-writers share the partitions (4 of raw_trades, 4 of
+    each lake input) in their consumer groups. While the market streams in, one of each is
+    killed with SIGKILL for good: its partitions move to the others, the processor's with their
+    state from the changelog. Then a new instance of each joins and takes partitions over. The
+    lake is exactly the ground truth."""
+    market_dir, truth = market
+    rng = random.Random(5)
+    lake_inputs = ["enriched_trades", "realtime_metrics", "dead_letters"]
+    pipeline = Pipeline(tmp_path, processors=3, lake_writers=2)
+    try:
+        pipeline.start()
+        wait_until(lambda: owned(pipeline, pipeline.processors, "raw_trades") in ([2, 1, 1], [1, 2, 1], [1, 1, 2]),
+                   "the three processors share raw_trades' 4 partitions")
+        # The assignor balances members over all their partitions (12 here), not topic by topic.
+        wait_until(lambda: [sum(x) for x in zip(*(owned(pipeline, pipeline.lake_writers, t) for t in lake_inputs))]
+                   == [6, 6], "the two lake-writers share the inputs' 12 partitions")
+        producer = pipeline.producer(market_dir / "frames.jsonl", rate=4_000)
+        producer.start()
+
+        processor, lake_writer = rng.choice(pipeline.processors), rng.choice(pipeline.lake_writers)
+        pipeline.wait_until_working(processor)
+        pipeline.wait_until_working(lake_writer)
+        time.sleep(rng.uniform(0.5, 2.0))
+        survivors = [p for p in pipeline.processors if p is not processor]
+        restored_before = sum(metric_sum(pipeline.metrics(p), "tickflow_events_total", name="state_restored")
+                              for p in survivors)
+        moved = owned(pipeline, [processor], "raw_trades")[0]
+        pipeline.retire(processor)
+        pipeline.retire(lake_writer)
+        wait_until(lambda: sum(owned(pipeline, pipeline.processors, "raw_trades")) == 4,
+                   f"the killed processor's partitions move\n{pipeline.logs()}")
+        wait_until(lambda: all(owned(pipeline, pipeline.lake_writers, t) == [4] for t in lake_inputs),
+                   f"the killed lake-writer's partitions move\n{pipeline.logs()}")
+        restored = sum(metric_sum(pipeline.metrics(p), "tickflow_events_total", name="state_restored")
+                       for p in survivors) - restored_before
+        assert moved >= 1 and restored >= moved, "the killed processor's partitions resume elsewhere from their state"
+
+        joining = [pipeline.add_processor(), pipeline.add_lake_writer()]
+        for service in joining:
+            service.start()
+        wait_until(lambda: owned(pipeline, joining[:1], "raw_trades")[0] >= 1, "a new processor takes partitions over")
+        wait_until(lambda: sum(owned(pipeline, joining[1:], t)[0] for t in lake_inputs) >= 1,
+                   "a new lake-writer takes partitions over")
+        assert producer.process.wait(TIMEOUT_S) == 0, producer.tail()
+        reconcile(pipeline, market_dir, truth)
+        assert sum(owned(pipeline, pipeline.processors, "raw_trades")) == 4
+        assert all(sum(owned(pipeline, pipeline.lake_writers, t)) == 4 for t in lake_inputs)
+    finally:
+        pipeline.stop()

@@ -18,8 +18,6 @@ use tickflow_service::now_us;
 
 use crate::{SimConfig, Stats};
 
-/// Trade ids of every symbol start here, as a venue's ids are far from zero.
-const FIRST_ID: u64 = 100_000_000;
 /// How long after the first connection a market that waits for it opens: time for the client
 /// to subscribe (Finnhub takes one message per symbol).
 const SUBSCRIBE_GRACE: Duration = Duration::from_millis(250);
@@ -60,6 +58,10 @@ type History = HashMap<(Venue, String), Vec<Arc<ManifestTrade>>>;
 #[derive(Debug)]
 pub struct Exchange {
     history: Mutex<History>,
+    /// Trade ids of every symbol start here: the start time in microseconds, far from zero as a
+    /// venue's ids are, and above every id an earlier run can have reached (no symbol trades
+    /// more than once a microsecond), so a restarted simulator never repeats an id.
+    first_id: u64,
     sessions: Mutex<Vec<SyncSender<Arc<ManifestTrade>>>>,
     finished: AtomicBool,
 }
@@ -79,6 +81,7 @@ impl Exchange {
             .collect();
         let exchange = Arc::new(Exchange {
             history: Mutex::new(listed),
+            first_id: now_us().unsigned_abs(),
             sessions: Mutex::default(),
             finished: AtomicBool::new(false),
         });
@@ -128,7 +131,7 @@ impl Exchange {
     ) -> Option<Vec<Arc<ManifestTrade>>> {
         let history = self.history.lock().unwrap_or_else(|e| e.into_inner());
         let trades = history.get(&(venue, symbol.to_owned()))?;
-        let start = from_id.saturating_sub(FIRST_ID).min(trades.len() as u64) as usize;
+        let start = from_id.saturating_sub(self.first_id).min(trades.len() as u64) as usize;
         Some(trades[start..].iter().take(limit).cloned().collect())
     }
 
@@ -166,7 +169,7 @@ impl Exchange {
             let made = Arc::new(ManifestTrade {
                 venue: trade.venue,
                 symbol,
-                id: FIRST_ID + trades.len() as u64,
+                id: self.first_id + trades.len() as u64,
                 price: trade.price.to_string(),
                 qty: trade.size.to_string(),
                 time_us,

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
-use tickflow_kafka::group::{NextOffset, OwnerError, PartitionOwner, Record, TopicPartition};
 use tickflow_kafka::Message;
+use tickflow_kafka::group::{NextOffset, OwnerError, PartitionOwner, Record, TopicPartition};
 use tickflow_lake::store::{latest_marker, missing_files};
 use tickflow_service::metrics::{ServiceMetrics, TopicLabel};
 
@@ -108,10 +108,24 @@ impl Assignment {
         &self.writer.metrics
     }
 
+    /// The next offset to read of each owned partition that has read something.
+    pub fn positions(&self) -> Vec<NextOffset> {
+        self.batches
+            .values()
+            .filter_map(|b| {
+                b.next_offset.map(|offset| NextOffset { topic: b.topic.to_owned(), partition: b.partition, offset })
+            })
+            .collect()
+    }
+
     fn record_share(&self) {
         for topic in INPUTS {
             let owned = self.batches.keys().filter(|(t, _)| *t == topic).count();
-            self.writer.metrics.assigned_partitions.get_or_create(&TopicLabel { topic: topic.to_owned() }).set(owned as i64);
+            self.writer
+                .metrics
+                .assigned_partitions
+                .get_or_create(&TopicLabel { topic: topic.to_owned() })
+                .set(owned as i64);
         }
     }
 
@@ -165,7 +179,13 @@ impl PartitionOwner for Assignment {
             self.batches.insert((topic, assigned.partition), Batch::new(topic, assigned.partition, forced_last, start));
             let labels = TopicLabel { topic: topic.to_owned() };
             self.writer.metrics.restore_seconds.get_or_create(&labels).observe(restore_started.elapsed().as_secs_f64());
-            tracing::info!(topic, partition = assigned.partition, ?start, ?forced_last, "partition resumed from the lake");
+            tracing::info!(
+                topic,
+                partition = assigned.partition,
+                ?start,
+                ?forced_last,
+                "partition resumed from the lake"
+            );
             starts.push(start);
         }
         self.joined = true;

@@ -6,14 +6,14 @@ mod writer;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
 use tickflow_core::contract::topics::{DEAD_LETTERS, ENRICHED_TRADES, REALTIME_METRICS};
 use tickflow_kafka::KafkaArgs;
 use tickflow_kafka::consumer::ConsumerTuning;
-use tickflow_kafka::group::{GroupConsumer, Membership, NextOffset};
+use tickflow_kafka::group::{GroupConsumer, Membership};
 use tickflow_lake::store::{open_store, remove_local_leftovers};
 use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::startup::wait_for_topics;
@@ -40,7 +40,9 @@ struct Args {
     #[arg(long, env = "LAKE_WRITER_GROUP_ID", default_value = "tickflow-lake-writer")]
     group_id: String,
     /// A stable name for this instance within the group (static membership): restarted within
-    /// the session timeout, it gets its partitions back without moving the others'.
+    /// the session timeout, it gets its partitions back without moving the others'. A broker
+    /// outage longer than the session timeout then stops it (fenced); without an id it rides
+    /// such an outage out.
     #[arg(long, env = "LAKE_WRITER_INSTANCE_ID")]
     instance_id: Option<String>,
     /// The lake: a directory (or file:///abs/dir), s3://bucket/prefix (AWS_* variables set
@@ -86,6 +88,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let tuning = ConsumerTuning { fetch_wait_max_ms: 100 };
     let consumer = GroupConsumer::join(&args.kafka, &membership, tuning, &INPUTS, Assignment::new(writer, policy))?;
 
+    let mut lag_measured = Instant::now();
     while !shutdown.requested() {
         let mut written = match consumer.poll(Duration::from_millis(50), |assignment, record| assignment.add(record)) {
             Ok(Some(added)) => added?.into_iter().collect(),
@@ -101,22 +104,25 @@ fn run(args: Args) -> anyhow::Result<()> {
             readiness.set(assignment.joined);
             assignment.flush(false)
         })?);
-        commit(&consumer, &written)?;
+        consumer.commit(&written)?;
+        if lag_measured.elapsed() >= Duration::from_secs(1) {
+            record_lag(&consumer);
+            lag_measured = Instant::now();
+        }
     }
     let written = consumer.with_owner(|assignment| assignment.flush(true))?;
-    commit(&consumer, &written)?;
+    consumer.commit(&written)?;
     consumer.leave();
     tracing::info!("lake-writer stopped; every buffered record was written");
     Ok(())
 }
 
-/// Mirrors the lake's progress in the group's committed offsets, and the lag in `/metrics`.
-fn commit(consumer: &GroupConsumer<Assignment>, written: &[NextOffset]) -> anyhow::Result<()> {
-    consumer.commit(written)?;
-    for next in written {
+/// Sets `consumer_lag` of each owned partition: records not read yet (what was read is written
+/// at the latest by the next flush or the stop).
+fn record_lag(consumer: &GroupConsumer<Assignment>) {
+    for next in consumer.with_owner(|assignment| assignment.positions()) {
         if let Some(lag) = consumer.lag(&next.topic, next.partition, next.offset) {
             consumer.with_owner(|assignment| assignment.metrics().set_lag(&next.topic, next.partition, lag));
         }
     }
-    Ok(())
 }

@@ -76,10 +76,16 @@ pub struct SyntheticSource {
 impl SyntheticSource {
     pub fn run(self, reference: ReferenceData, frames: SyncSender<Received>, shutdown: Shutdown) {
         let paced = self.rate > 0.0;
+        let start_time_us = if paced { now_us() } else { SyntheticConfig::default().start_time_us };
         let config = SyntheticConfig {
             seed: self.seed,
             trades_per_second: if paced { self.rate } else { 10_000.0 },
-            start_time_us: if paced { now_us() } else { SyntheticConfig::default().start_time_us },
+            start_time_us,
+            first_trade_id: if paced {
+                start_time_us.unsigned_abs()
+            } else {
+                SyntheticConfig::default().first_trade_id
+            },
             ..SyntheticConfig::default()
         };
         let mut market = SyntheticMarket::new(&reference, config);

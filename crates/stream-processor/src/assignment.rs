@@ -143,7 +143,9 @@ impl PartitionOwner for Assignment {
         let restored: Vec<anyhow::Result<(PartitionWorker, Option<i64>)>> = std::thread::scope(|scope| {
             let setup = &self.setup;
             let jobs: Vec<_> = partitions.iter().map(|p| scope.spawn(move || restore(setup, p.partition))).collect();
-            jobs.into_iter().map(|job| job.join().unwrap_or_else(|_| Err(anyhow::anyhow!("restore thread failed")))).collect()
+            jobs.into_iter()
+                .map(|job| job.join().unwrap_or_else(|_| Err(anyhow::anyhow!("restore thread failed"))))
+                .collect()
         });
         let mut starts = Vec::new();
         for outcome in restored {
@@ -202,7 +204,8 @@ fn restore(setup: &Setup, partition: i32) -> anyhow::Result<(PartitionWorker, Op
 /// The provenance of the last output of `partition` in each output topic, read in parallel.
 fn last_outputs(kafka: &KafkaArgs, partition: i32) -> anyhow::Result<[Option<(i64, u32)>; 3]> {
     let found: Vec<anyhow::Result<Option<(i64, u32)>>> = std::thread::scope(|scope| {
-        let probes: Vec<_> = OUTPUTS.map(|topic| scope.spawn(move || last_output(kafka, topic, partition))).into_iter().collect();
+        let probes: Vec<_> =
+            OUTPUTS.map(|topic| scope.spawn(move || last_output(kafka, topic, partition))).into_iter().collect();
         probes.into_iter().map(|p| p.join().unwrap_or_else(|_| Err(anyhow::anyhow!("probe thread failed")))).collect()
     });
     let mut written = [None; 3];

@@ -52,7 +52,9 @@ impl StateChangelog {
         let probe = consumer::consumer(kafka, "tickflow-probe", ConsumerTuning::default())?;
         let partitions = consumer::partition_count(&probe, &topic, TIMEOUT)?;
         if partitions < input_partitions {
-            bail!("the state changelog {topic} has {partitions} partitions, fewer than {RAW_TRADES}'s {input_partitions}");
+            bail!(
+                "the state changelog {topic} has {partitions} partitions, fewer than {RAW_TRADES}'s {input_partitions}"
+            );
         }
         let tuning = ProducerTuning { linger_ms: 5, max_record_bytes: MAX_STATE_BYTES };
         let producer = OutputProducer::new(kafka, tuning)?;
@@ -75,8 +77,12 @@ impl StateChangelog {
             );
         }
         let key = format!("{}-{}", snapshot.topic, snapshot.partition);
-        let record =
-            Outgoing { topic: &self.topic, partition: Some(snapshot.partition), key: key.as_bytes(), payload: &compressed };
+        let record = Outgoing {
+            topic: &self.topic,
+            partition: Some(snapshot.partition),
+            key: key.as_bytes(),
+            payload: &compressed,
+        };
         self.producer.send(record, None)?;
         Ok(compressed.len())
     }
@@ -105,7 +111,12 @@ impl StateChangelog {
             .ok()
             .and_then(|bytes| postcard::from_bytes::<PartitionSnapshot>(&bytes).ok());
         if decoded.is_none() {
-            tracing::warn!(topic = self.topic, partition, offset = record.offset(), "state snapshot unreadable; ignoring it");
+            tracing::warn!(
+                topic = self.topic,
+                partition,
+                offset = record.offset(),
+                "state snapshot unreadable; ignoring it"
+            );
         }
         Ok(decoded.filter(|s| s.topic == RAW_TRADES && s.partition == partition))
     }

@@ -43,7 +43,9 @@ struct Args {
     #[arg(long, env = "PROCESSOR_GROUP_ID", default_value = "tickflow-stream-processor")]
     group_id: String,
     /// A stable name for this instance within the group (static membership): restarted within
-    /// the session timeout, it gets its partitions back without moving the others'.
+    /// the session timeout, it gets its partitions back without moving the others'. A broker
+    /// outage longer than the session timeout then stops it (fenced); without an id it rides
+    /// such an outage out.
     #[arg(long, env = "PROCESSOR_INSTANCE_ID")]
     instance_id: Option<String>,
     /// Window lengths, e.g. `1s,1m,5m`.
@@ -123,7 +125,13 @@ fn run(args: Args) -> anyhow::Result<()> {
         metrics: metrics.clone(),
     };
     let membership = Membership::new(&args.group_id, args.instance_id.clone());
-    let consumer = GroupConsumer::join(&args.kafka, &membership, ConsumerTuning::default(), &[RAW_TRADES], Assignment::new(setup))?;
+    let consumer = GroupConsumer::join(
+        &args.kafka,
+        &membership,
+        ConsumerTuning::default(),
+        &[RAW_TRADES],
+        Assignment::new(setup),
+    )?;
 
     let mut last_commit = Instant::now();
     let commit_every = Duration::from_micros(args.commit_interval.unsigned_abs());

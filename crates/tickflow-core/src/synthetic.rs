@@ -33,6 +33,10 @@ pub struct SyntheticConfig {
     pub jump_probability: f64,
     /// Chance per Finnhub trade of a price-only update (`v = 0`).
     pub price_only_probability: f64,
+    /// Each instrument's first trade id (the next ones count up). A market that starts at the
+    /// wall clock takes its start time in microseconds, so the ids of a later run never repeat an
+    /// earlier run's (no instrument trades more than once a microsecond).
+    pub first_trade_id: u64,
 }
 
 impl Default for SyntheticConfig {
@@ -47,6 +51,7 @@ impl Default for SyntheticConfig {
             burst_length: 2_000,
             jump_probability: 0.00005,
             price_only_probability: 0.01,
+            first_trade_id: 1_000_000,
         }
     }
 }
@@ -102,7 +107,7 @@ impl SyntheticMarket {
                 last_time_us: config.start_time_us,
                 finnhub_ms: 0,
                 finnhub_sent: Vec::new(),
-                next_trade_id: 1_000_000,
+                next_trade_id: config.first_trade_id,
             });
         }
         // Zipf-like activity: a few instruments trade far more than the rest.

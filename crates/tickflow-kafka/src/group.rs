@@ -9,7 +9,10 @@
 //! read and before the group may give a revoked partition to another member.
 //!
 //! A member with an instance id (static membership, `group.instance.id`) that restarts within
-//! the session timeout gets its partitions back without a rebalance of the others.
+//! the session timeout gets its partitions back without a rebalance of the others. But a static
+//! member that loses its coordinator for longer than the session timeout (a broker restart) is
+//! fenced when it rejoins, which librdkafka treats as fatal: the service stops with an error and
+//! must be restarted. Dynamic members (no instance id, the default) ride such an outage out.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -27,6 +30,16 @@ use crate::settings::{KafkaArgs, KafkaError};
 pub struct TopicPartition {
     pub topic: String,
     pub partition: i32,
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+fn listed(partitions: &[TopicPartition]) -> String {
+    partitions.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// The offset of the next record to read in a partition: what a commit records.
@@ -108,7 +121,7 @@ impl<O: PartitionOwner> GroupContext<O> {
         for (partition, start) in partitions.iter().zip(starts) {
             if let Some(offset) = start {
                 list.set_partition_offset(&partition.topic, partition.partition, Offset::Offset(offset))
-                    .map_err(|e| format!("setting the start of {partition:?}: {e}"))?;
+                    .map_err(|e| format!("setting the start of {partition}: {e}"))?;
             }
         }
         let assigned = match consumer.rebalance_protocol() {
@@ -116,7 +129,7 @@ impl<O: PartitionOwner> GroupContext<O> {
             _ => consumer.assign(list),
         };
         assigned.map_err(|e| format!("assigning partitions: {e}"))?;
-        tracing::info!(?partitions, "partitions assigned");
+        tracing::info!(partitions = listed(partitions), "partitions assigned");
         Ok(())
     }
 
@@ -142,7 +155,7 @@ impl<O: PartitionOwner> GroupContext<O> {
                 tracing::warn!(%error, "committing revoked partitions failed");
             }
         }
-        tracing::info!(?partitions, lost, "partitions revoked");
+        tracing::info!(partitions = listed(partitions), lost, "partitions revoked");
         Ok(())
     }
 }
@@ -200,10 +213,7 @@ impl<O: PartitionOwner> GroupConsumer<O> {
         for property in args.extra_properties() {
             config.set(&property.key, &property.value); // explicit properties win
         }
-        let context = GroupContext {
-            owner: Mutex::new(owner),
-            failure: Mutex::new(None),
-        };
+        let context = GroupContext { owner: Mutex::new(owner), failure: Mutex::new(None) };
         let consumer: BaseConsumer<GroupContext<O>> =
             config.create_with_context(context).map_err(KafkaError::client("creating a group consumer"))?;
         consumer.subscribe(topics).map_err(KafkaError::client("subscribing"))?;
@@ -224,6 +234,9 @@ impl<O: PartitionOwner> GroupConsumer<O> {
         match polled {
             None => Ok(None),
             Some(Ok(record)) => Ok(Some(handle(&mut lock(&self.consumer.context().owner), &record))),
+            Some(Err(cause @ rdkafka::error::KafkaError::MessageConsumptionFatal(_))) => {
+                Err(KafkaError::Fatal { context: "consuming", cause })
+            }
             Some(Err(cause)) => Err(KafkaError::Client { context: "consuming", cause }),
         }
     }
@@ -238,7 +251,9 @@ impl<O: PartitionOwner> GroupConsumer<O> {
         if offsets.is_empty() {
             return Ok(());
         }
-        self.consumer.commit(&offset_list(offsets)?, CommitMode::Async).map_err(KafkaError::client("committing offsets"))
+        self.consumer
+            .commit(&offset_list(offsets)?, CommitMode::Async)
+            .map_err(KafkaError::client("committing offsets"))
     }
 
     /// Records behind the end of a partition for a reader whose next record is `next`.

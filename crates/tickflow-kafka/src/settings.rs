@@ -18,6 +18,10 @@ pub enum KafkaError {
     Timeout(&'static str),
     #[error("Kafka consumer group: {0}")]
     Rebalance(String),
+    /// librdkafka's client can no longer work (for example a static member fenced by another
+    /// with the same instance id); a new client is needed.
+    #[error("Kafka: {context}: {cause} (fatal: the client cannot go on; restart the service)")]
+    Fatal { context: &'static str, cause: rdkafka::error::KafkaError },
 }
 
 impl KafkaError {
@@ -28,7 +32,7 @@ impl KafkaError {
     /// Whether retrying later can succeed (the broker is down or busy), as opposed to a
     /// setting that will never work.
     pub fn is_transient(&self) -> bool {
-        !matches!(self, KafkaError::Config(_) | KafkaError::Rebalance(_))
+        !matches!(self, KafkaError::Config(_) | KafkaError::Rebalance(_) | KafkaError::Fatal { .. })
     }
 }
 

@@ -1,5 +1,7 @@
 //! The adapter against a real Kafka-protocol broker.
 
+mod group;
+
 use std::time::Duration;
 
 use tickflow_kafka::admin::ensure_topics;

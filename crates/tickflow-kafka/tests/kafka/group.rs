@@ -1,0 +1,115 @@
+//! Consumer-group members against a real broker: the owner decides where an assigned partition
+//! starts, a member joining takes partitions over only after the current owner finished them,
+//! and what the owner returns on revocation is committed before they move.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tickflow_kafka::admin::ensure_topics;
+use tickflow_kafka::consumer::{self, ConsumerTuning};
+use tickflow_kafka::group::{GroupConsumer, Membership, NextOffset, OwnerError, PartitionOwner, TopicPartition};
+use tickflow_kafka::producer::{Outgoing, OutputProducer, ProducerTuning};
+use tickflow_kafka::{KafkaArgs, Message};
+use tickflow_testkit::{Broker, unique_name};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What happened to one member, shared with the test.
+#[derive(Debug, Default)]
+struct Journal {
+    assigned: Vec<i32>,
+    revoked: Vec<i32>,
+    /// Offsets read, by partition.
+    read: BTreeMap<i32, Vec<i64>>,
+}
+
+/// Starts every partition at offset 5 and, on revocation, commits the next offset it would read.
+struct Owner {
+    topic: String,
+    journal: Arc<Mutex<Journal>>,
+    next: BTreeMap<i32, i64>,
+}
+
+impl PartitionOwner for Owner {
+    fn assigned(&mut self, partitions: &[TopicPartition]) -> Result<Vec<Option<i64>>, OwnerError> {
+        self.journal.lock().expect("journal").assigned.extend(partitions.iter().map(|p| p.partition));
+        Ok(partitions.iter().map(|_| Some(5)).collect())
+    }
+
+    fn revoked(&mut self, partitions: &[TopicPartition], lost: bool) -> Result<Vec<NextOffset>, OwnerError> {
+        assert!(!lost, "no member misses its session here");
+        self.journal.lock().expect("journal").revoked.extend(partitions.iter().map(|p| p.partition));
+        Ok(partitions
+            .iter()
+            .filter_map(|p| self.next.remove(&p.partition).map(|offset| (p.partition, offset)))
+            .map(|(partition, offset)| NextOffset { topic: self.topic.clone(), partition, offset })
+            .collect())
+    }
+}
+
+fn member(args: &KafkaArgs, group: &str, topic: &str) -> (GroupConsumer<Owner>, Arc<Mutex<Journal>>) {
+    let journal = Arc::new(Mutex::new(Journal::default()));
+    let owner = Owner { topic: topic.to_owned(), journal: journal.clone(), next: BTreeMap::new() };
+    let mut membership = Membership::new(group, None);
+    membership.session_timeout = Duration::from_secs(6);
+    let consumer = GroupConsumer::join(args, &membership, ConsumerTuning::default(), &[topic], owner).expect("joins");
+    (consumer, journal)
+}
+
+fn poll(consumer: &GroupConsumer<Owner>, journal: &Mutex<Journal>) {
+    consumer
+        .poll(Duration::from_millis(50), |owner, record| {
+            owner.next.insert(record.partition(), record.offset() + 1);
+            journal.lock().expect("journal").read.entry(record.partition()).or_default().push(record.offset());
+        })
+        .expect("no rebalance failed");
+}
+
+#[test]
+fn members_share_partitions_start_where_the_owner_says_and_commit_on_revocation() {
+    let broker = Broker::start();
+    let mut args = broker.args();
+    args.topic_partitions = 2;
+    let topic = unique_name("group");
+    ensure_topics(&args, &[&topic], TIMEOUT).expect("creates the topic");
+    let producer = OutputProducer::new(&args, ProducerTuning::default()).expect("producer");
+    for i in 0..40 {
+        let payload = format!("record-{i}");
+        let record = Outgoing { topic: &topic, partition: Some(i % 2), key: b"k", payload: payload.as_bytes() };
+        producer.send(record, None).expect("queued");
+    }
+    producer.flush(TIMEOUT).expect("acknowledged");
+    let group = unique_name("members");
+
+    // Alone, the first member gets both partitions and reads each from offset 5 on.
+    let (first, first_journal) = member(&args, &group, &topic);
+    let deadline = Instant::now() + TIMEOUT;
+    while first_journal.lock().expect("journal").read.values().map(Vec::len).sum::<usize>() < 30 {
+        assert!(Instant::now() < deadline, "the first member reads {:?}", first_journal.lock().expect("journal"));
+        poll(&first, &first_journal);
+    }
+    {
+        let journal = first_journal.lock().expect("journal");
+        assert_eq!(journal.assigned, vec![0, 1]);
+        assert_eq!(journal.read[&0], (5..20).collect::<Vec<_>>(), "from the owner's start, not the beginning");
+        assert_eq!(journal.read[&1], (5..20).collect::<Vec<_>>());
+    }
+
+    // A second member joins: one partition moves (cooperatively: the other stays), and its
+    // position was committed by the first member's revocation before the move.
+    let (second, second_journal) = member(&args, &group, &topic);
+    let deadline = Instant::now() + TIMEOUT;
+    while second_journal.lock().expect("journal").assigned.is_empty() {
+        assert!(Instant::now() < deadline, "the second member gets a partition");
+        poll(&first, &first_journal);
+        poll(&second, &second_journal);
+    }
+    let moved = second_journal.lock().expect("journal").assigned.clone();
+    assert_eq!(moved.len(), 1);
+    assert_eq!(first_journal.lock().expect("journal").revoked, moved, "only the moving partition was revoked");
+    let probe = consumer::consumer(&args, &group, ConsumerTuning::default()).expect("probe");
+    let committed = consumer::committed_offsets(&probe, &topic, &moved, TIMEOUT).expect("committed");
+    assert_eq!(committed, vec![Some(20)], "the revoked partition's next offset was committed");
+    drop((first, second));
+}

@@ -1,0 +1,116 @@
+"""The local stack as `make run` runs it (scripts/stack.py: Apache Kafka, the exchange simulator over
+TLS, the producer's live venue clients, the stream-processor and the lake-writer), stopped with
+Ctrl-C and started again on the same data: every trade the producer received (and so had
+acknowledged by Kafka, since it flushes before it exits) is in the lake exactly once.
+
+The ground truth is the producer's own capture of what its clients received, replayed through a
+fresh pipeline (a replay hands on exactly what the live clients did; test_capture_replay.py)."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import duckdb
+
+from pipeline import REPO, Pipeline, free_port, metric_sum
+
+BIN_DIR = os.environ.get("TICKFLOW_BIN_DIR", str(REPO / "target/debug"))
+
+
+def run_stack(data, seconds_before_ctrl_c, ports):
+    """One `make run` on `data`, interrupted with Ctrl-C (SIGINT) after `seconds_before_ctrl_c`
+    of streaming; returns the stream-processor's /metrics text scraped just before the Ctrl-C."""
+    env = dict(os.environ, RUST_LOG="info", KAFKA_TOPIC_PARTITIONS="4",
+               PRODUCER_HTTP_ADDR=f"127.0.0.1:{ports['producer']}",
+               PROCESSOR_HTTP_ADDR=f"127.0.0.1:{ports['processor']}",
+               LAKE_WRITER_HTTP_ADDR=f"127.0.0.1:{ports['lake_writer']}")
+    log = open(data / "stack.out", "a")
+    stack = subprocess.Popen(
+        ["python3", "-u", str(REPO / "scripts/stack.py"), "--root", str(REPO), "--data", str(data), "--bin", BIN_DIR,
+         "--broker-port", str(ports["broker"]), "--exchange-port", str(ports["exchange"]), "--rate", "1500"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, cwd=data)
+    try:
+        deadline = time.time() + 180
+        while metric_sum(scrape(ports["lake_writer"]), "tickflow_rows_written_total") == 0:
+            assert stack.poll() is None and time.time() < deadline, (data / "stack.out").read_text()
+            time.sleep(0.5)
+        time.sleep(seconds_before_ctrl_c)
+        processor_metrics = scrape(ports["processor"])
+        stack.send_signal(signal.SIGINT)
+        assert stack.wait(300) == 0, (data / "stack.out").read_text()
+    finally:
+        if stack.poll() is None:
+            os.killpg(stack.pid, signal.SIGKILL)
+    return processor_metrics
+
+
+def scrape(port):
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return ""
+
+
+def trade_keys(lake):
+    """Every trade in the lake, by identity (a key twice if it landed twice)."""
+    if not list(lake.glob("trades/**/*.parquet")):
+        return []
+    query = f"select trade_key from read_parquet('{lake}/trades/**/*.parquet', hive_partitioning = true)"
+    return [key for (key,) in duckdb.connect().execute(query).fetchall()]
+
+
+def test_ctrl_c_and_a_new_start_lose_and_repeat_nothing(tmp_path):
+    data = tmp_path / "stack"
+    data.mkdir()
+    ports = {name: free_port() for name in ["producer", "processor", "lake_writer", "broker"]}
+    ports["exchange"] = free_port_run(4)
+    run_stack(data, 6, ports)
+    first = trade_keys(data / "lake")
+    processor = run_stack(data, 4, ports)
+    assert metric_sum(processor, "tickflow_events_total", name="state_restored") >= 1, \
+        "the second run's processor restores its state from the changelog"
+
+    landed = trade_keys(data / "lake")
+    assert len(landed) == len(set(landed)), "no trade lands twice"
+    assert set(first) <= set(landed)
+
+    # The oracle: what the producer's clients received in both runs, replayed through a fresh pipeline.
+    (tmp_path / "oracle").mkdir()
+    oracle = Pipeline(tmp_path / "oracle")
+    try:
+        oracle.start()
+        producer = oracle.producer(data / "capture", rate=0)
+        producer.start()
+        assert producer.process.wait(300) == 0, producer.tail()
+        expected = None
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            expected = trade_keys(oracle.lake)
+            if len(expected) >= len(landed):
+                break
+            time.sleep(2)
+    finally:
+        oracle.stop()
+    assert len(first) > 1000 and len(landed) > len(first)
+    missing, extra = set(expected) - set(landed), set(landed) - set(expected)
+    assert (len(missing), len(extra)) == (0, 0), f"{len(missing)} received trades missing, {len(extra)} unexpected"
+
+
+def free_port_run(count):
+    """The first of `count` consecutive free ports."""
+    while True:
+        first = free_port()
+        if first + count < 65536 and all(port_free(first + i) for i in range(count)):
+            return first
+
+
+def port_free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
