@@ -27,11 +27,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests/e2e"))
 from pipeline import Service, free_port, wait_for_port  # noqa: E402
+from progress import scrape  # noqa: E402
 
 import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
@@ -54,11 +54,33 @@ def peak_rss_mb(pid):
 
 def counter(port, name):
     """Sum of a Prometheus counter family on a service's /metrics, or None if unreachable."""
-    try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
-    except OSError:
+    values = scrape(port)
+    return sum(v for k, v in values.items() if k.startswith(name + "{")) if values else None
+
+
+COMMIT_STAGES = ("commit", "commit_outputs", "commit_state")
+
+
+def histogram_buckets(port, stage):
+    """The cumulative buckets {le: count} of a service's `tickflow_latency_seconds{name=stage}`."""
+    buckets = {}
+    for key, value in scrape(port).items():
+        if key.startswith("tickflow_latency_seconds_bucket{") and f'name="{stage}"' in key:
+            le = key.split('le="')[1].split('"')[0]
+            buckets[float("inf") if le == "+Inf" else float(le)] = value
+    return buckets
+
+
+def bucket_quantile(before, after, q):
+    """The upper bound (ms) of the bucket holding quantile `q` of what was observed between two scrapes."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    if not counts or counts[-1] <= 0:
         return None
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + "{"))
+    for bound, count in zip(bounds, counts):
+        if count >= q * counts[-1]:
+            return bound * 1000
+    return None
 
 
 class Bench:
@@ -206,11 +228,23 @@ def soak_window(bench, services, everyone, seconds):
     time.sleep(1.0)
     before = {s.name: cpu_seconds(s.process.pid) for s in everyone}
     processed_start = counter(services[0].port, "tickflow_records_in_total") or 0
+    inside_start = histogram_buckets(services[0].port, "receive_to_enriched")
+    commit_start = {stage: histogram_buckets(services[0].port, stage) for stage in COMMIT_STAGES}
     time.sleep(seconds)
     cpu = {s.name: cpu_seconds(s.process.pid) - before[s.name] for s in everyone}
     processed = (counter(services[0].port, "tickflow_records_in_total") or 0) - processed_start
+    inside_end = histogram_buckets(services[0].port, "receive_to_enriched")
+    # The processor's own view: the producer's receive time to the enriched trade sent (bucket bounds).
+    inside = {f"p{int(q * 100)}_ms_at_most": bucket_quantile(inside_start, inside_end, q) for q in (0.5, 0.99)}
+    commit_end = {stage: histogram_buckets(services[0].port, stage) for stage in COMMIT_STAGES}
+    # Each commit: outputs acknowledged (commit_outputs), then every changed partition's state
+    # encoded, sent and acknowledged (commit_state).
+    commits = {f"{stage} p{int(q * 100)}_ms_at_most": bucket_quantile(commit_start[stage], commit_end[stage], q)
+               for stage in COMMIT_STAGES for q in (0.5, 0.99)}
+    state_bytes = sum(v for k, v in scrape(services[0].port).items() if k.startswith("tickflow_state_bytes{"))
     observed = json.loads(observer.communicate(timeout=120)[0])
-    return {"seconds": seconds, "processed": processed, "cpu": cpu, "observed": observed}
+    return {"seconds": seconds, "processed": processed, "cpu": cpu, "observed": observed,
+            "processor_receive_to_enriched": inside, "processor_commit": commits, "state_bytes": state_bytes}
 
 
 def soak_run(bench, rate, minutes, window_minutes, warmup):
@@ -251,6 +285,11 @@ def soak_report(soak):
         return {"processed/s": w["processed"] / w["seconds"], "trade visible p50 ms": o["trade_visible"]["p50_ms"],
                 "trade visible p99 ms": o["trade_visible"]["p99_ms"],
                 "final candle p99 ms": o["candle_final_after_close"]["p99_ms"],
+                "processor receive to enriched p99 ms (bucket bound)":
+                    w.get("processor_receive_to_enriched", {}).get("p99_ms_at_most") or float("nan"),
+                **{f"processor {stage} p99 ms (bucket bound)":
+                   w.get("processor_commit", {}).get(f"{stage} p99_ms_at_most") or float("nan") for stage in COMMIT_STAGES},
+                "state MB (all partitions)": w.get("state_bytes", float("nan")) / 1e6,
                 **{f"{name} CPU cores": cpu / w["seconds"] for name, cpu in w["cpu"].items()}}
     first, last = figures(soak["first"]), figures(soak["last"])
     window = soak["first"]["seconds"] / 60

@@ -17,7 +17,7 @@ use tickflow_kafka::group::{NextOffset, OwnerError, PartitionOwner, Record, Topi
 use tickflow_kafka::headers::{Provenance, RecordKind, record_kind};
 use tickflow_kafka::producer::OutputProducer;
 use tickflow_kafka::{KafkaArgs, KafkaError, Message};
-use tickflow_service::metrics::{ServiceMetrics, TopicLabel};
+use tickflow_service::metrics::{PartitionLabels, ServiceMetrics, TopicLabel};
 use tickflow_service::now_us;
 
 use crate::changelog::{PartitionSnapshot, StateChangelog};
@@ -88,19 +88,25 @@ impl Assignment {
     /// nothing.
     fn finish(&mut self, chosen: impl Fn(i32) -> bool) -> anyhow::Result<Vec<NextOffset>> {
         anyhow::ensure!(!self.failed, "a record's processing failed; its partition's state is not saved");
+        let started = Instant::now();
         self.setup
             .producer
             .flush(Duration::from_secs(120))
             .context("outputs were not acknowledged; stopping so a restart replays them")?;
+        let flushed = Instant::now();
+        let metrics = &self.setup.metrics;
+        ServiceMetrics::named(&metrics.latency_seconds, "commit_outputs").observe((flushed - started).as_secs_f64());
         let mut offsets = Vec::new();
         for worker in self.workers.values_mut().filter(|w| w.dirty && chosen(w.partition)) {
             let Some(next_offset) = worker.next_offset else { continue };
-            self.setup.changelog.save(&PartitionSnapshot {
+            let bytes = self.setup.changelog.save(&PartitionSnapshot {
                 topic: RAW_TRADES.to_owned(),
                 partition: worker.partition,
                 next_offset,
                 processor: worker.processor().snapshot(),
             })?;
+            let labels = PartitionLabels { topic: RAW_TRADES.to_owned(), partition: worker.partition.to_string() };
+            self.setup.metrics.state_bytes.get_or_create(&labels).set(bytes as i64);
             offsets.push(NextOffset { topic: RAW_TRADES.to_owned(), partition: worker.partition, offset: next_offset });
         }
         if !offsets.is_empty() {
@@ -109,6 +115,9 @@ impl Assignment {
         for worker in self.workers.values_mut().filter(|w| chosen(w.partition)) {
             worker.dirty = false;
         }
+        // The commit's whole cost: outputs acknowledged, state encoded, sent and acknowledged.
+        ServiceMetrics::named(&metrics.latency_seconds, "commit_state").observe(flushed.elapsed().as_secs_f64());
+        ServiceMetrics::named(&metrics.latency_seconds, "commit").observe(started.elapsed().as_secs_f64());
         Ok(offsets)
     }
 

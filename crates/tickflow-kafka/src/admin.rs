@@ -19,7 +19,9 @@ pub fn ensure_topics(args: &KafkaArgs, topics: &[&str], timeout: Duration) -> Re
 }
 
 /// Creates a compacted topic (the latest record of each key is kept for good) with `partitions`
-/// partitions and records up to `max_record_bytes`, unless it exists.
+/// partitions and records up to `max_record_bytes`, unless it exists. Its segments roll every
+/// 10 minutes or twice the largest record, and the cleaner runs once a tenth of the log is
+/// superseded, so a topic rewritten every second does not grow for days before compaction.
 pub fn ensure_compacted_topic(
     args: &KafkaArgs,
     topic: &str,
@@ -28,9 +30,13 @@ pub fn ensure_compacted_topic(
     timeout: Duration,
 ) -> Result<(), KafkaError> {
     let max = max_record_bytes.to_string();
+    let segment = (2 * max_record_bytes).to_string();
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(args.replication_factor))
         .set("cleanup.policy", "compact")
-        .set("max.message.bytes", &max);
+        .set("max.message.bytes", &max)
+        .set("segment.bytes", &segment)
+        .set("segment.ms", "600000")
+        .set("min.cleanable.dirty.ratio", "0.1");
     create(args, &[new_topic], timeout)
 }
 

@@ -67,6 +67,8 @@ pub struct ServiceMetrics {
     pub assigned_partitions: Family<TopicLabel, Gauge>,
     /// Time to restore one partition's state on assignment (state read back, outputs probed).
     pub restore_seconds: Family<TopicLabel, Histogram, fn() -> Histogram>,
+    /// Size of the last state record of each partition sent to a changelog (compressed bytes).
+    pub state_bytes: Family<PartitionLabels, Gauge>,
 }
 
 impl ServiceMetrics {
@@ -88,6 +90,7 @@ impl ServiceMetrics {
             rebalance_seconds: Family::new_with_constructor(latency_histogram),
             assigned_partitions: Family::default(),
             restore_seconds: Family::new_with_constructor(latency_histogram),
+            state_bytes: Family::default(),
         };
         let registry = registry.sub_registry_with_prefix("tickflow");
         registry.register("records_in", "Records consumed or received, by topic or feed", metrics.records_in.clone());
@@ -141,6 +144,11 @@ impl ServiceMetrics {
             "restore_seconds",
             "Time to restore one assigned partition (its state read back, its outputs probed), by topic",
             metrics.restore_seconds.clone(),
+        );
+        registry.register(
+            "state_bytes",
+            "Size of the last state record of each partition sent to the changelog (compressed)",
+            metrics.state_bytes.clone(),
         );
         metrics
     }
