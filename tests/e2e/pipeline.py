@@ -155,11 +155,15 @@ class Pipeline:
 
     def metrics(self, service):
         """The /metrics text of a consumer service, or of "producer"; empty when it does not answer."""
-        port = self.ports[service] if isinstance(service, str) else service.port
-        try:
-            return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-        except OSError:
-            return ""
+        return scrape(self.ports[service] if isinstance(service, str) else service.port)
+
+
+def scrape(port):
+    """The /metrics text served on a local port; empty when nothing answers."""
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return ""
 
 
 def metric_sum(text, metric, **labels):

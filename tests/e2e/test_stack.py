@@ -11,11 +11,10 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.request
 
 import duckdb
 
-from pipeline import REPO, Pipeline, free_port, metric_sum
+from pipeline import REPO, Pipeline, free_port, metric_sum, scrape
 
 BIN_DIR = os.environ.get("TICKFLOW_BIN_DIR", str(REPO / "target/debug"))
 
@@ -45,13 +44,6 @@ def run_stack(data, seconds_before_ctrl_c, ports):
         if stack.poll() is None:
             os.killpg(stack.pid, signal.SIGKILL)
     return processor_metrics
-
-
-def scrape(port):
-    try:
-        return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-    except OSError:
-        return ""
 
 
 def trade_keys(lake):

@@ -225,21 +225,8 @@ fn last_outputs(kafka: &KafkaArgs, partition: i32) -> anyhow::Result<[Option<(i6
 }
 
 fn last_output(kafka: &KafkaArgs, topic: &str, partition: i32) -> anyhow::Result<Option<(i64, u32)>> {
-    let read_back = || {
-        consumer::last_record_matching(kafka, topic, partition, Duration::from_secs(15), |m| {
-            Provenance::from_headers(m.headers()).is_some_and(|p| p.partition == partition)
-        })
-    };
-    // A slow broker is worth waiting for: a restart must not need a manual step.
-    let mut last = read_back();
-    for _ in 0..3 {
-        match &last {
-            Err(error) if error.is_transient() => {
-                tracing::warn!(topic, partition, %error, "reading back the last output again");
-                last = read_back();
-            }
-            _ => break,
-        }
-    }
-    Ok(last?.and_then(|m| Provenance::from_headers(m.headers())).map(|p| (p.offset, p.index)))
+    let last = consumer::last_record_matching(kafka, topic, partition, Duration::from_secs(15), |m| {
+        Provenance::from_headers(m.headers()).is_some_and(|p| p.partition == partition)
+    })?;
+    Ok(last.and_then(|m| Provenance::from_headers(m.headers())).map(|p| (p.offset, p.index)))
 }

@@ -96,17 +96,9 @@ impl StateChangelog {
     /// The latest state of `partition`; `None` if there is none or it cannot be read (then the
     /// partition starts from its committed offset with empty state).
     pub fn load(&self, partition: i32) -> anyhow::Result<Option<PartitionSnapshot>> {
-        let mut last = consumer::last_record(&self.kafka, &self.topic, partition, TIMEOUT);
-        for _ in 0..3 {
-            match &last {
-                Err(error) if error.is_transient() => {
-                    tracing::warn!(partition, %error, "reading the state changelog again");
-                    last = consumer::last_record(&self.kafka, &self.topic, partition, TIMEOUT);
-                }
-                _ => break,
-            }
-        }
-        let Some(record) = last? else { return Ok(None) };
+        let Some(record) = consumer::last_record(&self.kafka, &self.topic, partition, TIMEOUT)? else {
+            return Ok(None);
+        };
         let decoded = zstd::decode_all(record.payload().unwrap_or_default())
             .ok()
             .and_then(|bytes| postcard::from_bytes::<PartitionSnapshot>(&bytes).ok());

@@ -151,13 +151,34 @@ pub fn last_record(
 /// The last record of a partition that `matches`, searching back from the end in growing steps.
 ///
 /// Each step reads up to the high watermark (or, where offsets end before it, until nothing
-/// more arrives).
+/// more arrives). A transient failure is tried again up to three times: a broker that has just
+/// started is worth waiting for, since a service's restart must not need a manual step.
 pub fn last_record_matching(
     args: &KafkaArgs,
     topic: &str,
     partition: i32,
     timeout: Duration,
     matches: impl Fn(&OwnedMessage) -> bool,
+) -> Result<Option<OwnedMessage>, KafkaError> {
+    let mut last = search_back(args, topic, partition, timeout, &matches);
+    for _ in 0..3 {
+        match &last {
+            Err(error) if error.is_transient() => {
+                tracing::warn!(topic, partition, %error, "reading back the partition again");
+                last = search_back(args, topic, partition, timeout, &matches);
+            }
+            _ => break,
+        }
+    }
+    last
+}
+
+fn search_back(
+    args: &KafkaArgs,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+    matches: &impl Fn(&OwnedMessage) -> bool,
 ) -> Result<Option<OwnedMessage>, KafkaError> {
     const QUIET: Duration = Duration::from_millis(300);
     let probe = consumer(args, "tickflow-probe", ConsumerTuning::default())?;
