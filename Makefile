@@ -1,4 +1,4 @@
-.PHONY: run clean marts airflow core-demo test bench bench-pipeline bench-marts fmt
+.PHONY: run clean marts airflow core-demo test test-fast bench bench-pipeline bench-marts fmt
 
 # Run the pipeline on embedded defaults (until Ctrl-C; `make run DURATION=60` for a minute).
 # What it built is kept in .tickflow/ and the next run continues from there.
@@ -20,6 +20,10 @@ core-demo:
 # The whole test suite (what CI runs).
 test:
 	bash scripts/test.sh
+
+# Formatting, lints and the Rust tests that need no broker or Python stack (a few minutes warm).
+test-fast:
+	bash scripts/test-fast.sh
 
 # The core's and the producer's criterion benchmarks (figures in BENCHMARKS.md).
 bench:

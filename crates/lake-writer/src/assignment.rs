@@ -3,38 +3,18 @@
 //! batch, or replaying an interrupted one) and is written out before the partition leaves.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use prometheus_client::metrics::counter::Counter;
-use tickflow_kafka::Message;
-use tickflow_kafka::group::{NextOffset, OwnerError, PartitionOwner, Record, TopicPartition};
-use tickflow_lake::store::{latest_marker, missing_files};
+use tickflow_kafka::group::{NextOffset, OwnerError, PartitionOwner, TopicPartition};
+use tickflow_kafka::{KafkaRecord, Record};
 use tickflow_service::metrics::{ServiceMetrics, TopicLabel};
 
 use crate::INPUTS;
 use crate::batch::{Added, Batch};
+use crate::policy::FlushPolicy;
+use crate::resume::{ResumePoint, resume_point};
 use crate::writer::LakeWriter;
-
-/// When a batch is written.
-#[derive(Debug, Clone, Copy)]
-pub struct FlushPolicy {
-    /// At the latest this long after its first record.
-    pub interval: Duration,
-    /// Once it holds this many records.
-    pub max_records: u64,
-    /// Once it holds this many bytes of records.
-    pub max_bytes: usize,
-}
-
-impl FlushPolicy {
-    fn due(&self, batch: &Batch) -> bool {
-        !batch.is_empty()
-            && batch.forced_last.is_none()
-            && (batch.started.elapsed() >= self.interval
-                || batch.groups.values().map(|g| g.records).sum::<u64>() >= self.max_records
-                || batch.bytes >= self.max_bytes)
-    }
-}
 
 pub struct Assignment {
     writer: LakeWriter,
@@ -104,6 +84,11 @@ impl Assignment {
         Ok(written)
     }
 
+    /// Counts a consumer error that is retried.
+    pub fn consumer_retried(&self) {
+        ServiceMetrics::named(&self.writer.metrics.retries, "consume").inc();
+    }
+
     pub fn metrics(&self) -> &ServiceMetrics {
         &self.writer.metrics
     }
@@ -127,28 +112,6 @@ impl Assignment {
                 .get_or_create(&TopicLabel { topic: topic.to_owned() })
                 .set(owned as i64);
         }
-    }
-
-    /// Where a partition resumes: after the lake's latest complete batch, at the start of an
-    /// incomplete one (which must then end where its marker says), or, when the lake has no
-    /// marker, at the committed offset (`None`).
-    fn resume_point(&self, topic: &str, partition: i32) -> anyhow::Result<(Option<i64>, Option<i64>)> {
-        let writer = &self.writer;
-        let marker = writer.runtime.block_on(latest_marker(writer.store.as_ref(), topic, partition))?;
-        let Some(marker) = marker else { return Ok((None, None)) };
-        let missing = writer.runtime.block_on(missing_files(writer.store.as_ref(), &marker))?;
-        if missing.is_empty() {
-            return Ok((Some(marker.last_offset + 1), None));
-        }
-        tracing::info!(
-            topic,
-            partition,
-            first = marker.first_offset,
-            last = marker.last_offset,
-            missing = missing.len(),
-            "completing an interrupted batch"
-        );
-        Ok((Some(marker.first_offset), Some(marker.last_offset)))
     }
 }
 
@@ -174,7 +137,7 @@ impl PartitionOwner for Assignment {
                 continue;
             };
             let restore_started = Instant::now();
-            let (start, forced_last) = self.resume_point(topic, assigned.partition)?;
+            let ResumePoint { start, forced_last } = resume_point(&self.writer, topic, assigned.partition)?;
             // The batch drops what lies before `start`.
             self.batches.insert((topic, assigned.partition), Batch::new(topic, assigned.partition, forced_last, start));
             let labels = TopicLabel { topic: topic.to_owned() };

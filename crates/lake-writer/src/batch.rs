@@ -5,25 +5,12 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde::Deserialize;
+use tickflow_core::contract::MetricKind;
 use tickflow_core::contract::topics::{DEAD_LETTERS, ENRICHED_TRADES, REALTIME_METRICS};
-use tickflow_kafka::Message;
-use tickflow_kafka::headers::dead_letter_from;
+use tickflow_kafka::KafkaRecord;
 use tickflow_lake::LakeTable;
-use tickflow_lake::encode::FileMetadata;
+use tickflow_lake::commit::{FileRecords, LakeBatch};
 use tickflow_lake::layout::{data_file, date_of};
-use tickflow_lake::store::BatchMarker;
-
-/// The records of one future file.
-#[derive(Debug)]
-pub struct Group {
-    pub table: LakeTable,
-    pub path: String,
-    pub first_offset: i64,
-    pub last_offset: i64,
-    pub records: u64,
-    /// Newline-separated JSON records.
-    pub lines: Vec<u8>,
-}
 
 #[derive(Debug)]
 pub struct Batch {
@@ -31,7 +18,8 @@ pub struct Batch {
     pub partition: i32,
     pub first_offset: Option<i64>,
     pub last_offset: i64,
-    pub groups: BTreeMap<String, Group>,
+    /// The files the batch becomes, by table, date and symbol.
+    pub files: BTreeMap<String, FileRecords>,
     pub bytes: usize,
     pub started: Instant,
     /// A batch replayed after a crash must end exactly where its marker says.
@@ -53,8 +41,7 @@ pub enum Added {
 /// What a record says about where it belongs.
 #[derive(Deserialize)]
 struct Locator<'a> {
-    #[serde(borrow)]
-    metric: Option<&'a str>,
+    metric: Option<MetricKind>,
     #[serde(borrow)]
     instrument_id: Option<&'a str>,
     event_time_us: Option<i64>,
@@ -70,7 +57,7 @@ impl Batch {
             partition,
             first_offset: None,
             last_offset: -1,
-            groups: BTreeMap::new(),
+            files: BTreeMap::new(),
             bytes: 0,
             started: Instant::now(),
             forced_last,
@@ -82,8 +69,8 @@ impl Batch {
     }
 
     /// Adds a record; an unroutable one is skipped but still advances the batch's range.
-    pub fn add<M: Message>(&mut self, message: &M) -> Added {
-        let offset = message.offset();
+    pub fn add(&mut self, record: &impl KafkaRecord) -> Added {
+        let offset = record.offset();
         if self.next_offset.is_some_and(|next| offset < next) {
             return Added::Redelivered;
         }
@@ -93,10 +80,10 @@ impl Batch {
             self.started = Instant::now();
         }
         self.last_offset = offset;
-        let Some((table, date, symbol, line)) = route(self.topic, message) else { return Added::Unroutable };
+        let Some(Route { table, date, symbol, line }) = route(self.topic, record) else { return Added::Unroutable };
         let path = data_file(table, &date, &symbol, self.topic, self.partition, offset).to_string();
         let key = format!("{}/{date}/{symbol}", table.name);
-        let group = self.groups.entry(key).or_insert_with(|| Group {
+        let file = self.files.entry(key).or_insert_with(|| FileRecords {
             table,
             path,
             first_offset: offset,
@@ -104,10 +91,10 @@ impl Batch {
             records: 0,
             lines: Vec::new(),
         });
-        group.last_offset = offset;
-        group.records += 1;
-        group.lines.extend_from_slice(&line);
-        group.lines.push(b'\n');
+        file.last_offset = offset;
+        file.records += 1;
+        file.lines.extend_from_slice(&line);
+        file.lines.push(b'\n');
         self.bytes += line.len() + 1;
         Added::Routed
     }
@@ -117,45 +104,47 @@ impl Batch {
         Batch::new(self.topic, self.partition, None, self.next_offset)
     }
 
-    pub fn marker(&self) -> BatchMarker {
-        BatchMarker {
-            topic: self.topic.to_owned(),
+    /// Records in the batch that have a file.
+    pub fn records(&self) -> u64 {
+        self.files.values().map(|f| f.records).sum()
+    }
+
+    /// The batch as the lake commits it.
+    pub fn to_lake(&self) -> LakeBatch<'_> {
+        LakeBatch {
+            topic: self.topic,
             partition: self.partition,
             first_offset: self.first_offset.unwrap_or(0),
             last_offset: self.last_offset,
-            files: self.groups.values().map(|g| g.path.clone()).collect(),
-        }
-    }
-
-    pub fn file_metadata(&self, group: &Group) -> FileMetadata {
-        FileMetadata {
-            topic: self.topic.to_owned(),
-            partition: self.partition,
-            first_offset: group.first_offset,
-            last_offset: group.last_offset,
-            records: group.records,
-            batch_first: self.first_offset.unwrap_or(0),
-            batch_last: self.last_offset,
+            files: self.files.values().collect(),
         }
     }
 }
 
-fn route<M: Message>(topic: &str, message: &M) -> Option<(LakeTable, String, String, Vec<u8>)> {
-    let payload = message.payload().unwrap_or_default();
+/// Where a record goes: its table, date and symbol partition, and the line it adds.
+struct Route {
+    table: LakeTable,
+    date: String,
+    symbol: String,
+    line: Vec<u8>,
+}
+
+fn route(topic: &str, record: &impl KafkaRecord) -> Option<Route> {
+    let payload = record.payload();
     if topic == DEAD_LETTERS {
-        let letter = dead_letter_from(message.headers(), payload)?;
-        let symbol = message.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+        let letter = record.dead_letter()?;
+        let symbol = String::from_utf8_lossy(record.key()).into_owned();
         let line = serde_json::to_vec(&letter).ok()?;
-        return Some((LakeTable::DEAD_LETTERS, date_of(letter.rejected_at_us), symbol, line));
+        return Some(Route { table: LakeTable::DEAD_LETTERS, date: date_of(letter.rejected_at_us), symbol, line });
     }
     let locator: Locator<'_> = serde_json::from_slice(payload).ok()?;
     let symbol = locator.instrument_id?.to_owned();
     let (table, time) = match (topic, locator.metric) {
         (ENRICHED_TRADES, _) => (LakeTable::TRADES, locator.event_time_us?),
-        (REALTIME_METRICS, Some("candle")) => (LakeTable::CANDLES, locator.window_start_us?),
-        (REALTIME_METRICS, Some("anomaly")) => (LakeTable::ANOMALIES, locator.window_start_us?),
-        (REALTIME_METRICS, Some("feed_gap")) => (LakeTable::FEED_GAPS, locator.from_us?),
+        (REALTIME_METRICS, Some(MetricKind::Candle)) => (LakeTable::CANDLES, locator.window_start_us?),
+        (REALTIME_METRICS, Some(MetricKind::Anomaly)) => (LakeTable::ANOMALIES, locator.window_start_us?),
+        (REALTIME_METRICS, Some(MetricKind::FeedGap)) => (LakeTable::FEED_GAPS, locator.from_us?),
         _ => return None,
     };
-    Some((table, date_of(time), symbol, payload.to_vec()))
+    Some(Route { table, date: date_of(time), symbol, line: payload.to_vec() })
 }

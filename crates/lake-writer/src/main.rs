@@ -1,28 +1,20 @@
-//! tickflow lake-writer: Kafka topics to Hive-partitioned Parquet, exactly once per record.
-
-mod assignment;
-mod batch;
-mod writer;
+//! The lake-writer binary: its command line and environment; the service is in `lib.rs`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use tickflow_core::contract::topics::{DEAD_LETTERS, ENRICHED_TRADES, REALTIME_METRICS};
+use lake_writer::policy::FlushPolicy;
+use lake_writer::writer::LakeWriter;
+use tickflow_core::contract::topics::ALL_TOPICS;
 use tickflow_kafka::KafkaArgs;
-use tickflow_kafka::consumer::ConsumerTuning;
-use tickflow_kafka::group::{GroupConsumer, Membership};
+use tickflow_kafka::admin::wait_for_topics;
+use tickflow_kafka::group::Membership;
 use tickflow_lake::store::{open_store, remove_local_leftovers};
 use tickflow_service::metrics::ServiceMetrics;
-use tickflow_service::startup::wait_for_topics;
 use tickflow_service::{Service, ServiceArgs, run_service};
-
-use crate::assignment::{Assignment, FlushPolicy};
-use crate::writer::LakeWriter;
-
-const INPUTS: [&str; 3] = [ENRICHED_TRADES, REALTIME_METRICS, DEAD_LETTERS];
 
 /// Writes enriched trades, candles, anomalies and dead letters to the Parquet lake.
 #[derive(Debug, Parser)]
@@ -71,11 +63,13 @@ fn run(args: Args) -> anyhow::Result<()> {
     if leftovers > 0 {
         tracing::info!(leftovers, "removed temporary files of an interrupted run");
     }
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let Service { shutdown, metrics, readiness } = Service::start(args.http_addr)?;
     tracing::info!(kafka = args.kafka.describe(), group = args.group_id, instance = ?args.instance_id, lake = args.lake_url, "lake-writer starting");
 
-    if !wait_for_topics(&args.kafka, &shutdown, &metrics)? {
+    let retried = ServiceMetrics::named(&metrics.retries, "ensure_topics");
+    if !wait_for_topics(&args.kafka, &ALL_TOPICS, &|| shutdown.requested(), |_| {
+        retried.inc();
+    })? {
         return Ok(()); // stopped before Kafka was up
     }
     let policy = FlushPolicy {
@@ -83,46 +77,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         max_records: args.max_records,
         max_bytes: args.max_bytes,
     };
-    let writer = LakeWriter::new(store, runtime, metrics.clone(), shutdown.clone());
+    let writer = LakeWriter::new(store, metrics.clone(), shutdown.clone())?;
     let membership = Membership::new(&args.group_id, args.instance_id.clone());
-    let tuning = ConsumerTuning { fetch_wait_max_ms: 100 };
-    let consumer = GroupConsumer::join(&args.kafka, &membership, tuning, &INPUTS, Assignment::new(writer, policy))?;
-
-    let mut lag_measured = Instant::now();
-    while !shutdown.requested() {
-        let mut written = match consumer.poll(Duration::from_millis(50), |assignment, record| assignment.add(record)) {
-            Ok(Some(added)) => added?.into_iter().collect(),
-            Ok(None) => Vec::new(),
-            Err(error) if error.is_transient() => {
-                tracing::warn!(%error, "consumer error; retrying");
-                ServiceMetrics::named(&metrics.retries, "consume").inc();
-                Vec::new()
-            }
-            Err(error) => return Err(error.into()),
-        };
-        written.extend(consumer.with_owner(|assignment| {
-            readiness.set(assignment.joined);
-            assignment.flush(false)
-        })?);
-        consumer.commit(&written)?;
-        if lag_measured.elapsed() >= Duration::from_secs(1) {
-            record_lag(&consumer);
-            lag_measured = Instant::now();
-        }
-    }
-    let written = consumer.with_owner(|assignment| assignment.flush(true))?;
-    consumer.commit(&written)?;
-    consumer.leave();
-    tracing::info!("lake-writer stopped; every buffered record was written");
-    Ok(())
-}
-
-/// Sets `consumer_lag` of each owned partition: records not read yet (what was read is written
-/// at the latest by the next flush or the stop).
-fn record_lag(consumer: &GroupConsumer<Assignment>) {
-    for next in consumer.with_owner(|assignment| assignment.positions()) {
-        if let Some(lag) = consumer.lag(&next.topic, next.partition, next.offset) {
-            consumer.with_owner(|assignment| assignment.metrics().set_lag(&next.topic, next.partition, lag));
-        }
-    }
+    let member = lake_writer::join(&args.kafka, &membership, writer, policy)?;
+    lake_writer::run(member, &shutdown, &readiness)
 }

@@ -1,94 +1,86 @@
-//! Turning a batch into lake files: marker first, then every file create-only, then the
-//! offset commit. Retries transient store failures with capped backoff; while it retries the
-//! consumer is not polled, so memory stays bounded by the batch and librdkafka's queue.
+//! Batches into the lake through `tickflow_lake::commit`, with the retries and counters of the
+//! service around that one call. Transient store failures are retried with capped backoff;
+//! while it retries the consumer is not polled, so memory stays bounded by the batch and
+//! librdkafka's queue.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::ObjectStore;
-use object_store::path::Path;
 use prometheus_client::metrics::counter::Counter;
-use tickflow_lake::encode::encode_records;
-use tickflow_lake::store::{PutOutcome, StoreError, prune_markers, put_create, write_marker};
+use tickflow_lake::commit::{CommitReport, commit_batch};
+use tickflow_lake::store::{BatchMarker, StoreError, latest_marker, missing_files};
 use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::shutdown::Shutdown;
 use tokio::runtime::Runtime;
 
-use crate::batch::{Batch, Group};
+use crate::batch::Batch;
 
+/// Markers are pruned once every this many batches.
+const PRUNE_EVERY: u64 = 20;
+
+/// The lake as the service sees it: a store, the runtime its calls run on, and their counters.
 pub struct LakeWriter {
-    pub store: Arc<dyn ObjectStore>,
-    pub runtime: Runtime,
+    store: Arc<dyn ObjectStore>,
+    runtime: Runtime,
     pub metrics: ServiceMetrics,
-    pub shutdown: Shutdown,
-    flushes: u64,
+    shutdown: Shutdown,
+    batches: u64,
     already_there: Counter,
     rejected_rows: Counter,
 }
 
+impl std::fmt::Debug for LakeWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeWriter").field("store", &self.store.to_string()).finish_non_exhaustive()
+    }
+}
+
 impl LakeWriter {
-    pub fn new(store: Arc<dyn ObjectStore>, runtime: Runtime, metrics: ServiceMetrics, shutdown: Shutdown) -> Self {
+    /// A writer into `store`; `shutdown` ends retries of a store that stays unavailable.
+    pub fn new(store: Arc<dyn ObjectStore>, metrics: ServiceMetrics, shutdown: Shutdown) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let already_there = ServiceMetrics::named(&metrics.events, "file_already_written");
         let rejected_rows = metrics.rejection("lake-writer", "schema_error");
-        LakeWriter { store, runtime, metrics, shutdown, flushes: 0, already_there, rejected_rows }
+        Ok(LakeWriter { store, runtime, metrics, shutdown, batches: 0, already_there, rejected_rows })
     }
 
     /// Writes every file of the batch. Returns once all exist, or fails on a conflict (or on a
     /// transient failure when a stop was requested).
     pub fn write(&mut self, batch: &Batch) -> anyhow::Result<()> {
-        let marker = batch.marker();
-        self.retry("write_marker", || self.runtime.block_on(write_marker(self.store.as_ref(), &marker)))?;
-        for group in batch.groups.values() {
-            let file = self.encode(batch, group);
-            let Some((file, metadata)) = file else { continue };
-            let path = Path::from(group.path.as_str());
-            let outcome = self.retry("put_file", || {
-                self.runtime.block_on(put_create(self.store.as_ref(), &path, file.clone(), &metadata))
-            })?;
-            match outcome {
-                PutOutcome::Written => {
-                    ServiceMetrics::named(&self.metrics.files_written, group.table.name).inc();
-                    ServiceMetrics::named(&self.metrics.rows_written, group.table.name).inc_by(metadata.records);
-                }
-                PutOutcome::AlreadyThere => {
-                    self.already_there.inc();
-                }
-            }
-        }
-        self.flushes += 1;
-        if self.flushes.is_multiple_of(20) {
-            let _ = self.runtime.block_on(prune_markers(self.store.as_ref(), batch.topic, batch.partition, 5));
-        }
+        self.batches += 1;
+        let prune = self.batches.is_multiple_of(PRUNE_EVERY);
+        let lake_batch = batch.to_lake();
+        let report = self
+            .retry("commit_batch", || self.runtime.block_on(commit_batch(self.store.as_ref(), &lake_batch, prune)))?;
+        self.count(&report);
         Ok(())
     }
 
-    /// Encodes a group; records that break the contract are dropped one by one (counted, never
-    /// logged with their content) so they cannot block the partition.
-    fn encode(&self, batch: &Batch, group: &Group) -> Option<(bytes::Bytes, tickflow_lake::encode::FileMetadata)> {
-        let metadata = batch.file_metadata(group);
-        if let Ok(file) = encode_records(group.table, &group.lines, &metadata) {
-            return Some((file, metadata));
+    fn count(&self, report: &CommitReport) {
+        for (table, rows) in &report.written {
+            ServiceMetrics::named(&self.metrics.files_written, table.name).inc();
+            ServiceMetrics::named(&self.metrics.rows_written, table.name).inc_by(*rows);
         }
-        let mut kept = Vec::with_capacity(group.lines.len());
-        for line in group.lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let mut single = line.to_vec();
-            single.push(b'\n');
-            if encode_records(group.table, &single, &metadata).is_ok() {
-                kept.extend_from_slice(&single);
-            } else {
-                self.rejected_rows.inc();
-            }
+        self.already_there.inc_by(report.already_there);
+        self.rejected_rows.inc_by(report.rejected_rows);
+        for path in &report.files_with_rejections {
+            tracing::error!(path, "records that break the contract were left out");
         }
-        tracing::error!(table = group.table.name, path = group.path, "records that break the contract were left out");
-        let records = kept.iter().filter(|&&b| b == b'\n').count() as u64;
-        if records == 0 {
-            return None;
-        }
-        let metadata = tickflow_lake::encode::FileMetadata { records, ..metadata };
-        encode_records(group.table, &kept, &metadata).ok().map(|file| (file, metadata))
     }
 
-    fn retry<T>(&self, operation: &str, mut attempt: impl FnMut() -> Result<T, StoreError>) -> anyhow::Result<T> {
+    /// The latest batch marker of a partition.
+    pub fn latest_marker(&self, topic: &str, partition: i32) -> anyhow::Result<Option<BatchMarker>> {
+        Ok(self
+            .retry("latest_marker", || self.runtime.block_on(latest_marker(self.store.as_ref(), topic, partition)))?)
+    }
+
+    /// The files a marker lists that are not in the lake.
+    pub fn missing_files(&self, marker: &BatchMarker) -> anyhow::Result<Vec<String>> {
+        Ok(self.retry("missing_files", || self.runtime.block_on(missing_files(self.store.as_ref(), marker)))?)
+    }
+
+    fn retry<T>(&self, operation: &str, mut attempt: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
         let mut delay = Duration::from_millis(200);
         loop {
             match attempt() {
@@ -99,7 +91,7 @@ impl LakeWriter {
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_secs(10));
                 }
-                Err(error) => return Err(error.into()),
+                Err(error) => return Err(error),
             }
         }
     }

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tickflow_core::contract::topics::RAW_TRADES;
 use tickflow_kafka::admin::ensure_topics;
+use tickflow_kafka::consumer::StartAt;
 use tickflow_kafka::consumer::{self, ConsumerTuning};
 use tickflow_kafka::producer::{Outgoing, OutputProducer, ProducerTuning};
-use tickflow_kafka::{KafkaArgs, Message, Offset};
+use tickflow_kafka::{KafkaArgs, KafkaRecord};
 
 #[derive(Debug, clap::Args)]
 pub struct CopyArgs {
@@ -32,7 +33,7 @@ pub fn run(kafka: &KafkaArgs, args: &CopyArgs) -> anyhow::Result<CopyReport> {
     ensure_topics(kafka, &[args.to.as_str()], Duration::from_secs(30))?;
     let reader = consumer::consumer(kafka, "tickflow-bench-copy", ConsumerTuning::default())?;
     let partitions = consumer::partition_count(&reader, RAW_TRADES, Duration::from_secs(30))?;
-    let starts: Vec<_> = (0..partitions).map(|p| (RAW_TRADES, p, Offset::Beginning)).collect();
+    let starts: Vec<_> = (0..partitions).map(|p| (RAW_TRADES, p, StartAt::Beginning)).collect();
     consumer::assign(&reader, &starts)?;
     let writer = OutputProducer::new(kafka, ProducerTuning::default())?;
 
@@ -46,8 +47,8 @@ pub fn run(kafka: &KafkaArgs, args: &CopyArgs) -> anyhow::Result<CopyReport> {
                 let record = Outgoing {
                     topic: &args.to,
                     partition: Some(message.partition()),
-                    key: message.key().unwrap_or_default(),
-                    payload: message.payload().unwrap_or_default(),
+                    key: message.key(),
+                    payload: message.payload(),
                 };
                 writer.send(record, None)?;
                 writer.poll();

@@ -9,8 +9,9 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use tickflow_core::contract::topics::{ENRICHED_TRADES, REALTIME_METRICS};
 use tickflow_kafka::admin::ensure_topics;
+use tickflow_kafka::consumer::StartAt;
 use tickflow_kafka::consumer::{self, ConsumerTuning};
-use tickflow_kafka::{KafkaArgs, Message, Offset};
+use tickflow_kafka::{KafkaArgs, KafkaRecord};
 use tickflow_service::now_us;
 
 #[derive(Debug, clap::Args)]
@@ -96,7 +97,7 @@ pub fn run(kafka: &KafkaArgs, args: &ObserveArgs) -> anyhow::Result<ObserveRepor
     let mut starts = Vec::new();
     for topic in [ENRICHED_TRADES, REALTIME_METRICS] {
         for partition in 0..consumer::partition_count(&reader, topic, Duration::from_secs(30))? {
-            starts.push((topic, partition, Offset::End));
+            starts.push((topic, partition, StartAt::End));
         }
     }
     consumer::assign(&reader, &starts)?;
@@ -113,7 +114,7 @@ pub fn run(kafka: &KafkaArgs, args: &ObserveArgs) -> anyhow::Result<ObserveRepor
         if started.elapsed() < warmup {
             continue;
         }
-        let payload = message.payload().unwrap_or_default();
+        let payload = message.payload();
         if message.topic() == ENRICHED_TRADES {
             if let Ok(trade) = serde_json::from_slice::<EventTime>(payload) {
                 trades.record(seen_us - trade.event_time_us);

@@ -10,11 +10,14 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use tickflow_core::contract::Venue;
+use tickflow_core::contract::topics::ALL_TOPICS;
 use tickflow_core::contract::topics::RAW_TRADES;
 use tickflow_kafka::KafkaArgs;
+use tickflow_kafka::admin::wait_for_topics;
 use tickflow_kafka::consumer;
 use tickflow_kafka::producer::{OutputProducer, ProducerTuning};
-use tickflow_service::startup::{ReferenceArgs, wait_for_topics};
+use tickflow_service::metrics::ServiceMetrics;
+use tickflow_service::startup::ReferenceArgs;
 use tickflow_service::{Service, ServiceArgs, run_service};
 
 use producer::capture::{self, Tap};
@@ -80,7 +83,10 @@ fn run(args: Args) -> anyhow::Result<()> {
     let Service { shutdown, metrics, readiness } = Service::start(args.http_addr)?;
     tracing::info!(kafka = args.kafka.describe(), sources = ?args.sources, "producer starting");
 
-    if !wait_for_topics(&args.kafka, &shutdown, &metrics)? {
+    let retried = ServiceMetrics::named(&metrics.retries, "ensure_topics");
+    if !wait_for_topics(&args.kafka, &ALL_TOPICS, &|| shutdown.requested(), |_| {
+        retried.inc();
+    })? {
         return Ok(()); // stopped before Kafka was up
     }
     let probe = consumer::consumer(&args.kafka, "tickflow-producer", consumer::ConsumerTuning::default())?;

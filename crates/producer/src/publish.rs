@@ -13,7 +13,7 @@ use tickflow_core::reference::ReferenceData;
 use tickflow_core::validate::ValidationRules;
 use tickflow_core::venue::{NormalizeContext, VenueFrame, normalize};
 use tickflow_kafka::KafkaError;
-use tickflow_kafka::headers::{KIND_FEED_GAP, KIND_WATERMARK, dead_letter_headers, kind_headers};
+use tickflow_kafka::headers::{KIND_FEED_GAP, KIND_WATERMARK, OutputHeaders};
 use tickflow_kafka::producer::{Outgoing, OutputProducer};
 use tickflow_service::metrics::ServiceMetrics;
 
@@ -110,7 +110,7 @@ impl Publisher {
             .map_err(|_| KafkaError::Config("a gap did not encode".into()))?;
         let record =
             Outgoing { topic: RAW_TRADES, partition: None, key: gap.instrument_id.as_bytes(), payload: &payload };
-        self.producer.send(record, Some(kind_headers(KIND_FEED_GAP)))?;
+        self.producer.send(record, Some(OutputHeaders::kind(KIND_FEED_GAP)))?;
         self.gaps_out.inc();
         self.producer.poll();
         Ok(())
@@ -167,7 +167,7 @@ impl Publisher {
         };
         let key = venue.as_str().as_bytes();
         let record = Outgoing { topic: DEAD_LETTERS, partition: None, key, payload: original };
-        self.producer.send(record, Some(dead_letter_headers(&letter)))
+        self.producer.send(record, Some(OutputHeaders::dead_letter(&letter)))
     }
 
     /// While a venue's feed is quiet and not held, lets its event time pass at the wall
@@ -197,7 +197,7 @@ impl Publisher {
         let payload =
             serde_json::to_vec(&watermark).map_err(|_| KafkaError::Config("a watermark did not encode".into()))?;
         for partition in 0..self.partitions {
-            let headers = kind_headers(KIND_WATERMARK);
+            let headers = OutputHeaders::kind(KIND_WATERMARK);
             let record = Outgoing { topic: RAW_TRADES, partition: Some(partition), key: b"", payload: &payload };
             self.producer.send(record, Some(headers))?;
         }

@@ -13,15 +13,15 @@ use tickflow_core::contract::topics::RAW_TRADES;
 use tickflow_core::processor::{ProcessorConfig, StreamProcessor};
 use tickflow_core::reference::ReferenceData;
 use tickflow_kafka::consumer;
-use tickflow_kafka::group::{NextOffset, OwnerError, PartitionOwner, Record, TopicPartition};
-use tickflow_kafka::headers::{Provenance, RecordKind, record_kind};
+use tickflow_kafka::group::{NextOffset, OwnerError, PartitionOwner, TopicPartition};
 use tickflow_kafka::producer::OutputProducer;
-use tickflow_kafka::{KafkaArgs, KafkaError, Message};
+use tickflow_kafka::{KafkaArgs, KafkaRecord, Record};
 use tickflow_service::metrics::{PartitionLabels, ServiceMetrics, TopicLabel};
 use tickflow_service::now_us;
 
 use crate::changelog::{PartitionSnapshot, StateChangelog};
-use crate::worker::{Input, OUTPUTS, PartitionWorker, WorkerMetrics};
+use crate::error::ProcessorError;
+use crate::worker::{Input, Output, PartitionWorker, PerOutput, Sink, WorkerCounters};
 
 /// What a partition's worker is built from.
 #[derive(Debug)]
@@ -38,7 +38,7 @@ pub struct Setup {
 pub struct Assignment {
     setup: Setup,
     workers: BTreeMap<i32, PartitionWorker>,
-    counters: WorkerMetrics,
+    counters: WorkerCounters,
     /// Whether the group has assigned this member anything yet (an empty share included).
     pub joined: bool,
     /// Set when a record's processing failed half-way: that state must never be saved, so the
@@ -48,24 +48,29 @@ pub struct Assignment {
 
 impl Assignment {
     pub fn new(setup: Setup) -> Self {
-        let counters = WorkerMetrics::new(&setup.metrics);
+        let counters = WorkerCounters::new(&setup.metrics);
         Assignment { setup, workers: BTreeMap::new(), counters, joined: false, failed: false }
     }
 
     /// Processes one record of an owned partition.
-    pub fn handle(&mut self, record: &Record<'_>) -> Result<(), KafkaError> {
+    pub fn handle(&mut self, record: &Record<'_>) -> Result<(), ProcessorError> {
         let Some(worker) = self.workers.get_mut(&record.partition()) else { return Ok(()) };
-        let payload = record.payload().unwrap_or_default();
-        let key = record.key().unwrap_or_default();
-        let input = match record_kind(record.headers()) {
-            RecordKind::Trade => Input::Trade { key, payload },
-            RecordKind::Watermark => Input::Watermark { payload },
-            RecordKind::FeedGap => Input::FeedGap { key, payload },
-            RecordKind::Unknown => Input::Unknown { key, payload },
-        };
-        let handled = worker.handle(record.offset(), input, &self.setup.producer, &self.counters, now_us());
+        let input =
+            Input { offset: record.offset(), kind: record.kind(), key: record.key(), payload: record.payload() };
+        let sink = Sink { producer: &self.setup.producer, counters: &self.counters, now_us: now_us() };
+        let handled = worker.handle(input, sink);
         self.failed |= handled.is_err();
         handled
+    }
+
+    /// Counts a consumer error that is retried.
+    pub fn consumer_retried(&self) {
+        ServiceMetrics::named(&self.setup.metrics.retries, "consume").inc();
+    }
+
+    /// Sets `consumer_lag` of an owned partition.
+    pub fn record_lag(&self, partition: i32, lag: i64) {
+        self.setup.metrics.set_lag(RAW_TRADES, partition, lag);
     }
 
     /// Serves the producer's delivery reports.
@@ -211,22 +216,24 @@ fn restore(setup: &Setup, partition: i32) -> anyhow::Result<(PartitionWorker, Op
 }
 
 /// The provenance of the last output of `partition` in each output topic, read in parallel.
-fn last_outputs(kafka: &KafkaArgs, partition: i32) -> anyhow::Result<[Option<(i64, u32)>; 3]> {
-    let found: Vec<anyhow::Result<Option<(i64, u32)>>> = std::thread::scope(|scope| {
-        let probes: Vec<_> =
-            OUTPUTS.map(|topic| scope.spawn(move || last_output(kafka, topic, partition))).into_iter().collect();
-        probes.into_iter().map(|p| p.join().unwrap_or_else(|_| Err(anyhow::anyhow!("probe thread failed")))).collect()
+fn last_outputs(kafka: &KafkaArgs, partition: i32) -> anyhow::Result<PerOutput<Option<(i64, u32)>>> {
+    let found = std::thread::scope(|scope| {
+        let probes = PerOutput::from_fn(|output| scope.spawn(move || last_output(kafka, output, partition)));
+        let joined = |probe: std::thread::ScopedJoinHandle<'_, anyhow::Result<Option<(i64, u32)>>>| {
+            probe.join().unwrap_or_else(|_| Err(anyhow::anyhow!("probe thread failed")))
+        };
+        PerOutput {
+            enriched: joined(probes.enriched),
+            realtime: joined(probes.realtime),
+            dead_letters: joined(probes.dead_letters),
+        }
     });
-    let mut written = [None; 3];
-    for (slot, last) in written.iter_mut().zip(found) {
-        *slot = last?;
-    }
-    Ok(written)
+    Ok(PerOutput { enriched: found.enriched?, realtime: found.realtime?, dead_letters: found.dead_letters? })
 }
 
-fn last_output(kafka: &KafkaArgs, topic: &str, partition: i32) -> anyhow::Result<Option<(i64, u32)>> {
-    let last = consumer::last_record_matching(kafka, topic, partition, Duration::from_secs(15), |m| {
-        Provenance::from_headers(m.headers()).is_some_and(|p| p.partition == partition)
+fn last_output(kafka: &KafkaArgs, output: Output, partition: i32) -> anyhow::Result<Option<(i64, u32)>> {
+    let last = consumer::last_record_matching(kafka, output.topic(), partition, Duration::from_secs(15), |record| {
+        record.provenance().is_some_and(|p| p.partition == partition)
     })?;
-    Ok(last.and_then(|m| Provenance::from_headers(m.headers())).map(|p| (p.offset, p.index)))
+    Ok(last.and_then(|record| record.provenance()).map(|p| (p.offset, p.index)))
 }

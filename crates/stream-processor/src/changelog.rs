@@ -13,7 +13,7 @@ use tickflow_core::processor::ProcessorSnapshot;
 use tickflow_kafka::admin::ensure_compacted_topic;
 use tickflow_kafka::consumer::{self, ConsumerTuning};
 use tickflow_kafka::producer::{Outgoing, OutputProducer, ProducerTuning};
-use tickflow_kafka::{KafkaArgs, Message};
+use tickflow_kafka::{KafkaArgs, KafkaRecord};
 
 /// The largest state record the changelog takes (zstd-compressed).
 pub const MAX_STATE_BYTES: usize = 64 * 1024 * 1024;
@@ -99,7 +99,7 @@ impl StateChangelog {
         let Some(record) = consumer::last_record(&self.kafka, &self.topic, partition, TIMEOUT)? else {
             return Ok(None);
         };
-        let decoded = zstd::decode_all(record.payload().unwrap_or_default())
+        let decoded = zstd::decode_all(record.payload())
             .ok()
             .and_then(|bytes| postcard::from_bytes::<PartitionSnapshot>(&bytes).ok());
         if decoded.is_none() {

@@ -1,29 +1,20 @@
-//! tickflow stream-processor: `raw_trades` in; `enriched_trades`, `realtime_metrics` and
-//! `dead_letters` out. At least once in, exactly once out: see `worker.rs` and ARCHITECTURE.md.
-
-mod assignment;
-mod changelog;
-mod worker;
+//! The stream-processor binary: its command line and environment; the service is in `lib.rs`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Parser;
-use tickflow_core::contract::topics::RAW_TRADES;
+use stream_processor::GroupSettings;
+use tickflow_core::contract::topics::ALL_TOPICS;
 use tickflow_core::processor::ProcessorConfig;
 use tickflow_kafka::KafkaArgs;
-use tickflow_kafka::consumer::{self, ConsumerTuning};
-use tickflow_kafka::group::{GroupConsumer, Membership};
-use tickflow_kafka::producer::{OutputProducer, ProducerTuning};
+use tickflow_kafka::admin::wait_for_topics;
+use tickflow_kafka::group::Membership;
 use tickflow_service::metrics::ServiceMetrics;
-use tickflow_service::startup::{ReferenceArgs, wait_for_topics};
+use tickflow_service::startup::ReferenceArgs;
 use tickflow_service::{Service, ServiceArgs, run_service};
-
-use crate::assignment::{Assignment, Setup};
-use crate::changelog::StateChangelog;
-use crate::worker::OUTPUTS;
 
 /// Validates, deduplicates and enriches raw trades and computes candles and anomalies.
 #[derive(Debug, Parser)]
@@ -102,68 +93,16 @@ fn run(args: Args) -> anyhow::Result<()> {
     let Service { shutdown, metrics, readiness } = Service::start(args.http_addr)?;
     tracing::info!(kafka = args.kafka.describe(), group = args.group_id, instance = ?args.instance_id, windows_us = ?config.windows_us, lateness_us = config.allowed_lateness_us, "stream-processor starting");
 
-    if !wait_for_topics(&args.kafka, &shutdown, &metrics)? {
+    let retried = ServiceMetrics::named(&metrics.retries, "ensure_topics");
+    if !wait_for_topics(&args.kafka, &ALL_TOPICS, &|| shutdown.requested(), |_| {
+        retried.inc();
+    })? {
         return Ok(()); // stopped before Kafka was up
     }
-    let probe = consumer::consumer(&args.kafka, "tickflow-probe", ConsumerTuning::default())?;
-    let timeout = Duration::from_secs(15);
-    let input_partitions = consumer::partition_count(&probe, RAW_TRADES, timeout)?;
-    for topic in OUTPUTS {
-        if consumer::partition_count(&probe, topic, timeout)? < input_partitions {
-            bail!("{topic} has fewer partitions than {RAW_TRADES}; outputs go to the input's partition number");
-        }
-    }
-    drop(probe);
-    let changelog = StateChangelog::open(&args.kafka, &args.group_id, input_partitions)?;
-    tracing::info!(changelog = changelog.topic(), "state kept in Kafka");
-    let setup = Setup {
-        kafka: args.kafka.clone(),
-        config,
-        reference,
-        changelog,
-        producer: OutputProducer::new(&args.kafka, ProducerTuning::default())?,
-        metrics: metrics.clone(),
+    let group = GroupSettings {
+        membership: Membership::new(&args.group_id, args.instance_id.clone()),
+        commit_interval: Duration::from_micros(args.commit_interval.unsigned_abs()),
     };
-    let membership = Membership::new(&args.group_id, args.instance_id.clone());
-    let consumer = GroupConsumer::join(
-        &args.kafka,
-        &membership,
-        ConsumerTuning::default(),
-        &[RAW_TRADES],
-        Assignment::new(setup),
-    )?;
-
-    let mut last_commit = Instant::now();
-    let commit_every = Duration::from_micros(args.commit_interval.unsigned_abs());
-    while !shutdown.requested() {
-        match consumer.poll(Duration::from_millis(20), |assignment, record| assignment.handle(record)) {
-            Ok(Some(handled)) => handled?,
-            Ok(None) => {}
-            Err(error) if error.is_transient() => {
-                tracing::warn!(%error, "consumer error; retrying");
-                ServiceMetrics::named(&metrics.retries, "consume").inc();
-            }
-            Err(error) => return Err(error.into()),
-        }
-        consumer.with_owner(|assignment| assignment.poll_producer());
-        if last_commit.elapsed() >= commit_every {
-            let (offsets, positions) = consumer.with_owner(|assignment| -> anyhow::Result<_> {
-                assignment.record_holds();
-                readiness.set(assignment.joined);
-                Ok((assignment.commit()?, assignment.positions().collect::<Vec<_>>()))
-            })?;
-            consumer.commit(&offsets)?;
-            for (partition, next) in positions {
-                if let Some(lag) = consumer.lag(RAW_TRADES, partition, next) {
-                    metrics.set_lag(RAW_TRADES, partition, lag);
-                }
-            }
-            last_commit = Instant::now();
-        }
-    }
-    let offsets = consumer.with_owner(Assignment::commit)?;
-    consumer.commit(&offsets)?;
-    consumer.leave();
-    tracing::info!("stream-processor stopped after a final commit");
-    Ok(())
+    let member = stream_processor::join(&args.kafka, &group, config, reference, &metrics)?;
+    stream_processor::run(member, group.commit_interval, &shutdown, &readiness)
 }

@@ -6,78 +6,163 @@
 //! in each output topic and does not send those outputs again: together with the state
 //! snapshot this makes the outputs exactly once, although the input is read at least once.
 
+use std::ops::{Index, IndexMut};
+
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 use tickflow_core::contract::topics::{DEAD_LETTERS, ENRICHED_TRADES, RAW_TRADES, REALTIME_METRICS};
 use tickflow_core::contract::{DeadLetter, Metric, RejectReason, Rejection, Stage, Venue, Watermark};
 use tickflow_core::processor::StreamProcessor;
-use tickflow_kafka::headers::{PROVENANCE, Provenance, dead_letter_headers};
+use tickflow_kafka::headers::{OutputHeaders, Provenance};
 use tickflow_kafka::producer::{Outgoing, OutputProducer};
-use tickflow_kafka::{Header, KafkaError, OwnedHeaders};
 use tickflow_service::metrics::ServiceMetrics;
 
-/// The output topics, in the order of [`PartitionWorker::written`].
-pub const OUTPUTS: [&str; 3] = [ENRICHED_TRADES, REALTIME_METRICS, DEAD_LETTERS];
-const ENRICHED: usize = 0;
-const METRICS: usize = 1;
-const DEAD: usize = 2;
+use crate::error::ProcessorError;
 
-/// Counters the workers share.
+/// The topics a worker writes, each to the input's partition number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Enriched,
+    Realtime,
+    DeadLetters,
+}
+
+impl Output {
+    pub const ALL: [Output; 3] = [Output::Enriched, Output::Realtime, Output::DeadLetters];
+
+    pub fn topic(self) -> &'static str {
+        match self {
+            Output::Enriched => ENRICHED_TRADES,
+            Output::Realtime => REALTIME_METRICS,
+            Output::DeadLetters => DEAD_LETTERS,
+        }
+    }
+}
+
+/// One value for each output topic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PerOutput<T> {
+    pub enriched: T,
+    pub realtime: T,
+    pub dead_letters: T,
+}
+
+impl<T> PerOutput<T> {
+    pub fn from_fn(mut value: impl FnMut(Output) -> T) -> Self {
+        PerOutput {
+            enriched: value(Output::Enriched),
+            realtime: value(Output::Realtime),
+            dead_letters: value(Output::DeadLetters),
+        }
+    }
+}
+
+impl<T> Index<Output> for PerOutput<T> {
+    type Output = T;
+    fn index(&self, output: Output) -> &T {
+        match output {
+            Output::Enriched => &self.enriched,
+            Output::Realtime => &self.realtime,
+            Output::DeadLetters => &self.dead_letters,
+        }
+    }
+}
+
+impl<T> IndexMut<Output> for PerOutput<T> {
+    fn index_mut(&mut self, output: Output) -> &mut T {
+        match output {
+            Output::Enriched => &mut self.enriched,
+            Output::Realtime => &mut self.realtime,
+            Output::DeadLetters => &mut self.dead_letters,
+        }
+    }
+}
+
+/// One value for each venue.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PerVenue<T>([T; 3]);
+
+impl<T> PerVenue<T> {
+    pub fn from_fn(value: impl FnMut(Venue) -> T) -> Self {
+        PerVenue(Venue::ALL.map(value))
+    }
+}
+
+impl<T> Index<Venue> for PerVenue<T> {
+    type Output = T;
+    fn index(&self, venue: Venue) -> &T {
+        &self.0[venue as usize]
+    }
+}
+
+impl<T> IndexMut<Venue> for PerVenue<T> {
+    fn index_mut(&mut self, venue: Venue) -> &mut T {
+        &mut self.0[venue as usize]
+    }
+}
+
+/// The counters and histograms the workers share, created once.
 #[derive(Debug, Clone)]
-pub struct WorkerMetrics {
+pub struct WorkerCounters {
     records_in: Counter,
-    out: [Counter; 3],
-    suppressed: Counter,
+    records_out: PerOutput<Counter>,
+    already_written: Counter,
     redelivered: Counter,
     bad_watermarks: Counter,
     feed_gaps: Counter,
-    /// By `Venue as usize`.
-    late: [Counter; 3],
-    lost: [Counter; 3],
-    trade_latency: Histogram,
-    candle_latency: Histogram,
+    late_trades: PerVenue<Counter>,
+    sources_lost: PerVenue<Counter>,
+    receive_to_enriched: Histogram,
+    window_close_to_final_candle: Histogram,
     service: ServiceMetrics,
 }
 
-impl WorkerMetrics {
+impl WorkerCounters {
     pub fn new(service: &ServiceMetrics) -> Self {
-        WorkerMetrics {
+        WorkerCounters {
             records_in: service.counter_in(RAW_TRADES),
-            out: OUTPUTS.map(|topic| service.counter_out(topic)),
-            suppressed: ServiceMetrics::named(&service.events, "output_already_written"),
+            records_out: PerOutput::from_fn(|output| service.counter_out(output.topic())),
+            already_written: ServiceMetrics::named(&service.events, "output_already_written"),
             redelivered: ServiceMetrics::named(&service.events, "record_redelivered"),
             bad_watermarks: service.rejection("stream-processor", "bad_watermark"),
             feed_gaps: ServiceMetrics::named(&service.events, "feed_gap_passed_on"),
-            late: Venue::ALL.map(|v| ServiceMetrics::venue(&service.late_trades, v.as_str())),
-            lost: Venue::ALL.map(|v| ServiceMetrics::venue(&service.sources_lost, v.as_str())),
-            trade_latency: ServiceMetrics::named(&service.latency_seconds, "receive_to_enriched"),
-            candle_latency: ServiceMetrics::named(&service.latency_seconds, "window_close_to_final_candle"),
+            late_trades: PerVenue::from_fn(|v| ServiceMetrics::venue(&service.late_trades, v.as_str())),
+            sources_lost: PerVenue::from_fn(|v| ServiceMetrics::venue(&service.sources_lost, v.as_str())),
+            receive_to_enriched: ServiceMetrics::named(&service.latency_seconds, "receive_to_enriched"),
+            window_close_to_final_candle: ServiceMetrics::named(
+                &service.latency_seconds,
+                "window_close_to_final_candle",
+            ),
             service: service.clone(),
         }
     }
 }
 
+/// What a `raw_trades` record is, by its `tickflow-kind` header.
+pub use tickflow_kafka::headers::RecordKind;
+
 /// A record of `raw_trades`.
 #[derive(Debug, Clone, Copy)]
-pub enum Input<'a> {
-    Trade {
-        key: &'a [u8],
-        payload: &'a [u8],
-    },
-    /// A record with the header `tickflow-kind: watermark`.
-    Watermark {
-        payload: &'a [u8],
-    },
-    /// A record with the header `tickflow-kind: feed_gap`: trades the producer could not recover.
-    FeedGap {
-        key: &'a [u8],
-        payload: &'a [u8],
-    },
-    /// A record whose `tickflow-kind` this version does not know.
-    Unknown {
-        key: &'a [u8],
-        payload: &'a [u8],
-    },
+pub struct Input<'a> {
+    pub offset: i64,
+    pub kind: RecordKind,
+    pub key: &'a [u8],
+    pub payload: &'a [u8],
+}
+
+/// Where a worker's outputs go, and the wall clock of the record being handled.
+#[derive(Debug, Clone, Copy)]
+pub struct Sink<'a> {
+    pub producer: &'a OutputProducer,
+    pub counters: &'a WorkerCounters,
+    pub now_us: i64,
+}
+
+/// An output record before its provenance is added.
+struct OutputRecord<'a> {
+    key: &'a [u8],
+    payload: &'a [u8],
+    headers: OutputHeaders,
 }
 
 #[derive(Debug)]
@@ -88,14 +173,17 @@ pub struct PartitionWorker {
     pub next_offset: Option<i64>,
     /// Whether anything was processed since the last commit.
     pub dirty: bool,
-    /// Provenance of the last output already in each output topic when the worker started.
-    written: [Option<(i64, u32)>; 3],
-    /// Outputs sent so far for the current input record, per topic.
-    next_index: [u32; 3],
+    /// Provenance (input offset, output index) of the last output already in each output topic
+    /// when the worker started.
+    written: PerOutput<Option<(i64, u32)>>,
+    /// The input record being handled, and the outputs sent for it so far per topic.
+    current_offset: i64,
+    next_index: PerOutput<u32>,
     lateness_us: i64,
-    metrics_buffer: Vec<Metric>,
-    /// Per venue (`Venue as usize`): whether the source's loss was already logged and counted.
-    noted_lost: [bool; 3],
+    /// The realtime metrics (candles, anomalies, feed gaps) the current record produced.
+    realtime: Vec<Metric>,
+    /// Whether each venue's loss was already logged and counted.
+    noted_lost: PerVenue<bool>,
     encoded: Vec<u8>,
 }
 
@@ -104,12 +192,12 @@ impl PartitionWorker {
         partition: i32,
         processor: StreamProcessor,
         next_offset: Option<i64>,
-        written: [Option<(i64, u32)>; 3],
+        written: PerOutput<Option<(i64, u32)>>,
     ) -> Self {
         let lateness_us = processor.config().allowed_lateness_us;
-        let mut noted_lost = [false; 3]; // a restored loss was counted before the restart
+        let mut noted_lost = PerVenue::default(); // a restored loss was counted before the restart
         for (venue, status) in processor.sources() {
-            noted_lost[venue as usize] = status.lost;
+            noted_lost[venue] = status.lost;
         }
         PartitionWorker {
             partition,
@@ -117,9 +205,10 @@ impl PartitionWorker {
             next_offset,
             dirty: false,
             written,
-            next_index: [0; 3],
+            current_offset: 0,
+            next_index: PerOutput::default(),
             lateness_us,
-            metrics_buffer: Vec::new(),
+            realtime: Vec::new(),
             noted_lost,
             encoded: Vec::with_capacity(1024),
         }
@@ -129,10 +218,53 @@ impl PartitionWorker {
         &self.processor
     }
 
+    /// Processes one input record and sends its outputs.
+    pub fn handle(&mut self, input: Input<'_>, sink: Sink<'_>) -> Result<(), ProcessorError> {
+        if self.next_offset.is_some_and(|next| input.offset < next) {
+            // Offsets of a partition only grow: an older one is a redelivery, already processed.
+            sink.counters.redelivered.inc();
+            return Ok(());
+        }
+        self.current_offset = input.offset;
+        self.next_index = PerOutput::default();
+        let mut realtime = std::mem::take(&mut self.realtime);
+        let handled = match input.kind {
+            RecordKind::Trade => self.trade(input, &mut realtime, sink),
+            RecordKind::Watermark => {
+                // The windows a watermark closes are emitted as that record's outputs.
+                match serde_json::from_slice::<Watermark>(input.payload) {
+                    Ok(watermark) => self.processor.watermark(&watermark, &mut realtime),
+                    Err(_) => {
+                        sink.counters.bad_watermarks.inc();
+                    }
+                }
+                Ok(())
+            }
+            RecordKind::FeedGap => match self.processor.feed_gap(input.payload, &mut realtime) {
+                Ok(()) => {
+                    sink.counters.feed_gaps.inc();
+                    Ok(())
+                }
+                Err(rejection) => self.dead_letter(input, rejection, sink),
+            },
+            RecordKind::Unknown => {
+                let rejection = Rejection::new(RejectReason::SchemaError, "unknown tickflow-kind header");
+                self.dead_letter(input, rejection, sink)
+            }
+        };
+        self.note_lost_sources(sink.counters);
+        let sent = handled.and_then(|()| self.send_realtime(&mut realtime, sink));
+        self.realtime = realtime;
+        sent?;
+        self.next_offset = Some(input.offset + 1);
+        self.dirty = true;
+        Ok(())
+    }
+
     /// Logs and counts each source the processor has declared lost since the last look.
-    fn note_lost_sources(&mut self, counters: &WorkerMetrics) {
+    fn note_lost_sources(&mut self, counters: &WorkerCounters) {
         for (venue, status) in self.processor.sources() {
-            let noted = &mut self.noted_lost[venue as usize];
+            let noted = &mut self.noted_lost[venue];
             if status.lost && !*noted {
                 tracing::warn!(
                     venue = venue.as_str(),
@@ -140,168 +272,100 @@ impl PartitionWorker {
                     held_at_us = status.held_at_us,
                     "a held feed outlasted the hold bound: its windows close without it (source_lost feed gaps)"
                 );
-                counters.lost[venue as usize].inc();
+                counters.sources_lost[venue].inc();
             }
             *noted = status.lost;
         }
     }
 
-    /// Processes the input record at `offset` and sends its outputs.
-    pub fn handle(
-        &mut self,
-        offset: i64,
-        input: Input<'_>,
-        producer: &OutputProducer,
-        counters: &WorkerMetrics,
-        now_us: i64,
-    ) -> Result<(), KafkaError> {
-        if self.next_offset.is_some_and(|next| offset < next) {
-            // Offsets of a partition only grow: an older one is a redelivery, already processed.
-            counters.redelivered.inc();
-            return Ok(());
-        }
-        self.next_index = [0; 3];
-        let mut metrics = std::mem::take(&mut self.metrics_buffer);
-        let handled = match input {
-            Input::Trade { key, payload } => self.trade(offset, key, payload, &mut metrics, producer, counters, now_us),
-            Input::Watermark { payload } => {
-                // The windows a watermark closes are emitted as that record's outputs.
-                match serde_json::from_slice::<Watermark>(payload) {
-                    Ok(watermark) => self.processor.watermark(&watermark, &mut metrics),
-                    Err(_) => {
-                        counters.bad_watermarks.inc();
-                    }
-                }
-                Ok(())
-            }
-            Input::FeedGap { key, payload } => match self.processor.feed_gap(payload, &mut metrics) {
-                Ok(()) => {
-                    counters.feed_gaps.inc();
-                    Ok(())
-                }
-                Err(rejection) => self.dead_letter(offset, key, payload, rejection, producer, counters, now_us),
-            },
-            Input::Unknown { key, payload } => {
-                let rejection = Rejection::new(RejectReason::SchemaError, "unknown tickflow-kind header");
-                self.dead_letter(offset, key, payload, rejection, producer, counters, now_us)
-            }
-        };
-        self.note_lost_sources(counters);
-        let sent = handled.and_then(|()| self.send_metrics(offset, &mut metrics, producer, counters, now_us));
-        self.metrics_buffer = metrics;
-        sent?;
-        self.next_offset = Some(offset + 1);
-        self.dirty = true;
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn trade(
-        &mut self,
-        offset: i64,
-        key: &[u8],
-        payload: &[u8],
-        metrics: &mut Vec<Metric>,
-        producer: &OutputProducer,
-        counters: &WorkerMetrics,
-        now_us: i64,
-    ) -> Result<(), KafkaError> {
-        counters.records_in.inc();
-        match self.processor.process(payload, metrics) {
+    fn trade(&mut self, input: Input<'_>, realtime: &mut Vec<Metric>, sink: Sink<'_>) -> Result<(), ProcessorError> {
+        sink.counters.records_in.inc();
+        match self.processor.process(input.payload, realtime) {
             Ok(enriched) => {
                 if enriched.is_late {
-                    counters.late[enriched.venue as usize].inc();
+                    sink.counters.late_trades[enriched.venue].inc();
                 }
-                counters.trade_latency.observe(seconds(now_us - enriched.receive_time_us));
-                self.encoded.clear();
-                serde_json::to_writer(&mut self.encoded, &enriched).map_err(encoding)?;
-                let encoded = std::mem::take(&mut self.encoded);
-                let sent =
-                    self.send(ENRICHED, offset, enriched.instrument_id.as_bytes(), &encoded, None, producer, counters);
+                sink.counters.receive_to_enriched.observe(seconds(sink.now_us - enriched.receive_time_us));
+                let mut encoded = std::mem::take(&mut self.encoded);
+                encoded.clear();
+                let sent = match serde_json::to_writer(&mut encoded, &enriched) {
+                    Ok(()) => {
+                        let record = OutputRecord {
+                            key: enriched.instrument_id.as_bytes(),
+                            payload: &encoded,
+                            headers: OutputHeaders::new(),
+                        };
+                        self.send(Output::Enriched, record, sink)
+                    }
+                    Err(cause) => Err(ProcessorError::Encode { topic: ENRICHED_TRADES, cause }),
+                };
                 self.encoded = encoded;
                 sent
             }
-            Err(rejection) => self.dead_letter(offset, key, payload, rejection, producer, counters, now_us),
+            Err(rejection) => self.dead_letter(input, rejection, sink),
         }
     }
 
-    fn send_metrics(
-        &mut self,
-        offset: i64,
-        metrics: &mut Vec<Metric>,
-        producer: &OutputProducer,
-        counters: &WorkerMetrics,
-        now_us: i64,
-    ) -> Result<(), KafkaError> {
-        for metric in metrics.drain(..) {
+    fn send_realtime(&mut self, realtime: &mut Vec<Metric>, sink: Sink<'_>) -> Result<(), ProcessorError> {
+        for metric in realtime.drain(..) {
             if let Metric::Candle(candle) = &metric
                 && candle.is_final
             {
                 let closed = candle.window_start_us + candle.window_length_us + self.lateness_us;
-                counters.candle_latency.observe(seconds(now_us - closed));
+                sink.counters.window_close_to_final_candle.observe(seconds(sink.now_us - closed));
             }
-            let encoded = serde_json::to_vec(&metric).map_err(encoding)?;
-            self.send(METRICS, offset, metric.instrument_id().as_bytes(), &encoded, None, producer, counters)?;
+            let encoded = serde_json::to_vec(&metric)
+                .map_err(|cause| ProcessorError::Encode { topic: REALTIME_METRICS, cause })?;
+            let record = OutputRecord {
+                key: metric.instrument_id().as_bytes(),
+                payload: &encoded,
+                headers: OutputHeaders::new(),
+            };
+            self.send(Output::Realtime, record, sink)?;
         }
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn dead_letter(
-        &mut self,
-        offset: i64,
-        key: &[u8],
-        payload: &[u8],
-        rejection: Rejection,
-        producer: &OutputProducer,
-        counters: &WorkerMetrics,
-        now_us: i64,
-    ) -> Result<(), KafkaError> {
-        counters.service.rejection("stream-processor", rejection.reason.as_str()).inc();
+    fn dead_letter(&mut self, input: Input<'_>, rejection: Rejection, sink: Sink<'_>) -> Result<(), ProcessorError> {
+        sink.counters.service.rejection("stream-processor", rejection.reason.as_str()).inc();
         let letter = DeadLetter {
             reason: rejection.reason,
             detail: rejection.detail.to_owned(),
             stage: Stage::StreamProcessor,
             source_topic: RAW_TRADES.to_owned(),
             source_partition: self.partition,
-            source_offset: offset,
-            rejected_at_us: now_us,
+            source_offset: input.offset,
+            rejected_at_us: sink.now_us,
             original_bytes: Vec::new(),
         };
-        self.send(DEAD, offset, key, payload, Some(dead_letter_headers(&letter)), producer, counters)
+        let record =
+            OutputRecord { key: input.key, payload: input.payload, headers: OutputHeaders::dead_letter(&letter) };
+        self.send(Output::DeadLetters, record, sink)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn send(
-        &mut self,
-        output: usize,
-        offset: i64,
-        key: &[u8],
-        payload: &[u8],
-        headers: Option<OwnedHeaders>,
-        producer: &OutputProducer,
-        counters: &WorkerMetrics,
-    ) -> Result<(), KafkaError> {
+    /// Sends an output of the current input record, unless the topic already has it.
+    fn send(&mut self, output: Output, record: OutputRecord<'_>, sink: Sink<'_>) -> Result<(), ProcessorError> {
         let index = self.next_index[output];
         self.next_index[output] += 1;
+        let offset = self.current_offset;
         if self.written[output].is_some_and(|written| (offset, index) <= written) {
-            counters.suppressed.inc();
+            sink.counters.already_written.inc();
             return Ok(());
         }
-        let provenance = Provenance { partition: self.partition, offset, index }.header();
-        let headers =
-            headers.unwrap_or_default().insert(Header { key: PROVENANCE, value: Some(provenance.as_bytes()) });
-        let record = Outgoing { topic: OUTPUTS[output], partition: Some(self.partition), key, payload };
-        producer.send(record, Some(headers))?;
-        counters.out[output].inc();
+        let provenance = Provenance { partition: self.partition, offset, index };
+        let headers = record.headers.with_provenance(&provenance);
+        let outgoing = Outgoing {
+            topic: output.topic(),
+            partition: Some(self.partition),
+            key: record.key,
+            payload: record.payload,
+        };
+        sink.producer.send(outgoing, Some(headers))?;
+        sink.counters.records_out[output].inc();
         Ok(())
     }
 }
 
 fn seconds(micros: i64) -> f64 {
     micros.max(0) as f64 / 1e6
-}
-
-fn encoding(_: serde_json::Error) -> KafkaError {
-    KafkaError::Config("an output record did not encode".into())
 }

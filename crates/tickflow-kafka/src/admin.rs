@@ -60,3 +60,52 @@ fn create(args: &KafkaArgs, new_topics: &[NewTopic<'_>], timeout: Duration) -> R
     }
     Ok(())
 }
+
+/// Creates `topics`, retrying with capped backoff while the broker is not up (`retried` hears
+/// of each failed attempt). Returns `Ok(false)` once `stopped()` holds: a stop while waiting is
+/// immediate and is not an error. A setting that can never work is an error at once.
+pub fn wait_for_topics(
+    args: &KafkaArgs,
+    topics: &[&str],
+    stopped: &dyn Fn() -> bool,
+    mut retried: impl FnMut(&KafkaError),
+) -> Result<bool, KafkaError> {
+    use std::sync::mpsc::{RecvTimeoutError, channel};
+    let pause = |length: Duration| {
+        let until = std::time::Instant::now() + length;
+        while std::time::Instant::now() < until && !stopped() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let mut delay = Duration::from_millis(200);
+    loop {
+        if stopped() {
+            return Ok(false);
+        }
+        // On its own thread, so a stop does not wait for the admin request to time out.
+        let (done, outcome) = channel();
+        let (attempt, names) = (args.clone(), topics.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>());
+        std::thread::spawn(move || {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            done.send(ensure_topics(&attempt, &names, Duration::from_secs(5)))
+        });
+        let result = loop {
+            match outcome.recv_timeout(Duration::from_millis(20)) {
+                Ok(result) => break result,
+                Err(_) if stopped() => return Ok(false),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Err(KafkaError::Timeout("creating the topics")),
+            }
+        };
+        match result {
+            Ok(()) => return Ok(true),
+            Err(error) if error.is_transient() => {
+                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "Kafka not ready");
+                retried(&error);
+                pause(delay);
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}

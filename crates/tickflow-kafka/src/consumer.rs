@@ -7,13 +7,38 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::Message;
-pub use rdkafka::consumer::BaseConsumer;
-use rdkafka::consumer::{CommitMode, Consumer};
-use rdkafka::message::OwnedMessage;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
+use crate::record::{KafkaRecord, OwnedRecord, Record};
 use crate::settings::{KafkaArgs, KafkaError};
+
+/// Where reading a partition starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    Beginning,
+    End,
+    Offset(i64),
+}
+
+impl StartAt {
+    fn offset(self) -> Offset {
+        match self {
+            StartAt::Beginning => Offset::Beginning,
+            StartAt::End => Offset::End,
+            StartAt::Offset(offset) => Offset::Offset(offset),
+        }
+    }
+}
+
+/// A consumer of explicitly assigned partitions that commits nothing by itself.
+pub struct Reader(BaseConsumer);
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader").finish_non_exhaustive()
+    }
+}
 
 /// Consumer settings beyond the connection.
 #[derive(Debug, Clone, Copy)]
@@ -28,8 +53,8 @@ impl Default for ConsumerTuning {
     }
 }
 
-/// A consumer in `group_id` (for committed offsets) that commits nothing by itself.
-pub fn consumer(args: &KafkaArgs, group_id: &str, tuning: ConsumerTuning) -> Result<BaseConsumer, KafkaError> {
+/// A reader in `group_id` (for committed offsets) that commits nothing by itself.
+pub fn consumer(args: &KafkaArgs, group_id: &str, tuning: ConsumerTuning) -> Result<Reader, KafkaError> {
     let mut config = args.client_config();
     config
         .set("group.id", group_id)
@@ -41,15 +66,22 @@ pub fn consumer(args: &KafkaArgs, group_id: &str, tuning: ConsumerTuning) -> Res
     for property in args.extra_properties() {
         config.set(&property.key, &property.value);
     }
-    config.create().map_err(KafkaError::client("creating a consumer"))
+    config.create().map(Reader).map_err(KafkaError::client("creating a consumer"))
+}
+
+impl Reader {
+    /// Waits up to `timeout` for the next record of the assigned partitions.
+    pub fn poll(&self, timeout: Duration) -> Option<Result<Record<'_>, KafkaError>> {
+        Some(self.0.poll(timeout)?.map(Record).map_err(KafkaError::client("consuming")))
+    }
 }
 
 /// How many partitions `topic` has; a topic just created is waited for until `timeout`.
-pub fn partition_count(consumer: &BaseConsumer, topic: &str, timeout: Duration) -> Result<i32, KafkaError> {
+pub fn partition_count(consumer: &Reader, topic: &str, timeout: Duration) -> Result<i32, KafkaError> {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let metadata = consumer.fetch_metadata(Some(topic), left).map_err(KafkaError::client("reading metadata"))?;
+        let metadata = consumer.0.fetch_metadata(Some(topic), left).map_err(KafkaError::client("reading metadata"))?;
         let count = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
         if let Some(count) = i32::try_from(count).ok().filter(|c| *c > 0) {
             return Ok(count);
@@ -65,7 +97,7 @@ pub fn partition_count(consumer: &BaseConsumer, topic: &str, timeout: Duration) 
 /// group coordinator that is not ready yet (a broker that has just started is still creating
 /// or loading `__consumer_offsets`) is asked again until `timeout`.
 pub fn committed_offsets(
-    consumer: &BaseConsumer,
+    consumer: &Reader,
     topic: &str,
     partitions: &[i32],
     timeout: Duration,
@@ -77,7 +109,7 @@ pub fn committed_offsets(
     let deadline = Instant::now() + timeout;
     let committed = loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        match consumer.committed_offsets(list.clone(), left) {
+        match consumer.0.committed_offsets(list.clone(), left) {
             Ok(committed) => break committed,
             Err(error) if coordinator_not_ready(&error) && Instant::now() + COORDINATOR_RETRY < deadline => {
                 std::thread::sleep(COORDINATOR_RETRY);
@@ -103,12 +135,12 @@ fn coordinator_not_ready(error: &rdkafka::error::KafkaError) -> bool {
 }
 
 /// Reads each `(topic, partition)` from the given position.
-pub fn assign(consumer: &BaseConsumer, starts: &[(&str, i32, Offset)]) -> Result<(), KafkaError> {
+pub fn assign(consumer: &Reader, starts: &[(&str, i32, StartAt)]) -> Result<(), KafkaError> {
     let mut list = TopicPartitionList::new();
-    for &(topic, partition, offset) in starts {
-        list.add_partition_offset(topic, partition, offset).map_err(KafkaError::client("assigning"))?;
+    for &(topic, partition, start) in starts {
+        list.add_partition_offset(topic, partition, start.offset()).map_err(KafkaError::client("assigning"))?;
     }
-    consumer.assign(&list).map_err(KafkaError::client("assigning partitions"))
+    consumer.0.assign(&list).map_err(KafkaError::client("assigning partitions"))
 }
 
 /// Commits, for each `(topic, partition)`, the offset of the next record to read.
@@ -116,7 +148,7 @@ pub fn assign(consumer: &BaseConsumer, starts: &[(&str, i32, Offset)]) -> Result
 /// Asynchronous: the services keep their own authoritative progress (state snapshots, lake
 /// markers), so a commit only mirrors it for monitoring and as a fallback, and a broker that
 /// is slow to answer commits cannot stall processing.
-pub fn commit(consumer: &BaseConsumer, next_offsets: &[(&str, i32, i64)]) -> Result<(), KafkaError> {
+pub fn commit(consumer: &Reader, next_offsets: &[(&str, i32, i64)]) -> Result<(), KafkaError> {
     if next_offsets.is_empty() {
         return Ok(());
     }
@@ -125,17 +157,12 @@ pub fn commit(consumer: &BaseConsumer, next_offsets: &[(&str, i32, i64)]) -> Res
         list.add_partition_offset(topic, partition, Offset::Offset(offset))
             .map_err(KafkaError::client("committing"))?;
     }
-    consumer.commit(&list, CommitMode::Async).map_err(KafkaError::client("committing offsets"))
+    consumer.0.commit(&list, CommitMode::Async).map_err(KafkaError::client("committing offsets"))
 }
 
 /// The low and high watermarks of a partition.
-pub fn watermarks(
-    consumer: &BaseConsumer,
-    topic: &str,
-    partition: i32,
-    timeout: Duration,
-) -> Result<(i64, i64), KafkaError> {
-    consumer.fetch_watermarks(topic, partition, timeout).map_err(KafkaError::client("reading watermarks"))
+pub fn watermarks(consumer: &Reader, topic: &str, partition: i32, timeout: Duration) -> Result<(i64, i64), KafkaError> {
+    consumer.0.fetch_watermarks(topic, partition, timeout).map_err(KafkaError::client("reading watermarks"))
 }
 
 /// The last record of a partition, if it has any.
@@ -144,7 +171,7 @@ pub fn last_record(
     topic: &str,
     partition: i32,
     timeout: Duration,
-) -> Result<Option<OwnedMessage>, KafkaError> {
+) -> Result<Option<OwnedRecord>, KafkaError> {
     last_record_matching(args, topic, partition, timeout, |_| true)
 }
 
@@ -158,8 +185,8 @@ pub fn last_record_matching(
     topic: &str,
     partition: i32,
     timeout: Duration,
-    matches: impl Fn(&OwnedMessage) -> bool,
-) -> Result<Option<OwnedMessage>, KafkaError> {
+    matches: impl Fn(&OwnedRecord) -> bool,
+) -> Result<Option<OwnedRecord>, KafkaError> {
     let mut last = search_back(args, topic, partition, timeout, &matches);
     for _ in 0..3 {
         match &last {
@@ -178,8 +205,8 @@ fn search_back(
     topic: &str,
     partition: i32,
     timeout: Duration,
-    matches: &impl Fn(&OwnedMessage) -> bool,
-) -> Result<Option<OwnedMessage>, KafkaError> {
+    matches: &impl Fn(&OwnedRecord) -> bool,
+) -> Result<Option<OwnedRecord>, KafkaError> {
     const QUIET: Duration = Duration::from_millis(300);
     let probe = consumer(args, "tickflow-probe", ConsumerTuning::default())?;
     let (low, high) = watermarks(&probe, topic, partition, timeout)?;
@@ -189,13 +216,13 @@ fn search_back(
     let mut span = 1i64;
     loop {
         let start = (high - span).max(low);
-        assign(&probe, &[(topic, partition, Offset::Offset(start))])?;
+        assign(&probe, &[(topic, partition, StartAt::Offset(start))])?;
         let deadline = Instant::now() + timeout;
         let (mut found, mut read_any, mut quiet_since) = (None, false, Instant::now());
         loop {
-            match probe.poll(Duration::from_millis(50)) {
+            match probe.0.poll(Duration::from_millis(50)) {
                 Some(Ok(message)) => {
-                    let message = message.detach();
+                    let message = OwnedRecord(message.detach());
                     read_any = true;
                     quiet_since = Instant::now();
                     let at_end = message.offset() >= high - 1;
@@ -224,5 +251,5 @@ fn search_back(
 /// Succeeds once the cluster answers a metadata request.
 pub fn ping(args: &KafkaArgs, timeout: Duration) -> Result<(), KafkaError> {
     let probe = consumer(args, "tickflow-probe", ConsumerTuning::default())?;
-    probe.fetch_metadata(None, timeout).map(|_| ()).map_err(KafkaError::client("reaching the brokers"))
+    probe.0.fetch_metadata(None, timeout).map(|_| ()).map_err(KafkaError::client("reaching the brokers"))
 }

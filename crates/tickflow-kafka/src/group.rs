@@ -18,11 +18,11 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
-use rdkafka::message::BorrowedMessage;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::consumer::ConsumerTuning;
+use crate::record::Record;
 use crate::settings::{KafkaArgs, KafkaError};
 
 /// A partition of a topic.
@@ -184,9 +184,6 @@ impl<O: PartitionOwner> std::fmt::Debug for GroupConsumer<O> {
     }
 }
 
-/// A record read from an assigned partition.
-pub type Record<'a> = BorrowedMessage<'a>;
-
 impl<O: PartitionOwner> GroupConsumer<O> {
     /// Joins `membership.group_id` and subscribes to `topics`; partitions arrive on the next polls.
     pub fn join(
@@ -233,7 +230,7 @@ impl<O: PartitionOwner> GroupConsumer<O> {
         }
         match polled {
             None => Ok(None),
-            Some(Ok(record)) => Ok(Some(handle(&mut lock(&self.consumer.context().owner), &record))),
+            Some(Ok(record)) => Ok(Some(handle(&mut lock(&self.consumer.context().owner), &Record(record)))),
             Some(Err(cause @ rdkafka::error::KafkaError::MessageConsumptionFatal(_))) => {
                 Err(KafkaError::Fatal { context: "consuming", cause })
             }

@@ -4,6 +4,51 @@
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use tickflow_core::contract::{DeadLetter, RejectReason, Stage};
 
+/// The headers of a record to send.
+#[derive(Debug, Clone)]
+pub struct OutputHeaders(pub(crate) OwnedHeaders);
+
+impl Default for OutputHeaders {
+    fn default() -> Self {
+        OutputHeaders(OwnedHeaders::new())
+    }
+}
+
+impl OutputHeaders {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// These headers and `key: value`.
+    pub fn with(self, key: &str, value: &[u8]) -> Self {
+        OutputHeaders(self.0.insert(Header { key, value: Some(value) }))
+    }
+
+    /// The headers of a `raw_trades` record of `kind` (`watermark`, `feed_gap`).
+    pub fn kind(kind: &str) -> Self {
+        Self::new().with(KIND, kind.as_bytes())
+    }
+
+    /// These headers and the provenance of a stream-processor output.
+    pub fn with_provenance(self, provenance: &Provenance) -> Self {
+        self.with(PROVENANCE, provenance.header().as_bytes())
+    }
+
+    /// The headers of a dead letter; its value is the original bytes.
+    pub fn dead_letter(letter: &DeadLetter) -> Self {
+        let text = [
+            (REASON, letter.reason.as_str().to_owned()),
+            (DETAIL, letter.detail.clone()),
+            (STAGE, stage_name(letter.stage).to_owned()),
+            (SOURCE_TOPIC, letter.source_topic.clone()),
+            (SOURCE_PARTITION, letter.source_partition.to_string()),
+            (SOURCE_OFFSET, letter.source_offset.to_string()),
+            (REJECTED_AT_US, letter.rejected_at_us.to_string()),
+        ];
+        text.iter().fold(Self::new(), |headers, (key, value)| headers.with(key, value.as_bytes()))
+    }
+}
+
 pub const REASON: &str = "tickflow-reason";
 pub const DETAIL: &str = "tickflow-detail";
 pub const STAGE: &str = "tickflow-stage";
@@ -26,7 +71,7 @@ pub enum RecordKind {
     Unknown,
 }
 
-pub fn record_kind(headers: Option<&impl Headers>) -> RecordKind {
+pub(crate) fn record_kind(headers: Option<&impl Headers>) -> RecordKind {
     let Some(kind) = headers.and_then(|h| h.iter().find(|h| h.key == KIND)) else { return RecordKind::Trade };
     match kind.value {
         Some(v) if v == KIND_WATERMARK.as_bytes() => RecordKind::Watermark,
@@ -35,32 +80,11 @@ pub fn record_kind(headers: Option<&impl Headers>) -> RecordKind {
     }
 }
 
-/// The headers of a `raw_trades` record of `kind`.
-pub fn kind_headers(kind: &str) -> OwnedHeaders {
-    OwnedHeaders::new().insert(Header { key: KIND, value: Some(kind.as_bytes()) })
-}
-
 /// `partition/offset/index` of the input record an output came from.
 pub const PROVENANCE: &str = "tickflow-provenance";
 
-/// The headers of a dead letter; its value is the original bytes.
-pub fn dead_letter_headers(letter: &DeadLetter) -> OwnedHeaders {
-    let text = [
-        (REASON, letter.reason.as_str().to_owned()),
-        (DETAIL, letter.detail.clone()),
-        (STAGE, stage_name(letter.stage).to_owned()),
-        (SOURCE_TOPIC, letter.source_topic.clone()),
-        (SOURCE_PARTITION, letter.source_partition.to_string()),
-        (SOURCE_OFFSET, letter.source_offset.to_string()),
-        (REJECTED_AT_US, letter.rejected_at_us.to_string()),
-    ];
-    text.iter().fold(OwnedHeaders::new(), |headers, (key, value)| {
-        headers.insert(Header { key, value: Some(value.as_bytes()) })
-    })
-}
-
 /// Reads a dead letter back from its headers and value; `None` if a header is missing.
-pub fn dead_letter_from(headers: Option<&impl Headers>, value: &[u8]) -> Option<DeadLetter> {
+pub(crate) fn dead_letter_from(headers: Option<&impl Headers>, value: &[u8]) -> Option<DeadLetter> {
     let headers = headers?;
     let text = |key: &str| -> Option<String> {
         headers
@@ -109,7 +133,7 @@ impl Provenance {
         format!("{}/{}/{}", self.partition, self.offset, self.index)
     }
 
-    pub fn from_headers(headers: Option<&impl Headers>) -> Option<Provenance> {
+    pub(crate) fn from_headers(headers: Option<&impl Headers>) -> Option<Provenance> {
         let value = headers?.iter().find(|h| h.key == PROVENANCE)?.value?;
         let mut parts = std::str::from_utf8(value).ok()?.split('/');
         let provenance = Provenance {
@@ -137,11 +161,10 @@ mod tests {
             rejected_at_us: 1_700_000_000_000_000,
             original_bytes: b"{}".to_vec(),
         };
-        let headers = dead_letter_headers(&letter);
+        let headers = OutputHeaders::dead_letter(&letter).0;
         assert_eq!(dead_letter_from(Some(&headers), b"{}"), Some(letter));
         let provenance = Provenance { partition: 3, offset: 1234, index: 2 };
-        let headers =
-            OwnedHeaders::new().insert(Header { key: PROVENANCE, value: Some(provenance.header().as_bytes()) });
+        let headers = OutputHeaders::new().with_provenance(&provenance).0;
         assert_eq!(Provenance::from_headers(Some(&headers)), Some(provenance));
     }
 
@@ -149,8 +172,8 @@ mod tests {
     fn record_kinds_are_told_apart_by_their_header() {
         assert_eq!(record_kind(None::<&OwnedHeaders>), RecordKind::Trade);
         assert_eq!(record_kind(Some(&OwnedHeaders::new())), RecordKind::Trade);
-        assert_eq!(record_kind(Some(&kind_headers(KIND_WATERMARK))), RecordKind::Watermark);
-        assert_eq!(record_kind(Some(&kind_headers(KIND_FEED_GAP))), RecordKind::FeedGap);
-        assert_eq!(record_kind(Some(&kind_headers("heartbeat"))), RecordKind::Unknown);
+        assert_eq!(record_kind(Some(&OutputHeaders::kind(KIND_WATERMARK).0)), RecordKind::Watermark);
+        assert_eq!(record_kind(Some(&OutputHeaders::kind(KIND_FEED_GAP).0)), RecordKind::FeedGap);
+        assert_eq!(record_kind(Some(&OutputHeaders::kind("heartbeat").0)), RecordKind::Unknown);
     }
 }

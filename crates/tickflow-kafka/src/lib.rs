@@ -1,4 +1,4 @@
-//! tickflow's Kafka adapter, the only crate that imports rdkafka.
+//! tickflow's Kafka adapter, the only crate that imports rdkafka (none of its types is public).
 //!
 //! - [`settings`]: connection settings from flags and the environment (`KAFKA_BOOTSTRAP_SERVERS`,
 //!   any librdkafka property through `KAFKA_PROPERTIES`), secrets never printed.
@@ -18,8 +18,8 @@ pub mod consumer;
 pub mod group;
 pub mod headers;
 pub mod producer;
+pub mod record;
 pub mod settings;
 
-pub use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-pub use rdkafka::{Offset, TopicPartitionList};
+pub use record::{KafkaRecord, OwnedRecord, Record};
 pub use settings::{KafkaArgs, KafkaError, KafkaProperty};

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use rdkafka::ClientContext;
 use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::message::{DeliveryResult, OwnedHeaders};
+use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 
+use crate::headers::OutputHeaders;
 use crate::settings::{KafkaArgs, KafkaError};
 
 /// Counts delivery reports; failures are logged without the payload.
@@ -93,13 +94,13 @@ impl OutputProducer {
     }
 
     /// Queues a record; waits while librdkafka's queue is full.
-    pub fn send(&self, record: Outgoing<'_>, headers: Option<OwnedHeaders>) -> Result<(), KafkaError> {
+    pub fn send(&self, record: Outgoing<'_>, headers: Option<OutputHeaders>) -> Result<(), KafkaError> {
         let mut base: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(record.topic).key(record.key).payload(record.payload);
         if let Some(partition) = record.partition {
             base = base.partition(partition);
         }
         if let Some(headers) = headers {
-            base = base.headers(headers);
+            base = base.headers(headers.0);
         }
         loop {
             match self.producer.send(base) {

@@ -8,7 +8,9 @@
 //! - [`store`]: the object store (`file://`, `s3://`, `memory://`), create-only writes that
 //!   verify an existing file instead of overwriting it, and batch markers that record progress
 //!   in the lake itself.
+//! - [`commit`]: a whole batch through that protocol in one call.
 
+pub mod commit;
 pub mod encode;
 pub mod layout;
 pub mod schema;

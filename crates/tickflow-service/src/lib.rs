@@ -134,27 +134,95 @@ impl Readiness {
     }
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` on a thread of its own.
+/// Serves `/metrics`, `/healthz` and `/readyz` (axum, on a thread and runtime of its own, so the
+/// service's own loop never waits for a scrape). The address is bound before this returns, so
+/// a port in use is a start-up error.
 pub fn serve_http(address: SocketAddr, registry: Registry, readiness: Readiness) -> anyhow::Result<()> {
-    let server =
-        tiny_http::Server::http(address).map_err(|e| anyhow::anyhow!("cannot listen for HTTP on {address}: {e}"))?;
+    let listener = std::net::TcpListener::bind(address)
+        .map_err(|e| anyhow::anyhow!("cannot listen for HTTP on {address}: {e}"))?;
+    listener.set_nonblocking(true)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    let app = http_routes(Arc::new(registry), readiness);
     std::thread::Builder::new().name("http".into()).spawn(move || {
-        for request in server.incoming_requests() {
-            let (status, body) = match request.url() {
-                "/metrics" => {
-                    let mut text = String::new();
-                    match prometheus_client::encoding::text::encode(&mut text, &registry) {
-                        Ok(()) => (200, text),
-                        Err(_) => (500, "metrics could not be encoded\n".to_owned()),
+        runtime.block_on(async move {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => {
+                    if let Err(error) = axum::serve(listener, app).await {
+                        tracing::error!(%error, "the HTTP listener stopped");
                     }
                 }
-                "/healthz" => (200, "ok\n".to_owned()),
-                "/readyz" if readiness.is_ready() => (200, "ready\n".to_owned()),
-                "/readyz" => (503, "not ready\n".to_owned()),
-                _ => (404, "not found\n".to_owned()),
-            };
-            let _ = request.respond(tiny_http::Response::from_string(body).with_status_code(status));
-        }
+                Err(error) => tracing::error!(%error, "the HTTP listener could not start"),
+            }
+        });
     })?;
     Ok(())
+}
+
+/// The routes of [`serve_http`], for a server of the caller's (a query API mounts them next to its own).
+pub fn http_routes(registry: Arc<Registry>, readiness: Readiness) -> axum::Router {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let metrics = move || {
+        let registry = Arc::clone(&registry);
+        async move {
+            let mut text = String::new();
+            match prometheus_client::encoding::text::encode(&mut text, &registry) {
+                Ok(()) => (StatusCode::OK, [("content-type", PROMETHEUS_TEXT)], text),
+                Err(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    [("content-type", "text/plain")],
+                    "metrics could not be encoded\n".into(),
+                ),
+            }
+        }
+    };
+    let ready = move || {
+        let ready = readiness.is_ready();
+        async move { if ready { (StatusCode::OK, "ready\n") } else { (StatusCode::SERVICE_UNAVAILABLE, "not ready\n") } }
+    };
+    axum::Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+}
+
+/// The content type of the Prometheus text exposition format.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[cfg(test)]
+mod http_tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    fn get(address: SocketAddr, path: &str) -> (u16, String) {
+        let mut stream = std::net::TcpStream::connect(address).expect("connects");
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").expect("sends");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("reads");
+        let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status line");
+        (status, response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default())
+    }
+
+    #[test]
+    fn metrics_health_and_readiness_are_served() {
+        let mut registry = Registry::default();
+        let metrics = metrics::ServiceMetrics::register(&mut registry);
+        metrics.counter_in("raw_trades").inc_by(7);
+        let readiness = Readiness::default();
+        let address = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
+        serve_http(address, registry, readiness.clone()).expect("listens");
+        let busy = serve_http(address, Registry::default(), Readiness::default()).expect_err("the port is taken");
+        assert!(busy.to_string().contains("cannot listen for HTTP"), "{busy}");
+
+        let (status, body) = get(address, "/metrics");
+        assert_eq!(status, 200);
+        assert!(body.contains("tickflow_records_in_total{topic=\"raw_trades\"} 7"), "{body}");
+        assert_eq!(get(address, "/healthz"), (200, "ok\n".into()));
+        assert_eq!(get(address, "/readyz"), (503, "not ready\n".into()));
+        readiness.set(true);
+        assert_eq!(get(address, "/readyz"), (200, "ready\n".into()));
+        assert_eq!(get(address, "/nope").0, 404);
+    }
 }

@@ -1,4 +1,5 @@
-//! Test helpers shared by the crates' integration tests: a real Apache Kafka broker.
+//! Test helpers shared by the crates' integration tests: a real Apache Kafka broker, a
+//! partition read back whole, and waiting on a condition.
 //!
 //! [`Broker::start`] uses the Kafka at `KAFKA_BOOTSTRAP_SERVERS` when that is set, and otherwise
 //! starts Apache Kafka (KRaft, one node) on a free loopback port with its log in a temporary
@@ -11,8 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use tickflow_kafka::KafkaArgs;
-use tickflow_kafka::consumer::ping;
+use tickflow_kafka::consumer::{self, ConsumerTuning, StartAt, ping};
+use tickflow_kafka::{KafkaArgs, KafkaRecord, OwnedRecord};
 
 #[derive(Debug)]
 pub struct Broker {
@@ -120,4 +121,35 @@ pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     format!("{prefix}-{}-{}-{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Every record of a partition, read from the beginning up to its end as the broker reports it now.
+pub fn read_partition(kafka: &KafkaArgs, topic: &str, partition: i32) -> Vec<OwnedRecord> {
+    let timeout = Duration::from_secs(20);
+    let reader = consumer::consumer(kafka, &unique_name("reader"), ConsumerTuning::default()).expect("a reader");
+    let (low, high) = consumer::watermarks(&reader, topic, partition, timeout).expect("watermarks");
+    let mut records = Vec::new();
+    if high <= low {
+        return records;
+    }
+    consumer::assign(&reader, &[(topic, partition, StartAt::Offset(low))]).expect("assigned");
+    let deadline = Instant::now() + timeout;
+    while records.last().is_none_or(|r: &OwnedRecord| r.offset() < high - 1) {
+        assert!(Instant::now() < deadline, "{topic}-{partition} not read to its end ({high}) in time");
+        match reader.poll(Duration::from_millis(100)) {
+            Some(Ok(record)) => records.push(record.detach()),
+            Some(Err(error)) => panic!("reading {topic}-{partition}: {error}"),
+            None => {}
+        }
+    }
+    records
+}
+
+/// Polls `done` every 20 ms until it holds; panics naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

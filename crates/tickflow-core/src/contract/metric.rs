@@ -19,7 +19,24 @@ pub enum Metric {
     FeedGap(FeedGap),
 }
 
+/// What a `realtime_metrics` record is: the value of its `metric` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    Candle,
+    Anomaly,
+    FeedGap,
+}
+
 impl Metric {
+    pub fn kind(&self) -> MetricKind {
+        match self {
+            Metric::Candle(_) => MetricKind::Candle,
+            Metric::Anomaly(_) => MetricKind::Anomaly,
+            Metric::FeedGap(_) => MetricKind::FeedGap,
+        }
+    }
+
     pub fn instrument_id(&self) -> &SmolStr {
         match self {
             Metric::Candle(candle) => &candle.instrument_id,

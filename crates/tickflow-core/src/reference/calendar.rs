@@ -2,7 +2,7 @@ use chrono::{Offset, TimeZone};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::instruments::ReferenceError;
+use super::error::ReferenceError;
 use crate::contract::Session;
 
 const MICROS_PER_SECOND: i64 = 1_000_000;

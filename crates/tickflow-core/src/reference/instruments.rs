@@ -4,6 +4,7 @@ use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use super::calendar::{Calendar, CalendarRow};
+use super::error::ReferenceError;
 use crate::contract::{AssetClass, Venue};
 
 /// Index of an instrument in its [`ReferenceData`]: dense, so per-instrument state is a `Vec`.
@@ -20,27 +21,6 @@ pub struct Instrument {
     pub calendar: usize,
     /// How each venue spells this instrument, where it is listed there.
     pub venue_symbols: Vec<(Venue, SmolStr)>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReferenceError {
-    #[error("reference data is not valid CSV: {0}")]
-    Csv(csv::Error),
-    #[error("instrument {instrument}: unknown calendar {calendar}")]
-    UnknownCalendar { instrument: String, calendar: String },
-    #[error("calendar {calendar}: {problem}")]
-    BadCalendar { calendar: String, problem: String },
-    #[error("instrument {0} is listed twice")]
-    DuplicateInstrument(String),
-    #[error("{venue} symbol {symbol} maps to two instruments")]
-    DuplicateVenueSymbol { venue: &'static str, symbol: String },
-}
-
-// The cause is part of the message, not a `source`, so a chain of causes prints it once.
-impl From<csv::Error> for ReferenceError {
-    fn from(cause: csv::Error) -> Self {
-        ReferenceError::Csv(cause)
-    }
 }
 
 /// The catalogue of instruments and calendars, indexed for lookups on the hot path.

@@ -3,7 +3,9 @@
 //! may load its own files with [`ReferenceData::from_csv`].
 
 mod calendar;
+mod error;
 mod instruments;
 
 pub use calendar::{Calendar, CalendarHours, SessionClock};
-pub use instruments::{Instrument, InstrumentIx, ReferenceData, ReferenceError};
+pub use error::ReferenceError;
+pub use instruments::{Instrument, InstrumentIx, ReferenceData};

@@ -4,7 +4,7 @@
 use serde_json::Value;
 use tickflow_core::anomaly::AnomalyConfig;
 use tickflow_core::contract::schema::{self, ColumnType, Contract};
-use tickflow_core::contract::{DeadLetter, GapReason, Metric, RejectReason, Stage, Venue};
+use tickflow_core::contract::{DeadLetter, GapReason, Metric, MetricKind, RejectReason, Stage, Venue};
 use tickflow_core::feed::{MissedTrades, MissingIds};
 use tickflow_core::processor::ProcessorConfig;
 use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket};
@@ -64,6 +64,8 @@ fn sample_records() -> (Vec<Value>, Vec<Value>, Vec<Value>, Vec<Value>) {
     let (mut candles, mut anomalies) = (Vec::new(), Vec::new());
     for metric in &metrics {
         let value = serde_json::to_value(metric).expect("serializes");
+        // The `metric` field readers route by is exactly what `MetricKind` names.
+        assert_eq!(value["metric"], serde_json::to_value(metric.kind()).expect("serializes"));
         match metric {
             Metric::Candle(_) => candles.push(value),
             Metric::Anomaly(_) => anomalies.push(value),
@@ -128,6 +130,7 @@ fn every_record_type_validates_against_its_schema() {
     .iter()
     .map(|missed| serde_json::to_value(Metric::FeedGap(missed.to_gap(&reference()).expect("known"))).expect("encodes"))
     .collect();
+    assert!(gaps.iter().all(|gap| gap["metric"] == serde_json::to_value(MetricKind::FeedGap).expect("serializes")));
     assert_conforms(schema::FEED_GAP, &gaps);
     assert_eq!(serde_json::from_value::<DeadLetter>(value).expect("round trip"), dead_letter);
 }

@@ -10,7 +10,7 @@ use tickflow_kafka::admin::ensure_topics;
 use tickflow_kafka::consumer::{self, ConsumerTuning};
 use tickflow_kafka::group::{GroupConsumer, Membership, NextOffset, OwnerError, PartitionOwner, TopicPartition};
 use tickflow_kafka::producer::{Outgoing, OutputProducer, ProducerTuning};
-use tickflow_kafka::{KafkaArgs, Message};
+use tickflow_kafka::{KafkaArgs, KafkaRecord};
 use tickflow_testkit::{Broker, unique_name};
 
 const TIMEOUT: Duration = Duration::from_secs(60);

@@ -4,10 +4,12 @@ mod group;
 
 use std::time::Duration;
 
+use tickflow_kafka::KafkaRecord;
 use tickflow_kafka::admin::ensure_topics;
+use tickflow_kafka::consumer::StartAt;
 use tickflow_kafka::consumer::{self, ConsumerTuning};
+use tickflow_kafka::headers::OutputHeaders;
 use tickflow_kafka::producer::{Outgoing, OutputProducer, ProducerTuning};
-use tickflow_kafka::{Header, Headers, Message, Offset, OwnedHeaders};
 use tickflow_testkit::{Broker, unique_name};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -24,7 +26,7 @@ fn topics_records_commits_and_the_last_record() {
     let producer = OutputProducer::new(&args, ProducerTuning::default()).expect("producer");
     for i in 0..30u32 {
         let payload = format!("record-{i}");
-        let headers = OwnedHeaders::new().insert(Header { key: "n", value: Some(&i.to_be_bytes()) });
+        let headers = OutputHeaders::new().with("n", &i.to_be_bytes());
         let record =
             Outgoing { topic: &topic, partition: Some((i % 3) as i32), key: b"k", payload: payload.as_bytes() };
         producer.send(record, Some(headers)).expect("queued");
@@ -37,14 +39,14 @@ fn topics_records_commits_and_the_last_record() {
     assert_eq!(consumer::committed_offsets(&reader, &topic, &[0, 1, 2], TIMEOUT).expect("committed"), vec![None; 3]);
     consumer::assign(
         &reader,
-        &[(&topic, 0, Offset::Beginning), (&topic, 1, Offset::Beginning), (&topic, 2, Offset::Offset(0))],
+        &[(&topic, 0, StartAt::Beginning), (&topic, 1, StartAt::Beginning), (&topic, 2, StartAt::Offset(0))],
     )
     .expect("assigned");
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + TIMEOUT;
     while seen.len() < 30 && std::time::Instant::now() < deadline {
         if let Some(Ok(message)) = reader.poll(Duration::from_millis(100)) {
-            let n = message.headers().and_then(|h| h.get_as::<[u8]>(0).ok()).and_then(|h| h.value).map(|v| v.to_vec());
+            let n = message.header("n").map(<[u8]>::to_vec);
             seen.push((message.partition(), message.offset(), n));
         }
     }
@@ -57,7 +59,7 @@ fn topics_records_commits_and_the_last_record() {
     assert_eq!(committed, vec![Some(10), Some(7), None]);
 
     let last = consumer::last_record(&args, &topic, 2, TIMEOUT).expect("reads").expect("partition 2 has records");
-    assert_eq!((last.offset(), last.payload()), (9, Some(&b"record-29"[..])));
+    assert_eq!((last.offset(), last.payload()), (9, &b"record-29"[..]));
     let even = consumer::last_record_matching(&args, &topic, 2, TIMEOUT, |m| m.offset() % 2 == 0).expect("reads");
     assert_eq!(even.map(|m| m.offset()), Some(8));
     let none = consumer::last_record_matching(&args, &topic, 2, TIMEOUT, |_| false).expect("reads");
