@@ -7,7 +7,7 @@ run:
 
 # Forget the local stack's data (Kafka's log and the processor state in it, the lake, the marts, logs, captures).
 clean:
-	rm -rf $${TICKFLOW_DATA:-.tickflow}
+	bash -c 'source scripts/env.sh && rm -rf "$$TICKFLOW_DATA"'
 
 # Build the dbt marts from the local stack's lake and publish them to .tickflow/warehouse/marts.duckdb.
 marts:

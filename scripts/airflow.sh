@@ -6,7 +6,7 @@
 #   scripts/airflow.sh <arguments>     any other airflow command, e.g.
 #                                      dags test tickflow_marts_hourly 2026-11-22T10:00:00+00:00
 #
-# Environment: TICKFLOW_LAKE, TICKFLOW_WAREHOUSE (as for make marts), TICKFLOW_BINANCE_REST_URL,
+# Environment: LAKE_URL, TICKFLOW_WAREHOUSE (as for make marts), TICKFLOW_BINANCE_REST_URL,
 #              AIRFLOW_HOME (default .tickflow/airflow), AIRFLOW_PORT (default 8080),
 #              AIRFLOW__CORE__PARALLELISM (default: the number of cores, at least 2).
 set -euo pipefail
@@ -21,8 +21,8 @@ export AIRFLOW__API__PORT="${AIRFLOW_PORT:-8080}"
 export AIRFLOW__API__HOST="${AIRFLOW__API__HOST:-127.0.0.1}"
 # Task processes report to the API server's execution API: on the port it really listens on.
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-http://127.0.0.1:$AIRFLOW__API__PORT/execution/}"
-export TICKFLOW_LAKE="$(realpath -m "${TICKFLOW_LAKE:-$TICKFLOW_ROOT/.tickflow/lake}")"
-export TICKFLOW_WAREHOUSE="$(realpath -m "${TICKFLOW_WAREHOUSE:-$TICKFLOW_ROOT/.tickflow/warehouse}")"
+export LAKE_URL="$(realpath -m "$LAKE_URL")"
+export TICKFLOW_WAREHOUSE="$(realpath -m "$TICKFLOW_WAREHOUSE")"
 export PATH="$venv/bin:$PATH"  # airflow standalone starts its parts as `airflow ...`
 # The SQLite metadata database waits up to 60 s for a lock instead of 5 s: with the scheduler,
 # the DAG processor, the API server and task processes writing at once on a busy machine, 5 s

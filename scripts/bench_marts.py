@@ -75,7 +75,7 @@ def main():
         elapsed, rows = baseline(lake)
         runs["baseline"].append(elapsed)
         with tempfile.TemporaryDirectory(prefix="tickflow-bench-marts-") as warehouse:
-            env = dict(os.environ, TICKFLOW_LAKE=str(lake), TICKFLOW_WAREHOUSE=warehouse, DBT_TARGET="local")
+            env = dict(os.environ, LAKE_URL=str(lake), TICKFLOW_WAREHOUSE=warehouse, DBT_TARGET="local")
             marts = ["bash", str(REPO / "scripts/marts.sh")]
             runs["full_build"].append(timed(marts, env))
             runs["day_rebuild"].append(timed(marts + ["--vars", json.dumps({"from_date": last_day})], env))

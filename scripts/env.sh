@@ -5,6 +5,11 @@ export TICKFLOW_ROOT
 export TICKFLOW_CACHE="${TICKFLOW_CACHE:-$HOME/.cache/tickflow}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$TICKFLOW_CACHE/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Where the local stack keeps its data, and the lake and the warehouse in it: declared here once
+# for every script (the lake-writer, dbt and Airflow all read LAKE_URL).
+export TICKFLOW_DATA="${TICKFLOW_DATA:-$TICKFLOW_ROOT/.tickflow}"
+export LAKE_URL="${LAKE_URL:-$TICKFLOW_DATA/lake}"
+export TICKFLOW_WAREHOUSE="${TICKFLOW_WAREHOUSE:-$TICKFLOW_DATA/warehouse}"
 
 need_cargo() {
   if ! command -v cargo >/dev/null 2>&1; then

@@ -6,18 +6,18 @@
 # marts.duckdb read-only and never see a half-built database or wait for a build.
 #
 # Usage: scripts/marts.sh [dbt build arguments, e.g. --vars '{from_date: 2026-11-22}']
-# Environment: TICKFLOW_LAKE (default .tickflow/lake, or s3://bucket/prefix with DBT_TARGET=s3),
-#              TICKFLOW_WAREHOUSE (default .tickflow/warehouse), DBT_TARGET (local, s3, ci).
+# Environment: LAKE_URL (default in scripts/env.sh: .tickflow/lake; or s3://bucket/prefix with
+#              DBT_TARGET=s3), TICKFLOW_WAREHOUSE (default .tickflow/warehouse), DBT_TARGET (local, s3, ci).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$TICKFLOW_ROOT"
 venv="$(bash scripts/python-env.sh dbt_project/requirements.txt)"
 
-lake="${TICKFLOW_LAKE:-$TICKFLOW_ROOT/.tickflow/lake}"
+lake="$LAKE_URL"
 case "$lake" in s3://*) ;; *) lake="$(realpath -m "$lake")" ;; esac
-warehouse="$(realpath -m "${TICKFLOW_WAREHOUSE:-$TICKFLOW_ROOT/.tickflow/warehouse}")"
+warehouse="$(realpath -m "$TICKFLOW_WAREHOUSE")"
 mkdir -p "$warehouse"
-export TICKFLOW_LAKE="$lake" TICKFLOW_WAREHOUSE_BUILD="$warehouse/build.duckdb"
+export LAKE_URL="$lake" TICKFLOW_WAREHOUSE_BUILD="$warehouse/build.duckdb"
 
 if [ "${DBT_TARGET:-local}" = s3 ]; then
   # httpfs comes from the duckdb-extension-httpfs wheel, installed into a fixed directory.

@@ -2,8 +2,9 @@
 
 import os
 import time
-import urllib.request
 from pathlib import Path
+
+from service_metrics import ENRICHED_TRADES, RAW_TRADES, REALTIME_METRICS, by_label, metric_sum, scrape
 
 def _port(variable, default):
     return int(os.environ.get(variable, f"127.0.0.1:{default}").rsplit(":", 1)[1])
@@ -12,24 +13,6 @@ def _port(variable, default):
 # Where each service serves /metrics: its *_HTTP_ADDR setting, as the services read it.
 SERVICES = {"producer": _port("PRODUCER_HTTP_ADDR", 9101), "stream-processor": _port("PROCESSOR_HTTP_ADDR", 9102),
             "lake-writer": _port("LAKE_WRITER_HTTP_ADDR", 9103)}
-OUT = 'tickflow_records_out_total{topic="%s"}'
-
-
-def scrape(port):
-    try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-    except OSError:
-        return {}
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            values[name] = float(value)
-    return values
-
-
-def total(values, prefix):
-    return int(sum(v for k, v in values.items() if k.startswith(prefix)))
 
 
 class Report:
@@ -48,14 +31,17 @@ class Report:
 
     def line(self):
         producer, processor, writer = (scrape(p) for p in SERVICES.values())
-        rejections = {k.split('reason="')[1].split('"')[0]: int(v) for m in (producer, processor)
-                      for k, v in m.items() if k.startswith("tickflow_rejections_total") and v > 0}
+        rejections = {}
+        for text in (producer, processor):
+            for reason, count in by_label(text, "tickflow_rejections_total", "reason").items():
+                if count > 0:
+                    rejections[reason] = rejections.get(reason, 0) + int(count)
         files = len(list(self.lake.glob("*/date=*/symbol=*/*.parquet")))
-        produced = total(producer, OUT % "raw_trades")
-        enriched = total(processor, OUT % "enriched_trades")
-        metrics = total(processor, OUT % "realtime_metrics")
-        rows = total(writer, "tickflow_rows_written_total")
-        gaps = total(producer, 'tickflow_events_total{name="feed_gap_sent"}')
+        produced = int(metric_sum(producer, "tickflow_records_out_total", topic=RAW_TRADES))
+        enriched = int(metric_sum(processor, "tickflow_records_out_total", topic=ENRICHED_TRADES))
+        metrics = int(metric_sum(processor, "tickflow_records_out_total", topic=REALTIME_METRICS))
+        rows = int(metric_sum(writer, "tickflow_rows_written_total"))
+        gaps = int(metric_sum(producer, "tickflow_events_total", name="feed_gap_sent"))
         return (f"[{time.time() - self.started:5.0f}s] produced {produced} | enriched {enriched} | candles+anomalies"
                 f" {metrics} | rejected {rejections or 'none'} | feed gaps {gaps} | lake rows {rows} in {files} files"
                 " (counts since each service started)")

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import progress
+import service_metrics
 
 DRAIN_TIMEOUT_S = 120
 
@@ -82,10 +83,9 @@ def wait_until_drained(process, topics):
     deadline = time.time() + DRAIN_TIMEOUT_S
     zero_since = None
     while time.time() < deadline and process.running():
-        values = progress.scrape(process.metrics_port)
-        lag = sum(v for k, v in values.items()
-                  if k.startswith("tickflow_consumer_lag{") and any(f'topic="{t}"' in k for t in topics))
-        if values and lag == 0:
+        text = service_metrics.scrape(process.metrics_port)
+        lag = service_metrics.metric_sum(text, "tickflow_consumer_lag", topic=tuple(topics))
+        if text and lag == 0:
             if zero_since is not None and time.time() - zero_since >= 1.5:
                 return True
             zero_since = zero_since or time.time()
@@ -101,8 +101,8 @@ def stop_in_order(stack):
     for name in ("producer", "exchange"):
         if name in stack:
             stack[name].stop(30)
-    for name, topics in (("stream-processor", ["raw_trades"]),
-                         ("lake-writer", ["enriched_trades", "realtime_metrics", "dead_letters"])):
+    for name, topics in (("stream-processor", [service_metrics.RAW_TRADES]),
+                         ("lake-writer", service_metrics.LAKE_WRITER_INPUTS)):
         process = stack[name]
         if process.running() and not wait_until_drained(process, topics):
             print(f"tickflow: {name} has not caught up after {DRAIN_TIMEOUT_S} s; stopping it anyway "

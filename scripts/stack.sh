@@ -17,7 +17,7 @@ seconds="${1:-${TICKFLOW_RUN_SECONDS:-0}}"
 bash scripts/kafka.sh libs >/dev/null  # fetches the broker's jars on first use
 echo "building the services (release)"
 cargo build --release --locked -p producer -p stream-processor -p lake-writer -p exchange-sim
-data="${TICKFLOW_DATA:-$TICKFLOW_ROOT/.tickflow}"
+data="$TICKFLOW_DATA"
 mkdir -p "$data/lake" "$data/logs"
 if [ -d "$data/kafka" ]; then echo "tickflow: continuing the stack kept in $data (make clean starts from empty)"; fi
 cd "$data"

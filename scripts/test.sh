@@ -1,20 +1,18 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, and every crate's tests, then one summary line.
+# The whole test suite: the fast tier (scripts/test-fast.sh), the Rust tests against Apache Kafka,
+# the end-to-end and analytics tests, then one summary line.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 need_cargo
 cd "$TICKFLOW_ROOT"
 
-echo "== format"
-cargo fmt --all --check
-echo "== lints"
-cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== broker (Apache Kafka's jars)"
-bash scripts/kafka.sh libs
-echo "== rust tests"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --locked --lib --bins --tests 2>&1 | tee "$log"
+bash scripts/test-fast.sh 2>&1 | tee "$log"
+echo "== broker (Apache Kafka's jars)"
+bash scripts/kafka.sh libs
+echo "== rust tests against Apache Kafka (the adapter, the stream-processor, the lake-writer)"
+cargo test --locked -p tickflow-kafka -p stream-processor -p lake-writer --test kafka --test processor --test lake_writer 2>&1 | tee -a "$log"
 
 echo "== end-to-end (Apache Kafka + producer + stream-processor + lake-writer, lake read by DuckDB and pyarrow) and analytics (dbt, Airflow)"
 cargo build --workspace --locked --bins

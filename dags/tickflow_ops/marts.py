@@ -25,7 +25,7 @@ def _run(command: list[str], cwd: Path, env: dict) -> str:
 
 
 def _environment(**extra: str) -> dict:
-    return dict(os.environ, TICKFLOW_LAKE=str(settings.lake()), TICKFLOW_WAREHOUSE=str(settings.warehouse()), **extra)
+    return dict(os.environ, LAKE_URL=str(settings.lake()), TICKFLOW_WAREHOUSE=str(settings.warehouse()), **extra)
 
 
 def build(from_date: date | None = None) -> str:

@@ -1,7 +1,9 @@
 """Where things are, from the environment, read when a task runs (never when a DAG file is parsed).
 
-TICKFLOW_LAKE       the lake root (default <repo>/.tickflow/lake)
-TICKFLOW_WAREHOUSE  where the marts are published (default <repo>/.tickflow/warehouse)
+LAKE_URL            the lake root
+TICKFLOW_WAREHOUSE  where the marts are published
+
+Both are declared once, with their defaults, in scripts/env.sh (which scripts/airflow.sh sources).
 """
 
 import os
@@ -10,12 +12,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _required(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise RuntimeError(f"{name} is not set: start Airflow through scripts/airflow.sh, or set it")
+    return value
+
+
 def lake() -> Path:
-    return Path(os.environ.get("TICKFLOW_LAKE", REPO / ".tickflow/lake")).resolve()
+    return Path(_required("LAKE_URL")).resolve()
 
 
 def warehouse() -> Path:
-    return Path(os.environ.get("TICKFLOW_WAREHOUSE", REPO / ".tickflow/warehouse")).resolve()
+    return Path(_required("TICKFLOW_WAREHOUSE")).resolve()
 
 
 def published_marts() -> Path:

@@ -7,7 +7,7 @@
   {%- set relation = source('lake', table) -%}
   {%- set found = 1 -%}
   {%- if execute -%}
-    {%- set pattern = env_var('TICKFLOW_LAKE', '../.tickflow/lake') ~ '/' ~ table ~ '/*/*/*.parquet' -%}
+    {%- set pattern = env_var('LAKE_URL') ~ '/' ~ table ~ '/*/*/*.parquet' -%}
     {%- set found = run_query("select count(*) from glob('" ~ pattern ~ "')").columns[0].values()[0] -%}
   {%- endif -%}
   {%- if found > 0 -%}

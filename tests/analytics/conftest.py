@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dags"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))  # service_metrics
 
 from fake_binance_rest import FakeBinanceRest  # noqa: E402
 from fixture_lake import write_fixture_lake  # noqa: E402

@@ -80,7 +80,7 @@ def running_airflow(lake, tmp_path_factory):
     binance = FakeBinanceRest(symbols=tuple(klines.binance_instruments()))  # a run without params takes them all
     port = free_port()
     log = open(home / "standalone.log", "w")
-    env = dict(os.environ, AIRFLOW_HOME=str(home), AIRFLOW_PORT=str(port), TICKFLOW_LAKE=str(lake[0]),
+    env = dict(os.environ, AIRFLOW_HOME=str(home), AIRFLOW_PORT=str(port), LAKE_URL=str(lake[0]),
                TICKFLOW_WAREHOUSE=str(warehouse), TICKFLOW_BINANCE_REST_URL=binance.url, DBT_TARGET="ci")
     env.pop("AIRFLOW__CORE__PARALLELISM", None)
     process = subprocess.Popen(["bash", "scripts/airflow.sh"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -43,7 +43,7 @@ def hourly(airflow, lake, tmp_path_factory):
     """The hourly DAG's run for 22:00-23:00 on the fixture market's day, into a new warehouse."""
     warehouse = tmp_path_factory.mktemp("dag-warehouse")
     run = airflow.test_dag("tickflow_marts_hourly", "2023-11-14T23:00:00+00:00",
-                           TICKFLOW_LAKE=str(lake[0]), TICKFLOW_WAREHOUSE=str(warehouse), DBT_TARGET="ci")
+                           LAKE_URL=str(lake[0]), TICKFLOW_WAREHOUSE=str(warehouse), DBT_TARGET="ci")
     return run, warehouse
 
 
@@ -61,7 +61,7 @@ def test_the_hourly_dag_builds_tests_and_publishes_the_marts(hourly, lake):
 def test_the_quality_dag_fails_loudly_on_a_stale_lake_and_runs_every_other_check(airflow, hourly, lake):
     _, warehouse = hourly
     run = airflow.test_dag("tickflow_data_quality", "2023-11-14T23:30:00+00:00",
-                           TICKFLOW_LAKE=str(lake[0]), TICKFLOW_WAREHOUSE=str(warehouse), DBT_TARGET="ci")
+                           LAKE_URL=str(lake[0]), TICKFLOW_WAREHOUSE=str(warehouse), DBT_TARGET="ci")
     assert run["state"] == "failed"
     assert run["tasks"] == {"source_freshness": "failed", "rebuild_marts_from_lake": "success",
                             "marts_tests": "success", "realtime_reconciliation": "success"}, run["log"][-4000:]
@@ -76,7 +76,7 @@ def test_the_quality_dag_reports_trades_missing_from_the_lake(airflow, hourly, l
     biggest.unlink()
     copy = shutil.copytree(warehouse, tmp_path / "warehouse")
     run = airflow.test_dag("tickflow_data_quality", "2023-11-14T23:30:00+00:00",
-                           TICKFLOW_LAKE=str(damaged), TICKFLOW_WAREHOUSE=str(copy), DBT_TARGET="ci")
+                           LAKE_URL=str(damaged), TICKFLOW_WAREHOUSE=str(copy), DBT_TARGET="ci")
     assert run["tasks"]["marts_tests"] == "failed" and run["tasks"]["realtime_reconciliation"] == "failed"
     assert "one-minute candles differ between the stream and the lake's trades" in run["log"]
     assert biggest.parent.name.removeprefix("symbol=") in run["log"]
@@ -85,19 +85,19 @@ def test_the_quality_dag_reports_trades_missing_from_the_lake(airflow, hourly, l
 def test_the_compaction_dag_compacts_the_closed_day_once(airflow, lake, tmp_path):
     copy = shutil.copytree(lake[0], tmp_path / "lake")
     before = fingerprints(copy)
-    first = airflow.test_dag("tickflow_lake_compaction", "2023-11-15T01:15:00+00:00", TICKFLOW_LAKE=str(copy))
+    first = airflow.test_dag("tickflow_lake_compaction", "2023-11-15T01:15:00+00:00", LAKE_URL=str(copy))
     assert first["state"] == "success", first["log"][-4000:]
     report = first["returned"]["compact_closed_day"]
     assert report["day"] == "2023-11-14" and report["folders"] > 0 and report["files_after"] < report["files_before"]
     assert fingerprints(copy) == before
-    second = airflow.test_dag("tickflow_lake_compaction", "2023-11-15T01:15:00+00:00", TICKFLOW_LAKE=str(copy))
+    second = airflow.test_dag("tickflow_lake_compaction", "2023-11-15T01:15:00+00:00", LAKE_URL=str(copy))
     assert second["returned"]["compact_closed_day"]["folders"] == 0 and fingerprints(copy) == before
 
 
 def test_the_backfill_dag_writes_its_day_of_klines_idempotently(airflow, tmp_path):
     binance = FakeBinanceRest()
     try:
-        environment = {"TICKFLOW_LAKE": str(tmp_path / "lake"), "TICKFLOW_BINANCE_REST_URL": binance.url}
+        environment = {"LAKE_URL": str(tmp_path / "lake"), "TICKFLOW_BINANCE_REST_URL": binance.url}
         runs = [airflow.test_dag("tickflow_klines_backfill", "2026-11-21T00:30:00+00:00",
                                  {"symbols": ["BTCUSDT"]}, **environment) for _ in range(2)]
     finally:

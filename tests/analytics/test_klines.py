@@ -19,7 +19,7 @@ DAY_MS = int(datetime(2026, 11, 20, tzinfo=timezone.utc).timestamp() * 1000)
 def binance(tmp_path, monkeypatch):
     server = FakeBinanceRest()
     monkeypatch.setenv("TICKFLOW_BINANCE_REST_URL", server.url)
-    monkeypatch.setenv("TICKFLOW_LAKE", str(tmp_path / "lake"))
+    monkeypatch.setenv("LAKE_URL", str(tmp_path / "lake"))
     yield server
     server.close()
 

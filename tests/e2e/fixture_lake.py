@@ -14,8 +14,9 @@ TIMEOUT_S = 300
 
 
 def wait_for_lake(pipeline, db, truth):
-    """Until the lake holds at least what the truth expects, then a little longer so any
-    duplicate would show. Returns an error message, or None."""
+    """Until the lake holds at least what the truth expects and every consumer has read all there
+    is (the stop that follows writes what the lake-writers still hold, so a duplicate would show).
+    Returns an error message, or None."""
     target = expected_counts(db, truth)
     deadline = time.time() + TIMEOUT_S
     found = None
@@ -23,7 +24,7 @@ def wait_for_lake(pipeline, db, truth):
         refresh(db, pipeline.lake)
         found = counts(db)
         if all(f >= t for f, t in zip(found, target)):
-            time.sleep(3)
+            pipeline.wait_until_drained()
             return None
         for service in pipeline.consumers():
             if not service.alive():

@@ -7,8 +7,9 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
+
+from service_metrics import metric_sum, scrape  # noqa: F401 (the tests import them from here)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -153,29 +154,33 @@ class Pipeline:
             time.sleep(0.05)
         raise TimeoutError(f"{service.name} did not start working")
 
+    def wait_until_drained(self, timeout=120):
+        """Until every consumer has read everything upstream: each reports a consumer lag of 0,
+        and their record counts did not move between two looks a lag measurement apart."""
+        def progress():
+            texts = [self.metrics(service) for service in self.consumers()]
+            if not all(texts) or sum(metric_sum(t, "tickflow_consumer_lag") for t in texts) > 0:
+                return None
+            return tuple(metric_sum(t, "tickflow_records_in_total") + metric_sum(t, "tickflow_records_out_total")
+                         for t in texts)
+        wait_until_still(progress, f"the consumers drained\n{self.logs()}", timeout)
+
     def metrics(self, service):
         """The /metrics text of a consumer service, or of "producer"; empty when it does not answer."""
         return scrape(self.ports[service] if isinstance(service, str) else service.port)
 
 
-def scrape(port):
-    """The /metrics text served on a local port; empty when nothing answers."""
-    try:
-        return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-    except OSError:
-        return ""
-
-
-def metric_sum(text, metric, **labels):
-    """The sum of the samples of `metric` in Prometheus text whose labels include `labels`."""
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(metric) or line[len(metric):len(metric) + 1] not in ("{", " "):
-            continue
-        head, value = line.rsplit(" ", 1)
-        if all(f'{key}="{wanted}"' in head for key, wanted in labels.items()):
-            total += float(value)
-    return total
+def wait_until_still(read, what, timeout, period=1.2):
+    """Until `read()` gives the same value, not None, on two looks `period` seconds apart (longer
+    than the services take to measure their lag and publish their counters)."""
+    deadline, last = time.time() + timeout, None
+    while time.time() < deadline:
+        now = read()
+        if now is not None and now == last:
+            return now
+        last = now
+        time.sleep(period)
+    raise TimeoutError(f"timed out waiting until {what}")
 
 
 def wait_for_port(address, timeout=60):

@@ -9,7 +9,7 @@ import time
 import duckdb
 
 from lake_check import refresh
-from pipeline import Pipeline, Service, binary, free_port, wait_for_port
+from pipeline import Pipeline, Service, binary, free_port, metric_sum, scrape, wait_for_port, wait_until_still
 
 TRADES = 6_000
 VENUES_WITH_IDS = "('binance', 'coinbase')"
@@ -22,6 +22,17 @@ def wait_for_lines(path, count, timeout):
             return
         time.sleep(0.2)
     raise TimeoutError(f"the simulator did not make {count} trades")
+
+
+def wait_until_recovered(port, timeout=60):
+    """Until the producer's last reconnects are done: no feed held, and neither frames nor gap
+    reports moved between two looks."""
+    def progress():
+        text = scrape(port)
+        if not text or metric_sum(text, "tickflow_source_held") > 0:
+            return None
+        return (metric_sum(text, "tickflow_records_in_total"), metric_sum(text, "tickflow_events_total", name="feed_gap_sent"))
+    wait_until_still(progress, "the producer's feeds recovered", timeout)
 
 
 def wait_until_settled(pipeline, db, quiet_s=6, timeout=180):
@@ -67,7 +78,7 @@ def test_the_lake_holds_the_venues_trades_except_inside_reported_gaps(tmp_path):
         wait_for_port(f"127.0.0.1:{ports['finnhub_ws']}")
         producer.start()
         wait_for_lines(manifest, TRADES, timeout=120)
-        time.sleep(3)  # the last reconnects and their reports
+        wait_until_recovered(ports["producer"])
         producer.stop()
         assert producer.process.returncode == 0, producer.tail()
         db = duckdb.connect()

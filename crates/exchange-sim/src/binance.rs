@@ -3,7 +3,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -13,7 +12,7 @@ use tungstenite::Message;
 use crate::Faults;
 use crate::Stats;
 use crate::market::{Exchange, ManifestTrade};
-use crate::session::{Context, Next, Socket, VenueSession, now_ms, send_trade};
+use crate::session::{Context, Next, Socket, VenueSession, Waiting, now_ms, send_trade};
 
 /// Pings a client may leave unanswered before the server drops it.
 const UNANSWERED_PINGS: u32 = 3;
@@ -97,12 +96,7 @@ impl VenueSession for BinanceSession {
         self.unanswered = 0;
     }
 
-    fn trade(
-        &mut self,
-        ws: &mut Socket,
-        trade: &ManifestTrade,
-        missed: &Receiver<Arc<ManifestTrade>>,
-    ) -> anyhow::Result<Next> {
+    fn trade(&mut self, ws: &mut Socket, trade: &ManifestTrade, missed: &Waiting) -> anyhow::Result<Next> {
         let stream = format!("{}@trade", trade.symbol.to_lowercase());
         if !self.streams.contains(&stream) {
             return Ok(Next::Continue);

@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -15,7 +14,7 @@ use tungstenite::Message;
 
 use crate::Stats;
 use crate::market::ManifestTrade;
-use crate::session::{Context, Next, Socket, VenueSession, every, send_trade};
+use crate::session::{Context, Next, Socket, VenueSession, Waiting, every, send_trade, with_waiting};
 
 /// Coinbase sends a heartbeat every second (faster when `ping_interval` is shorter).
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -149,15 +148,8 @@ impl VenueSession for CoinbaseSession {
 
     /// Coinbase collects a product's trades of a moment into one update, newest first: this
     /// trade and every one already waiting go out as one update per product.
-    fn trade(
-        &mut self,
-        ws: &mut Socket,
-        trade: &ManifestTrade,
-        missed: &Receiver<Arc<ManifestTrade>>,
-    ) -> anyhow::Result<Next> {
-        let mut batch = vec![trade.clone()];
-        batch.extend(std::iter::from_fn(|| missed.try_recv().ok()).map(|t| (*t).clone()));
-        batch.retain(|t| t.venue == Venue::Coinbase && self.products.contains(&t.symbol));
+    fn trade(&mut self, ws: &mut Socket, trade: &ManifestTrade, missed: &Waiting) -> anyhow::Result<Next> {
+        let batch = with_waiting(trade, missed, |t| t.venue == Venue::Coinbase && self.products.contains(&t.symbol));
         let mut products: Vec<String> = batch.iter().map(|t| t.symbol.clone()).collect();
         products.sort();
         products.dedup();
@@ -170,7 +162,7 @@ impl VenueSession for CoinbaseSession {
             }
             let message = self.message("market_trades", serde_json::json!([{"type": "update", "trades": trades}]));
             // A lost message: its sequence number is used, the client never sees it.
-            let next = Stats::get(&stats.venue_frames[Venue::Coinbase as usize]) + 1;
+            let next = Stats::count_of(&stats.venue_frames[Venue::Coinbase as usize]) + 1;
             if every(context.config.faults.sequence_gap_every, next) {
                 stats.count_frame(Venue::Coinbase);
                 stats.sequence_gaps.fetch_add(1, Ordering::Relaxed);

@@ -8,14 +8,13 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use tickflow_core::contract::Venue;
 use tungstenite::Message;
 
 use crate::market::ManifestTrade;
-use crate::session::{Context, Next, Socket, VenueSession, send_trade};
+use crate::session::{Context, Next, Socket, VenueSession, Waiting, send_trade, with_waiting};
 
 pub struct FinnhubSession {
     context: Arc<Context>,
@@ -90,16 +89,9 @@ impl VenueSession for FinnhubSession {
         Ok(Next::Continue)
     }
 
-    fn trade(
-        &mut self,
-        ws: &mut Socket,
-        trade: &ManifestTrade,
-        missed: &Receiver<Arc<ManifestTrade>>,
-    ) -> anyhow::Result<Next> {
+    fn trade(&mut self, ws: &mut Socket, trade: &ManifestTrade, missed: &Waiting) -> anyhow::Result<Next> {
         // This trade and every one already waiting go out as one frame, as Finnhub batches them.
-        let mut batch = vec![trade.clone()];
-        batch.extend(std::iter::from_fn(|| missed.try_recv().ok()).map(|t| (*t).clone()));
-        batch.retain(|t| t.venue == Venue::Finnhub && self.symbols.contains(&t.symbol));
+        let batch = with_waiting(trade, missed, |t| t.venue == Venue::Finnhub && self.symbols.contains(&t.symbol));
         if batch.is_empty() {
             return Ok(Next::Continue);
         }

@@ -139,7 +139,8 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn get(counter: &AtomicU64) -> u64 {
+    /// The current value of one of the counters.
+    pub fn count_of(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
 

@@ -184,10 +184,10 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
     let stats = &simulator.stats;
     tracing::info!(
-        trades = Stats::get(&stats.trades),
-        connections = Stats::get(&stats.connections),
-        disconnects = Stats::get(&stats.disconnects),
-        stalls = Stats::get(&stats.stalls),
+        trades = Stats::count_of(&stats.trades),
+        connections = Stats::count_of(&stats.connections),
+        disconnects = Stats::count_of(&stats.disconnects),
+        stalls = Stats::count_of(&stats.stalls),
         "exchange simulator stopped"
     );
     Ok(())

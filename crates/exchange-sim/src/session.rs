@@ -24,6 +24,22 @@ pub enum Next {
     Close,
 }
 
+/// The trades a session has not sent yet (it was busy, or they came together).
+pub type Waiting = Receiver<Arc<ManifestTrade>>;
+
+/// `trade` and every trade already waiting, of those `followed` keeps: what a venue that
+/// batches its trades sends together.
+pub fn with_waiting(
+    trade: &ManifestTrade,
+    waiting: &Waiting,
+    followed: impl Fn(&ManifestTrade) -> bool,
+) -> Vec<ManifestTrade> {
+    let mut batch = vec![trade.clone()];
+    batch.extend(std::iter::from_fn(|| waiting.try_recv().ok()).map(|t| (*t).clone()));
+    batch.retain(followed);
+    batch
+}
+
 /// One venue's side of a connection.
 pub trait VenueSession {
     /// The venue whose trades the session is offered.
@@ -35,12 +51,7 @@ pub trait VenueSession {
     /// A WebSocket pong from the client.
     fn pong(&mut self) {}
     /// A trade of its venue that happened; the session sends it if its client asked for it.
-    fn trade(
-        &mut self,
-        ws: &mut Socket,
-        trade: &ManifestTrade,
-        missed: &Receiver<Arc<ManifestTrade>>,
-    ) -> anyhow::Result<Next>;
+    fn trade(&mut self, ws: &mut Socket, trade: &ManifestTrade, missed: &Waiting) -> anyhow::Result<Next>;
 }
 
 pub struct Context {

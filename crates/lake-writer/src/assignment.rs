@@ -3,10 +3,10 @@
 //! batch, or replaying an interrupted one) and is written out before the partition leaves.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
-use tickflow_kafka::group::{NextOffset, OwnerError, PartitionOwner, TopicPartition};
+use tickflow_kafka::group::{NextOffset, OwnerError, PartitionOwner, RebalanceStep, TopicPartition};
 use tickflow_kafka::{KafkaRecord, Record};
 use tickflow_service::metrics::{ServiceMetrics, TopicLabel};
 
@@ -129,7 +129,6 @@ fn write(writer: &mut LakeWriter, batch: &mut Batch, failed: &mut bool) -> anyho
 
 impl PartitionOwner for Assignment {
     fn assigned(&mut self, partitions: &[TopicPartition]) -> Result<Vec<Option<i64>>, OwnerError> {
-        let started = Instant::now();
         let mut starts = Vec::new();
         for assigned in partitions {
             let Some(topic) = INPUTS.iter().copied().find(|t| *t == assigned.topic) else {
@@ -151,14 +150,10 @@ impl PartitionOwner for Assignment {
             );
             starts.push(start);
         }
-        self.joined = true;
-        self.record_share();
-        self.writer.metrics.record_rebalance("assigned", started.elapsed().as_secs_f64());
         Ok(starts)
     }
 
     fn revoked(&mut self, partitions: &[TopicPartition], lost: bool) -> Result<Vec<NextOffset>, OwnerError> {
-        let started = Instant::now();
         let leaving: BTreeSet<(&str, i32)> = partitions.iter().map(|p| (p.topic.as_str(), p.partition)).collect();
         let mut offsets = Vec::new();
         let keys: Vec<(&'static str, i32)> = self.batches.keys().copied().filter(|k| leaving.contains(k)).collect();
@@ -170,8 +165,12 @@ impl PartitionOwner for Assignment {
                 offsets.push(write(&mut self.writer, &mut batch, &mut self.failed)?);
             }
         }
-        self.record_share();
-        self.writer.metrics.record_rebalance(if lost { "lost" } else { "revoked" }, started.elapsed().as_secs_f64());
         Ok(offsets)
+    }
+
+    fn rebalanced(&mut self, step: RebalanceStep, took: Duration) {
+        self.joined = true;
+        self.record_share();
+        self.writer.metrics.record_rebalance(step.as_str(), took.as_secs_f64());
     }
 }

@@ -13,7 +13,6 @@ use tickflow_kafka::KafkaArgs;
 use tickflow_kafka::admin::wait_for_topics;
 use tickflow_kafka::group::Membership;
 use tickflow_lake::store::{open_store, remove_local_leftovers};
-use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::{Service, ServiceArgs, run_service};
 
 /// Writes enriched trades, candles, anomalies and dead letters to the Parquet lake.
@@ -66,10 +65,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let Service { shutdown, metrics, readiness } = Service::start(args.http_addr)?;
     tracing::info!(kafka = args.kafka.describe(), group = args.group_id, instance = ?args.instance_id, lake = args.lake_url, "lake-writer starting");
 
-    let retried = ServiceMetrics::named(&metrics.retries, "ensure_topics");
-    if !wait_for_topics(&args.kafka, &ALL_TOPICS, &|| shutdown.requested(), |_| {
-        retried.inc();
-    })? {
+    if !wait_for_topics(&args.kafka, &ALL_TOPICS, &|| shutdown.requested(), |_| metrics.retried("ensure_topics"))? {
         return Ok(()); // stopped before Kafka was up
     }
     let policy = FlushPolicy {

@@ -13,7 +13,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use producer::live::binance::Binance;
 use producer::live::coinbase::Coinbase;
 use producer::live::finnhub::{ApiKey, Finnhub};
-use producer::live::{FeedCounters, Out, Protocol, Trust};
+use producer::live::{ClientOutput, FeedCounters, Protocol, Trust};
 use prometheus_client::registry::Registry;
 use serde::de::IgnoredAny;
 use tickflow_core::contract::Venue;
@@ -106,7 +106,7 @@ fn per_message(c: &mut Criterion) {
             b.iter(|| {
                 let mut client = client(venue, counters.clone());
                 let (handed_on, received) = sync_channel(FRAMES);
-                let out = Out::new(venue, handed_on);
+                let out = ClientOutput::new(venue, handed_on);
                 for (frame, receive_time_us) in &frames {
                     client.text(black_box(frame), *receive_time_us, &out).expect("client");
                     publish(venue, frame, &context(*receive_time_us), &mut buffer);

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use producer::capture::Tap;
-use producer::live::{self, FeedCounters, LiveOptions, Out, Trust, binance, coinbase, finnhub};
+use producer::live::{self, ClientOutput, FeedCounters, LiveOptions, Trust, binance, coinbase, finnhub};
 use producer::source::{Pace, Received, ReplaySource, SyntheticSource};
 use tickflow_core::contract::Venue;
 use tickflow_core::feed::Backoff;
@@ -98,7 +98,7 @@ impl LiveArgs {
 }
 
 /// Everything the sources need.
-pub struct Plan<'a> {
+pub struct SourcePlan<'a> {
     pub kinds: &'a [SourceKind],
     pub replay_file: Option<&'a Path>,
     pub seed: u64,
@@ -149,7 +149,7 @@ pub fn validate(
 }
 
 /// Starts every source of the plan; the channel closes when all of them have ended.
-pub fn start(plan: &Plan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
+pub fn start(plan: &SourcePlan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let mut threads = Vec::new();
     let options = plan.live.options()?;
     for kind in plan.kinds {
@@ -182,7 +182,7 @@ pub fn start(plan: &Plan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                     )
                     .with_api_key(finnhub::ApiKey::new(live.binance_api_key.clone()))
                     .with_backfill_budget(Duration::from_millis(live.binance_backfill_budget_ms));
-                    let out = Out::new(Venue::Binance, frames.clone()).recording(number, plan.tap.clone());
+                    let out = ClientOutput::new(Venue::Binance, frames.clone()).recording(number, plan.tap.clone());
                     let (options, shutdown, counters) = (options.clone(), shutdown.clone(), counters.clone());
                     threads
                         .push(std::thread::spawn(move || live::run_recorded(client, options, out, shutdown, counters)));
@@ -193,7 +193,7 @@ pub fn start(plan: &Plan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                 let counters = FeedCounters::new(plan.metrics, "coinbase");
                 let client = coinbase::Coinbase::new(&plan.live.coinbase_ws_url, products, counters.clone());
                 let (options, out) =
-                    (options.clone(), Out::new(Venue::Coinbase, frames).recording(0, plan.tap.clone()));
+                    (options.clone(), ClientOutput::new(Venue::Coinbase, frames).recording(0, plan.tap.clone()));
                 threads.push(std::thread::spawn(move || live::run_recorded(client, options, out, shutdown, counters)));
             }
             SourceKind::Finnhub => {
@@ -204,7 +204,8 @@ pub fn start(plan: &Plan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                 let counters = FeedCounters::new(plan.metrics, "finnhub");
                 let key = finnhub::ApiKey::new(plan.live.finnhub_api_key.clone());
                 let client = finnhub::Finnhub::new(&plan.live.finnhub_ws_url, key, symbols, counters.clone())?;
-                let (options, out) = (options.clone(), Out::new(Venue::Finnhub, frames).recording(0, plan.tap.clone()));
+                let (options, out) =
+                    (options.clone(), ClientOutput::new(Venue::Finnhub, frames).recording(0, plan.tap.clone()));
                 threads.push(std::thread::spawn(move || live::run_recorded(client, options, out, shutdown, counters)));
             }
         }

@@ -16,7 +16,6 @@ use tickflow_kafka::KafkaArgs;
 use tickflow_kafka::admin::wait_for_topics;
 use tickflow_kafka::consumer;
 use tickflow_kafka::producer::{OutputProducer, ProducerTuning};
-use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::startup::ReferenceArgs;
 use tickflow_service::{Service, ServiceArgs, run_service};
 
@@ -83,10 +82,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let Service { shutdown, metrics, readiness } = Service::start(args.http_addr)?;
     tracing::info!(kafka = args.kafka.describe(), sources = ?args.sources, "producer starting");
 
-    let retried = ServiceMetrics::named(&metrics.retries, "ensure_topics");
-    if !wait_for_topics(&args.kafka, &ALL_TOPICS, &|| shutdown.requested(), |_| {
-        retried.inc();
-    })? {
+    if !wait_for_topics(&args.kafka, &ALL_TOPICS, &|| shutdown.requested(), |_| metrics.retried("ensure_topics"))? {
         return Ok(()); // stopped before Kafka was up
     }
     let probe = consumer::consumer(&args.kafka, "tickflow-producer", consumer::ConsumerTuning::default())?;
@@ -104,7 +100,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         None => (Tap::none(), None),
     };
-    let sources = feeds::start(&feeds::Plan {
+    let sources = feeds::start(&feeds::SourcePlan {
         kinds: &args.sources,
         replay_file: args.replay_file.as_deref(),
         seed: args.seed,

@@ -80,6 +80,7 @@ impl Publisher {
         let (count, sent) = self.holds[venue as usize];
         let count = if held { count + 1 } else { count.saturating_sub(1) };
         self.holds[venue as usize] = (count, sent);
+        ServiceMetrics::venue(&self.metrics.source_held, venue.as_str()).set(i64::from(count > 0));
         let latest = self.progress[venue as usize].map(|(t, _)| t);
         match (held, count, sent, latest) {
             (true, 1, false, Some(latest)) => {
@@ -120,7 +121,7 @@ impl Publisher {
         self.frames_in[frame.venue as usize].inc();
         let context =
             NormalizeContext { reference: &self.reference, rules: &self.rules, receive_time_us: frame.receive_time_us };
-        match normalize(frame.venue, frame.frame.as_bytes(), &context) {
+        match normalize(frame.venue, frame.text.as_bytes(), &context) {
             Ok(VenueFrame::Trades { trades, .. }) => {
                 for trade in trades {
                     match trade {
@@ -138,7 +139,7 @@ impl Publisher {
                             let latest = progress.map_or(trade.event_time_us, |(t, _)| t.max(trade.event_time_us));
                             *progress = Some((latest, Instant::now()));
                         }
-                        Err(rejection) => self.dead_letter(frame.venue, frame.frame.as_bytes(), rejection)?,
+                        Err(rejection) => self.dead_letter(frame.venue, frame.text.as_bytes(), rejection)?,
                     }
                 }
             }
@@ -147,7 +148,7 @@ impl Publisher {
                 ServiceMetrics::named(&self.metrics.events, "venue_error").inc();
             }
             Ok(_) => {}
-            Err(rejection) => self.dead_letter(frame.venue, frame.frame.as_bytes(), rejection)?,
+            Err(rejection) => self.dead_letter(frame.venue, frame.text.as_bytes(), rejection)?,
         }
         self.producer.poll();
         Ok(())

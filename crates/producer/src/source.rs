@@ -25,7 +25,8 @@ use crate::live::replay::{Lookahead, Replay};
 pub struct Frame {
     pub venue: Venue,
     pub receive_time_us: i64,
-    pub frame: String,
+    /// The frame's text as the venue sent it.
+    pub text: String,
 }
 
 /// A live client's word on whether its feed is complete: `held` when its connection dropped
@@ -99,7 +100,7 @@ impl SyntheticSource {
                 }
             }
             let frame =
-                Frame { venue: trade.venue, receive_time_us: trade.receive_time_us, frame: venue_frame(&trade, sent) };
+                Frame { venue: trade.venue, receive_time_us: trade.receive_time_us, text: venue_frame(&trade, sent) };
             let frame = Received::Frame(frame);
             self.tap.record(|| CaptureLine::Source(frame.clone()));
             if frames.send(frame).is_err() {

@@ -13,7 +13,7 @@ use tickflow_core::contract::topics::RAW_TRADES;
 use tickflow_core::processor::{ProcessorConfig, StreamProcessor};
 use tickflow_core::reference::ReferenceData;
 use tickflow_kafka::consumer;
-use tickflow_kafka::group::{NextOffset, OwnerError, PartitionOwner, TopicPartition};
+use tickflow_kafka::group::{NextOffset, OwnerError, PartitionOwner, RebalanceStep, TopicPartition};
 use tickflow_kafka::producer::OutputProducer;
 use tickflow_kafka::{KafkaArgs, KafkaRecord, Record};
 use tickflow_service::metrics::{PartitionLabels, ServiceMetrics, TopicLabel};
@@ -143,16 +143,10 @@ impl Assignment {
             ServiceMetrics::venue(&metrics.source_hold_seconds, venue.as_str()).set(ahead_s.unwrap_or(0.0));
         }
     }
-
-    fn record_share(&self) {
-        let labels = TopicLabel { topic: RAW_TRADES.to_owned() };
-        self.setup.metrics.assigned_partitions.get_or_create(&labels).set(self.workers.len() as i64);
-    }
 }
 
 impl PartitionOwner for Assignment {
     fn assigned(&mut self, partitions: &[TopicPartition]) -> Result<Vec<Option<i64>>, OwnerError> {
-        let started = Instant::now();
         // Restored side by side: each waits on the broker, not on the CPU.
         let restored: Vec<anyhow::Result<(PartitionWorker, Option<i64>)>> = std::thread::scope(|scope| {
             let setup = &self.setup;
@@ -167,23 +161,24 @@ impl PartitionOwner for Assignment {
             self.workers.insert(worker.partition, worker);
             starts.push(start);
         }
-        self.joined = true;
-        self.record_share();
-        self.setup.metrics.record_rebalance("assigned", started.elapsed().as_secs_f64());
         Ok(starts)
     }
 
     fn revoked(&mut self, partitions: &[TopicPartition], lost: bool) -> Result<Vec<NextOffset>, OwnerError> {
-        let started = Instant::now();
         let leaving: BTreeSet<i32> = partitions.iter().map(|p| p.partition).collect();
         let offsets = if lost || self.failed { Vec::new() } else { self.finish(|p| leaving.contains(&p))? };
         for partition in &leaving {
             self.workers.remove(partition);
             self.setup.metrics.clear_lag(RAW_TRADES, *partition);
         }
-        self.record_share();
-        self.setup.metrics.record_rebalance(if lost { "lost" } else { "revoked" }, started.elapsed().as_secs_f64());
         Ok(offsets)
+    }
+
+    fn rebalanced(&mut self, step: RebalanceStep, took: Duration) {
+        self.joined = true;
+        let labels = TopicLabel { topic: RAW_TRADES.to_owned() };
+        self.setup.metrics.assigned_partitions.get_or_create(&labels).set(self.workers.len() as i64);
+        self.setup.metrics.record_rebalance(step.as_str(), took.as_secs_f64());
     }
 }
 

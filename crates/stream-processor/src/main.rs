@@ -12,7 +12,6 @@ use tickflow_core::processor::ProcessorConfig;
 use tickflow_kafka::KafkaArgs;
 use tickflow_kafka::admin::wait_for_topics;
 use tickflow_kafka::group::Membership;
-use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::startup::ReferenceArgs;
 use tickflow_service::{Service, ServiceArgs, run_service};
 
@@ -93,10 +92,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let Service { shutdown, metrics, readiness } = Service::start(args.http_addr)?;
     tracing::info!(kafka = args.kafka.describe(), group = args.group_id, instance = ?args.instance_id, windows_us = ?config.windows_us, lateness_us = config.allowed_lateness_us, "stream-processor starting");
 
-    let retried = ServiceMetrics::named(&metrics.retries, "ensure_topics");
-    if !wait_for_topics(&args.kafka, &ALL_TOPICS, &|| shutdown.requested(), |_| {
-        retried.inc();
-    })? {
+    if !wait_for_topics(&args.kafka, &ALL_TOPICS, &|| shutdown.requested(), |_| metrics.retried("ensure_topics"))? {
         return Ok(()); // stopped before Kafka was up
     }
     let group = GroupSettings {

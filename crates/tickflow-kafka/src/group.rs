@@ -64,6 +64,28 @@ pub trait PartitionOwner: Send + 'static {
     /// this returns: finish them and return the offsets to commit. With `lost == true` the group
     /// already gave them away (this member missed its session): drop their state, write nothing.
     fn revoked(&mut self, partitions: &[TopicPartition], lost: bool) -> Result<Vec<NextOffset>, OwnerError>;
+
+    /// A rebalance step ended, after `took` of the owner's own work in it (for its metrics).
+    fn rebalanced(&mut self, _step: RebalanceStep, _took: Duration) {}
+}
+
+/// What a rebalance did to this member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RebalanceStep {
+    Assigned,
+    Revoked,
+    /// Revoked after this member missed its session: the group already gave the partitions away.
+    Lost,
+}
+
+impl RebalanceStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RebalanceStep::Assigned => "assigned",
+            RebalanceStep::Revoked => "revoked",
+            RebalanceStep::Lost => "lost",
+        }
+    }
 }
 
 /// How a member joins its group.
@@ -117,7 +139,12 @@ impl<O: PartitionOwner> GroupContext<O> {
         partitions: &[TopicPartition],
         list: &mut TopicPartitionList,
     ) -> Result<(), String> {
-        let starts = lock(&self.owner).assigned(partitions).map_err(|e| format!("preparing partitions: {e}"))?;
+        let started = std::time::Instant::now();
+        let mut owner = lock(&self.owner);
+        let starts = owner.assigned(partitions);
+        owner.rebalanced(RebalanceStep::Assigned, started.elapsed());
+        drop(owner);
+        let starts = starts.map_err(|e| format!("preparing partitions: {e}"))?;
         for (partition, start) in partitions.iter().zip(starts) {
             if let Some(offset) = start {
                 list.set_partition_offset(&partition.topic, partition.partition, Offset::Offset(offset))
@@ -140,7 +167,11 @@ impl<O: PartitionOwner> GroupContext<O> {
         list: &TopicPartitionList,
     ) -> Result<(), String> {
         let lost = consumer.assignment_lost();
-        let finished = lock(&self.owner).revoked(partitions, lost);
+        let started = std::time::Instant::now();
+        let mut owner = lock(&self.owner);
+        let finished = owner.revoked(partitions, lost);
+        owner.rebalanced(if lost { RebalanceStep::Lost } else { RebalanceStep::Revoked }, started.elapsed());
+        drop(owner);
         // The partitions leave this member whatever happened to their work.
         let unassigned = match consumer.rebalance_protocol() {
             RebalanceProtocol::Cooperative => consumer.incremental_unassign(list),

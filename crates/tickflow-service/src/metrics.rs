@@ -185,6 +185,11 @@ impl ServiceMetrics {
         self.consumer_lag.remove(&PartitionLabels { topic: topic.to_owned(), partition: partition.to_string() });
     }
 
+    /// Counts one retry of `operation`.
+    pub fn retried(&self, operation: &str) {
+        Self::named(&self.retries, operation).inc();
+    }
+
     /// Records a rebalance step (`assigned`, `revoked`, `lost`) and how long this member's work took.
     pub fn record_rebalance(&self, what: &str, seconds: f64) {
         Self::named(&self.rebalance_seconds, what).observe(seconds);

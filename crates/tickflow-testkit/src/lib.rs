@@ -55,6 +55,16 @@ impl Broker {
         broker
     }
 
+    /// A broker of this test's own (the pipeline's topic names are fixed, so a test of a service
+    /// cannot share one) with `topics` created, one partition each, and the settings to reach it.
+    pub fn own_with_topics(topics: &[&str]) -> (Broker, KafkaArgs) {
+        let broker = Broker::kafka();
+        let mut args = broker.args();
+        args.topic_partitions = 1;
+        tickflow_kafka::admin::ensure_topics(&args, topics, Duration::from_secs(60)).expect("topics created");
+        (broker, args)
+    }
+
     pub fn bootstrap(&self) -> &str {
         &self.bootstrap
     }
@@ -152,4 +162,20 @@ pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool)
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Runs `service` on a thread of its own until `done` holds or the service ends by itself, then
+/// calls `stop` (a service's shutdown) and returns how the service ended.
+pub fn run_until<R: Send>(
+    service: impl FnOnce() -> R + Send,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+    stop: impl FnOnce(),
+) -> R {
+    std::thread::scope(|scope| {
+        let running = scope.spawn(service);
+        wait_until(what, Duration::from_secs(60), || running.is_finished() || done());
+        stop();
+        running.join().expect("the service did not panic")
+    })
 }

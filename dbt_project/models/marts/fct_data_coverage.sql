@@ -20,7 +20,7 @@ kept as (
 
 rejections as (
     select
-        symbol as instrument_id,
+        instrument_id,
         date_trunc('minute', rejected_at) as minute,
         reason,
         count(*) as rejected

@@ -16,7 +16,6 @@ use tickflow_core::processor::{ProcessorConfig, StreamProcessor};
 use tickflow_core::reference::ReferenceData;
 use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket};
 use tickflow_kafka::KafkaArgs;
-use tickflow_kafka::admin::ensure_topics;
 use tickflow_kafka::group::Membership;
 use tickflow_kafka::producer::{Outgoing, OutputProducer, ProducerTuning};
 use tickflow_lake::LakeTable;
@@ -26,7 +25,7 @@ use tickflow_lake::store::latest_marker;
 use tickflow_service::Readiness;
 use tickflow_service::metrics::{NameLabel, ServiceMetrics, TopicLabel};
 use tickflow_service::shutdown::Shutdown;
-use tickflow_testkit::{Broker, wait_until};
+use tickflow_testkit::{Broker, run_until};
 use tokio::runtime::Runtime;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -113,21 +112,18 @@ fn run_writer(
         already_there: metrics.events.get_or_create(&NameLabel { name: "file_already_written".into() }).get(),
     };
     let readiness = Readiness::default();
-    let ended = std::thread::scope(|scope| {
-        let running = scope.spawn(|| lake_writer::run(member, &shutdown, &readiness));
-        wait_until("the lake-writer got where the test wants", TIMEOUT, || running.is_finished() || done(&counts()));
-        shutdown.request();
-        running.join().expect("no panic")
-    });
+    let ended = run_until(
+        || lake_writer::run(member, &shutdown, &readiness),
+        "the lake-writer got where the test wants",
+        || done(&counts()),
+        || shutdown.request(),
+    );
     (counts(), ended)
 }
 
 #[test]
 fn a_new_member_resumes_from_the_lake_and_completes_an_interrupted_batch_exactly() {
-    let broker = Broker::kafka(); // its own broker: the pipeline's topic names are fixed
-    let mut kafka = broker.args();
-    kafka.topic_partitions = 1;
-    ensure_topics(&kafka, &ALL_TOPICS, TIMEOUT).expect("topics");
+    let (_broker, kafka) = Broker::own_with_topics(&ALL_TOPICS);
     let lake = Lake::new();
     let first = enriched_trades(2_000, 1);
     send(&kafka, &first);
@@ -173,10 +169,7 @@ fn a_new_member_resumes_from_the_lake_and_completes_an_interrupted_batch_exactly
 
 #[test]
 fn a_file_with_other_records_at_a_batch_path_stops_the_writer_and_stays_as_it_was() {
-    let broker = Broker::kafka();
-    let mut kafka = broker.args();
-    kafka.topic_partitions = 1;
-    ensure_topics(&kafka, &ALL_TOPICS, TIMEOUT).expect("topics");
+    let (_broker, kafka) = Broker::own_with_topics(&ALL_TOPICS);
     let lake = Lake::new();
     let trades = enriched_trades(10, 3);
     let (symbol, event_time_us, _) = &trades[0];

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::rest::{HttpRest, Rest, request_line};
 use super::secret::ApiKey;
-use super::{FeedCounters, Flow, Out, Protocol, Trust};
+use super::{ClientOutput, FeedCounters, Flow, Protocol, Trust};
 use crate::capture::VenueEvent;
 use tickflow_core::contract::{GapReason, Venue};
 use tickflow_core::feed::{IdCheck, MissedTrades, RestRetries, RestStep, TradeIds};
@@ -81,7 +81,13 @@ impl Binance {
 
     /// One page of trades of `symbol` from id `from` on, retried as [`RestRetries`] says; every
     /// answer is recorded as received.
-    fn page(&mut self, symbol: &str, from: u64, limit: u64, out: &Out) -> anyhow::Result<Vec<BinanceRestTrade>> {
+    fn page(
+        &mut self,
+        symbol: &str,
+        from: u64,
+        limit: u64,
+        out: &ClientOutput,
+    ) -> anyhow::Result<Vec<BinanceRestTrade>> {
         const PATH: &str = "/api/v3/historicalTrades";
         let query = [("symbol", symbol.to_owned()), ("fromId", from.to_string()), ("limit", limit.to_string())];
         let mut retries = RestRetries::new(self.backfill_budget);
@@ -136,7 +142,7 @@ impl Binance {
     /// Sends the trades of `symbol` from id `from` to `to` (inclusive; `None`: up to the latest)
     /// that were not delivered before; each goes through the tracker, so live frames that repeat
     /// them are dropped. Returns how many were sent.
-    fn backfill(&mut self, symbol: &str, mut from: u64, to: Option<u64>, out: &Out) -> anyhow::Result<u64> {
+    fn backfill(&mut self, symbol: &str, mut from: u64, to: Option<u64>, out: &ClientOutput) -> anyhow::Result<u64> {
         let mut sent = 0;
         while to.is_none_or(|to| from <= to) {
             let limit = to.map_or(PAGE, |to| (to - from + 1).min(PAGE));
@@ -161,7 +167,7 @@ impl Binance {
 
 impl Binance {
     /// Backfills `from..=to` of `symbol`; what it could not fetch is reported as missed.
-    fn fill_gap(&mut self, symbol: &str, from: u64, to: u64, out: &Out) -> anyhow::Result<()> {
+    fn fill_gap(&mut self, symbol: &str, from: u64, to: u64, out: &ClientOutput) -> anyhow::Result<()> {
         if let Err(error) = self.backfill(symbol, from, Some(to), out) {
             tracing::warn!(symbol, from, to, error = format!("{error:#}"), "cannot backfill a trade-id gap");
             for missing in self.ids.give_up(symbol, from, to) {
@@ -175,7 +181,7 @@ impl Binance {
     }
 
     /// Reports the gaps given up because too many were open at once.
-    fn report_given_up(&mut self, out: &Out) -> anyhow::Result<()> {
+    fn report_given_up(&mut self, out: &ClientOutput) -> anyhow::Result<()> {
         for (symbol, missing) in self.ids.take_given_up() {
             out.missed(
                 MissedTrades::ids(Venue::Binance, &symbol, GapReason::TooManyGaps, missing, out.now_us()),
@@ -186,7 +192,7 @@ impl Binance {
     }
 
     /// Sends the trades of `symbol` before id `first` made since the client started (one page).
-    fn backfill_earlier(&mut self, symbol: &str, first: u64, out: &Out) -> anyhow::Result<()> {
+    fn backfill_earlier(&mut self, symbol: &str, first: u64, out: &ClientOutput) -> anyhow::Result<()> {
         let started_ms = self.started_ms.unwrap_or(i64::MAX);
         let earlier = self.page(symbol, first.saturating_sub(PAGE), PAGE.min(first), out)?;
         let missed: Vec<_> = earlier.iter().filter(|t| t.id < first && t.time >= started_ms).collect();
@@ -221,7 +227,7 @@ impl Protocol for Binance {
     }
 
     /// The streams are in the URL; what happened while away is fetched by id.
-    fn connected(&mut self, out: &Out) -> anyhow::Result<Vec<String>> {
+    fn connected(&mut self, out: &ClientOutput) -> anyhow::Result<Vec<String>> {
         self.reconnected = self.started_ms.is_some();
         self.started_ms.get_or_insert(out.now_us() / 1000);
         if !self.reconnected {
@@ -253,7 +259,7 @@ impl Protocol for Binance {
 
     /// Until a reconnect's catch-up accounts for them, every symbol's trades from its latest
     /// delivered one on may be missing; a stop while away reports them.
-    fn disconnected(&mut self, out: &Out) {
+    fn disconnected(&mut self, out: &ClientOutput) {
         let Some(started_ms) = self.started_ms else { return };
         let now = out.now_us();
         for symbol in &self.symbols {
@@ -265,7 +271,7 @@ impl Protocol for Binance {
         }
     }
 
-    fn stopped(&mut self, out: &Out) -> anyhow::Result<()> {
+    fn stopped(&mut self, out: &ClientOutput) -> anyhow::Result<()> {
         let mut open: Vec<_> = self.unconfirmed.drain().map(|(_, missed)| missed).collect();
         open.sort_by(|a, b| a.venue_symbol.cmp(&b.venue_symbol));
         let now = out.now_us();
@@ -277,7 +283,7 @@ impl Protocol for Binance {
         Ok(())
     }
 
-    fn text(&mut self, text: &str, receive_time_us: i64, out: &Out) -> anyhow::Result<Flow> {
+    fn text(&mut self, text: &str, receive_time_us: i64, out: &ClientOutput) -> anyhow::Result<Flow> {
         let event = binance_event(text.as_bytes());
         if let BinanceEvent::Trade { symbol, .. } = &event
             && !self.unconfirmed.is_empty()

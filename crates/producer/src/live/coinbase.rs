@@ -15,7 +15,7 @@ use serde::Deserialize;
 use tickflow_core::contract::{GapReason, Venue};
 use tickflow_core::feed::{IdCheck, MissedTrades, TradeIds};
 
-use super::{FeedCounters, Flow, Out, Protocol};
+use super::{ClientOutput, FeedCounters, Flow, Protocol};
 
 pub const DEFAULT_WS_URL: &str = "wss://advanced-trade-ws.coinbase.com";
 
@@ -115,7 +115,7 @@ impl Coinbase {
 
     /// After a snapshot: what is still missing from before its oldest trade will not come back,
     /// and neither will gaps given up because too many were open.
-    fn report_missed(&mut self, oldest: &HashMap<String, u64>, out: &Out) -> anyhow::Result<()> {
+    fn report_missed(&mut self, oldest: &HashMap<String, u64>, out: &ClientOutput) -> anyhow::Result<()> {
         let now = out.now_us();
         for (product, &oldest) in oldest {
             for missing in self.ids.give_up(product, 0, oldest.saturating_sub(1)) {
@@ -185,7 +185,7 @@ impl Protocol for Coinbase {
         Duration::from_secs(3)
     }
 
-    fn connected(&mut self, out: &Out) -> anyhow::Result<Vec<String>> {
+    fn connected(&mut self, out: &ClientOutput) -> anyhow::Result<Vec<String>> {
         self.sequence = None;
         self.resubscribed = None;
         self.awaiting_snapshot = Some(out.now_us());
@@ -195,7 +195,7 @@ impl Protocol for Coinbase {
         Ok(vec![subscribe("heartbeats"), subscribe("market_trades")])
     }
 
-    fn disconnected(&mut self, out: &Out) {
+    fn disconnected(&mut self, out: &ClientOutput) {
         self.awaiting_snapshot = None;
         self.away_since_us.get_or_insert(out.now_us());
     }
@@ -206,7 +206,7 @@ impl Protocol for Coinbase {
 
     /// What is still missing will not come back now; nor will what was traded while away, if
     /// no snapshot came since.
-    fn stopped(&mut self, out: &Out) -> anyhow::Result<()> {
+    fn stopped(&mut self, out: &ClientOutput) -> anyhow::Result<()> {
         let now = out.now_us();
         if let Some(away_since_us) = self.away_since_us.take() {
             for product in &self.products {
@@ -226,7 +226,7 @@ impl Protocol for Coinbase {
         Ok(())
     }
 
-    fn text(&mut self, text: &str, receive_time_us: i64, out: &Out) -> anyhow::Result<Flow> {
+    fn text(&mut self, text: &str, receive_time_us: i64, out: &ClientOutput) -> anyhow::Result<Flow> {
         let Ok(view) = serde_json::from_str::<MessageView<'_>>(text) else {
             out.send(text.to_owned(), receive_time_us)?; // for the producer to dead-letter
             return Ok(Flow::Continue);

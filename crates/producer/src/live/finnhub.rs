@@ -11,7 +11,7 @@ use tickflow_core::feed::{MissedTrades, Outages};
 use tickflow_core::venue::{FinnhubMessage, finnhub_message};
 
 pub use super::secret::ApiKey;
-use super::{FeedCounters, Flow, Out, Protocol};
+use super::{ClientOutput, FeedCounters, Flow, Protocol};
 
 pub const DEFAULT_WS_URL: &str = "wss://ws.finnhub.io";
 /// Symbols a free key may subscribe to.
@@ -39,7 +39,7 @@ impl Finnhub {
     }
 
     /// Reports closed gaps `(symbol, from, to)` as missed trades.
-    fn report(&self, closed: Vec<(String, i64, i64)>, out: &Out) -> anyhow::Result<()> {
+    fn report(&self, closed: Vec<(String, i64, i64)>, out: &ClientOutput) -> anyhow::Result<()> {
         for (symbol, from_us, to_us) in closed {
             let detected_at_us = out.now_us();
             let missed =
@@ -72,7 +72,7 @@ impl Protocol for Finnhub {
         self.key.redact(text)
     }
 
-    fn connected(&mut self, out: &Out) -> anyhow::Result<Vec<String>> {
+    fn connected(&mut self, out: &ClientOutput) -> anyhow::Result<Vec<String>> {
         self.outages.subscribed(&self.symbols, out.now_us());
         Ok(self
             .symbols
@@ -81,7 +81,7 @@ impl Protocol for Finnhub {
             .collect())
     }
 
-    fn text(&mut self, text: &str, receive_time_us: i64, out: &Out) -> anyhow::Result<Flow> {
+    fn text(&mut self, text: &str, receive_time_us: i64, out: &ClientOutput) -> anyhow::Result<Flow> {
         let mut closed = Vec::new();
         let message = finnhub_message(text.as_bytes(), |symbol, time_us| {
             if let Some((from_us, to_us)) = self.outages.trade(symbol, time_us) {
@@ -103,11 +103,11 @@ impl Protocol for Finnhub {
         Ok(Flow::Continue)
     }
 
-    fn disconnected(&mut self, _out: &Out) {
+    fn disconnected(&mut self, _out: &ClientOutput) {
         self.outages.disconnected(&self.symbols);
     }
 
-    fn stopped(&mut self, out: &Out) -> anyhow::Result<()> {
+    fn stopped(&mut self, out: &ClientOutput) -> anyhow::Result<()> {
         let closed = self.outages.close_all(out.now_us());
         self.report(closed, out)
     }

@@ -115,7 +115,7 @@ pub fn default_symbols(reference: &ReferenceData, venue: Venue) -> Vec<String> {
 /// Where a protocol's frames and missed trades go (the producer's one channel), where its
 /// connection's events are recorded (the capture, if on), and the time of the event at hand.
 #[derive(Debug)]
-pub struct Out {
+pub struct ClientOutput {
     venue: Venue,
     client: u32,
     frames: SyncSender<Received>,
@@ -127,15 +127,15 @@ pub struct Out {
 #[error("the producer stopped taking frames")]
 pub struct Closed;
 
-impl Out {
+impl ClientOutput {
     /// Where `venue`'s client puts what it received.
     pub fn new(venue: Venue, frames: SyncSender<Received>) -> Self {
-        Out { venue, client: 0, frames, tap: Tap::none(), now_us: Cell::new(0) }
+        ClientOutput { venue, client: 0, frames, tap: Tap::none(), now_us: Cell::new(0) }
     }
 
     /// Records the connection's events as client `client` of the venue into `tap`.
     pub fn recording(self, client: u32, tap: Tap) -> Self {
-        Out { client, tap, ..self }
+        ClientOutput { client, tap, ..self }
     }
 
     /// The time of the event being handled (a frame's receive time, a REST answer's, a
@@ -162,7 +162,7 @@ impl Out {
     }
 
     pub fn send(&self, frame: String, receive_time_us: i64) -> Result<(), Closed> {
-        self.frames.send(Received::Frame(Frame { venue: self.venue, receive_time_us, frame })).map_err(|_| Closed)
+        self.frames.send(Received::Frame(Frame { venue: self.venue, receive_time_us, text: frame })).map_err(|_| Closed)
     }
 
     /// Reports trades the client gave up on; logged, and counted as unrecovered.
@@ -199,19 +199,19 @@ pub trait Protocol {
     fn watchdog(&self) -> Duration;
     /// Right after the handshake: recover what was missed while away; returns the messages to
     /// send (subscriptions).
-    fn connected(&mut self, out: &Out) -> anyhow::Result<Vec<String>>;
+    fn connected(&mut self, out: &ClientOutput) -> anyhow::Result<Vec<String>>;
     /// A text frame, received at `receive_time_us`.
-    fn text(&mut self, text: &str, receive_time_us: i64, out: &Out) -> anyhow::Result<Flow>;
+    fn text(&mut self, text: &str, receive_time_us: i64, out: &ClientOutput) -> anyhow::Result<Flow>;
     /// The connection ended (dropped, refused, closed or failed): from now on trades may be
     /// missed until the client recovers them, or reports them at its stop.
-    fn disconnected(&mut self, _out: &Out) {}
+    fn disconnected(&mut self, _out: &ClientOutput) {}
     /// Whether the client is still recovering, at `now_us`, what it missed while away (after
     /// `connected` returned): while it is, its feed stays held.
     fn recovering(&self, _now_us: i64) -> bool {
         false
     }
     /// The client stops: report what is still open.
-    fn stopped(&mut self, _out: &Out) -> anyhow::Result<()> {
+    fn stopped(&mut self, _out: &ClientOutput) -> anyhow::Result<()> {
         Ok(())
     }
     /// `text` without the secrets this protocol puts in its URL or messages.
@@ -233,15 +233,15 @@ pub fn run(
     shutdown: Shutdown,
     counters: FeedCounters,
 ) {
-    let out = Out::new(protocol.venue(), frames);
+    let out = ClientOutput::new(protocol.venue(), frames);
     run_recorded(protocol, options, out, shutdown, counters)
 }
 
-/// [`run`], handing on and recording through `out` (made with [`Out::recording`]).
+/// [`run`], handing on and recording through `out` (made with [`ClientOutput::recording`]).
 pub fn run_recorded(
     mut protocol: impl Protocol,
     options: LiveOptions,
-    out: Out,
+    out: ClientOutput,
     shutdown: Shutdown,
     counters: FeedCounters,
 ) {
@@ -288,7 +288,7 @@ pub struct Link {
 
 impl Link {
     /// Releases the hold once the protocol has recovered.
-    fn release_if_recovered<P: Protocol + ?Sized>(&mut self, protocol: &P, out: &Out) -> Result<(), Closed> {
+    fn release_if_recovered<P: Protocol + ?Sized>(&mut self, protocol: &P, out: &ClientOutput) -> Result<(), Closed> {
         if self.held && !protocol.recovering(out.now_us()) {
             out.status(false)?;
             self.held = false;
@@ -301,7 +301,7 @@ impl Link {
 /// the messages to send.
 pub fn on_connected<P: Protocol + ?Sized>(
     protocol: &mut P,
-    out: &Out,
+    out: &ClientOutput,
     link: &mut Link,
     at_us: i64,
 ) -> anyhow::Result<Vec<String>> {
@@ -315,7 +315,7 @@ pub fn on_connected<P: Protocol + ?Sized>(
 /// A text frame received at `receive_time_us`: recorded, then handled by the protocol.
 pub fn on_text<P: Protocol + ?Sized>(
     protocol: &mut P,
-    out: &Out,
+    out: &ClientOutput,
     link: &mut Link,
     text: &str,
     receive_time_us: i64,
@@ -330,7 +330,7 @@ pub fn on_text<P: Protocol + ?Sized>(
 /// The connection ended (or could not be opened) at `at_us`, for `reason`: the feed is held.
 pub fn on_disconnected<P: Protocol + ?Sized>(
     protocol: &mut P,
-    out: &Out,
+    out: &ClientOutput,
     link: &mut Link,
     reason: String,
     at_us: i64,
@@ -347,7 +347,7 @@ pub fn on_disconnected<P: Protocol + ?Sized>(
 
 /// The client stops at `at_us`: what is open is reported, and the hold released (nothing more
 /// will come to wait for).
-pub fn on_stopped<P: Protocol + ?Sized>(protocol: &mut P, out: &Out, link: &mut Link, at_us: i64) {
+pub fn on_stopped<P: Protocol + ?Sized>(protocol: &mut P, out: &ClientOutput, link: &mut Link, at_us: i64) {
     out.at(at_us);
     out.record(|| VenueEvent::Stopped);
     if let Err(error) = protocol.stopped(out) {
@@ -359,7 +359,7 @@ pub fn on_stopped<P: Protocol + ?Sized>(protocol: &mut P, out: &Out, link: &mut 
 }
 
 /// Records a control (or binary) frame, its payload in base64.
-fn record_control(out: &Out, kind: &str, payload: &[u8]) {
+fn record_control(out: &ClientOutput, kind: &str, payload: &[u8]) {
     out.at(now_us());
     out.record(|| VenueEvent::Control {
         kind: kind.to_owned(),
@@ -370,7 +370,7 @@ fn record_control(out: &Out, kind: &str, payload: &[u8]) {
 fn session(
     protocol: &mut impl Protocol,
     options: &LiveOptions,
-    out: &Out,
+    out: &ClientOutput,
     shutdown: &Shutdown,
     counters: &FeedCounters,
     link: &mut Link,
@@ -444,7 +444,7 @@ fn session(
 }
 
 /// Sends a text message to the venue and records it.
-fn send(socket: &mut Socket, out: &Out, message: String) -> Result<(), tungstenite::Error> {
+fn send(socket: &mut Socket, out: &ClientOutput, message: String) -> Result<(), tungstenite::Error> {
     socket.send(Message::text(message.clone()))?;
     out.record(|| VenueEvent::Sent { text: message });
     Ok(())

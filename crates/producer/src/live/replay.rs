@@ -13,8 +13,8 @@ use tickflow_service::metrics::ServiceMetrics;
 
 use super::rest::{Rest, RestAnswer, request_line};
 use super::{
-    Closed, FeedCounters, Link, Out, Protocol, binance, coinbase, finnhub, on_connected, on_disconnected, on_stopped,
-    on_text,
+    ClientOutput, Closed, FeedCounters, Link, Protocol, binance, coinbase, finnhub, on_connected, on_disconnected,
+    on_stopped, on_text,
 };
 use crate::capture::{CaptureLine, Tap, VenueEvent, VenueRecord};
 use crate::source::Received;
@@ -116,7 +116,7 @@ impl Rest for RecordedRest {
 
 struct Replayed {
     protocol: Box<dyn Protocol + Send>,
-    out: Out,
+    out: ClientOutput,
     link: Link,
     stopped: bool,
 }
@@ -164,7 +164,7 @@ impl Replay {
                 }
             },
         };
-        let out = Out::new(venue, self.frames.clone()).recording(client, Tap::none());
+        let out = ClientOutput::new(venue, self.frames.clone()).recording(client, Tap::none());
         Some(Replayed { protocol, out, link: Link::default(), stopped: false })
     }
 

@@ -11,12 +11,11 @@ use tickflow_core::contract::{GapReason, Side, Venue};
 use tungstenite::protocol::WebSocketConfig;
 
 use crate::harness::{
-    Run, assert_delivered_or_reported_missed, assert_exactly_the_manifest, run_against, run_with, sim_config, symbols,
-    trust,
+    Run, assert_delivered_or_reported_missed, assert_exactly_the_manifest, run_with, sim_config, symbols, trust,
 };
 
 pub(crate) fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
-    let value: serde_json::Value = serde_json::from_str(&frame.frame).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&frame.text).ok()?;
     let data = value.get("data").unwrap_or(&value);
     if data["e"] != "trade" {
         return None;
@@ -39,7 +38,7 @@ pub(crate) fn binance(simulator: &Simulator, counters: FeedCounters) -> Binance 
 }
 
 fn run_binance(faults: Faults) -> Run {
-    run_against(Venue::Binance, faults, 1 << 16, binance, delivered)
+    run_with(false, Venue::Binance, faults, 1 << 16, binance, delivered)
 }
 
 #[test]
@@ -54,15 +53,17 @@ fn disconnects_stalls_and_duplicates_lose_and_repeat_nothing() {
     assert_exactly_the_manifest(&run);
     let stats = &run.simulator.stats;
     assert!(
-        Stats::get(&stats.disconnects) >= 2 && Stats::get(&stats.stalls) >= 1 && Stats::get(&stats.duplicates) > 10
+        Stats::count_of(&stats.disconnects) >= 2
+            && Stats::count_of(&stats.stalls) >= 1
+            && Stats::count_of(&stats.duplicates) > 10
     );
     // Every drop was followed by a new connection with the same streams.
-    assert!(Stats::get(&stats.connections) > Stats::get(&stats.disconnects));
+    assert!(Stats::count_of(&stats.connections) > Stats::count_of(&stats.disconnects));
     assert!(run.counters.silent.get() >= 1, "the watchdog did not notice the stall");
-    assert!(run.counters.repeated.get() >= Stats::get(&stats.duplicates));
+    assert!(run.counters.repeated.get() >= Stats::count_of(&stats.duplicates));
     assert!(run.counters.backfilled.get() > 0, "nothing was fetched over REST");
-    assert!(Stats::get(&stats.rest_requests) > 0);
-    assert!(Stats::get(&stats.pongs) > 0, "pings were not answered");
+    assert!(Stats::count_of(&stats.rest_requests) > 0);
+    assert!(Stats::count_of(&stats.pongs) > 0, "pings were not answered");
 }
 
 #[test]
@@ -77,9 +78,12 @@ fn oversized_malformed_frames_and_maintenance_are_survived() {
     assert_exactly_the_manifest(&run);
     let stats = &run.simulator.stats;
     assert!(run.counters.refused_frames.get() >= 1, "an oversized frame was not refused");
-    assert!(Stats::get(&stats.shutdowns) >= 1 && Stats::get(&stats.connections) > Stats::get(&stats.shutdowns));
+    assert!(
+        Stats::count_of(&stats.shutdowns) >= 1
+            && Stats::count_of(&stats.connections) > Stats::count_of(&stats.shutdowns)
+    );
     // Malformed frames are passed on for the producer to dead-letter, not dropped silently.
-    assert!(run.other_frames as u64 >= Stats::get(&stats.malformed) && Stats::get(&stats.malformed) > 0);
+    assert!(run.other_frames as u64 >= Stats::count_of(&stats.malformed) && Stats::count_of(&stats.malformed) > 0);
 }
 
 /// A client that gives up on a failed REST call at once (no retry budget).
@@ -90,8 +94,11 @@ fn binance_without_retries(simulator: &Simulator, counters: FeedCounters) -> Bin
 #[test]
 fn ids_a_failed_backfill_could_not_fetch_are_reported_missed_exactly() {
     let faults = Faults { disconnect_every: Some(150), rest_unavailable: true, ..Faults::default() };
-    let run = run_against(Venue::Binance, faults, 1 << 16, binance_without_retries, delivered);
-    assert!(Stats::get(&run.simulator.stats.disconnects) >= 2 && Stats::get(&run.simulator.stats.rest_requests) > 0);
+    let run = run_with(false, Venue::Binance, faults, 1 << 16, binance_without_retries, delivered);
+    assert!(
+        Stats::count_of(&run.simulator.stats.disconnects) >= 2
+            && Stats::count_of(&run.simulator.stats.rest_requests) > 0
+    );
     assert!(run.received.len() < run.manifest.len(), "nothing was lost");
     assert_delivered_or_reported_missed(&run);
     assert!(run.missed.iter().all(|m| m.reason == GapReason::BackfillFailed));
@@ -108,7 +115,7 @@ fn over_tls_streams_and_backfills_lose_and_repeat_nothing() {
     let faults = Faults { disconnect_every: Some(150), duplicate_every: Some(9), ..Faults::default() };
     let run = run_with(true, Venue::Binance, faults, 1 << 16, binance_over_tls, delivered);
     assert_exactly_the_manifest(&run);
-    assert!(Stats::get(&run.simulator.stats.disconnects) >= 2);
+    assert!(Stats::count_of(&run.simulator.stats.disconnects) >= 2);
     assert!(run.counters.backfilled.get() > 0, "nothing was fetched over https");
 }
 
@@ -153,8 +160,8 @@ fn a_rate_limited_backfill_waits_as_the_venue_says_and_loses_nothing() {
         rest_rate_limit: Some(Duration::from_millis(1_500)),
         ..Faults::default()
     });
-    assert!(Stats::get(&run.simulator.stats.rest_rate_limited) > 0, "the backfill met the rate limit");
-    assert_eq!(run.counters.rate_limited.get(), Stats::get(&run.simulator.stats.rest_rate_limited));
+    assert!(Stats::count_of(&run.simulator.stats.rest_rate_limited) > 0, "the backfill met the rate limit");
+    assert_eq!(run.counters.rate_limited.get(), Stats::count_of(&run.simulator.stats.rest_rate_limited));
     assert_exactly_the_manifest(&run);
     assert!(run.counters.backfilled.get() > 0);
 }
@@ -166,12 +173,15 @@ fn a_refused_backfill_is_a_counted_venue_error_before_it_is_a_gap() {
         rest_api_key: Some("the-key-this-host-wants".into()),
         ..Faults::default()
     };
-    let run = run_against(Venue::Binance, faults, 1 << 16, binance, delivered);
-    assert!(Stats::get(&run.simulator.stats.rest_refused) > 0);
-    assert!(run.counters.venue_errors.get() >= Stats::get(&run.simulator.stats.rest_refused), "every refusal counted");
+    let run = run_with(false, Venue::Binance, faults, 1 << 16, binance, delivered);
+    assert!(Stats::count_of(&run.simulator.stats.rest_refused) > 0);
+    assert!(
+        run.counters.venue_errors.get() >= Stats::count_of(&run.simulator.stats.rest_refused),
+        "every refusal counted"
+    );
     assert_eq!(
-        Stats::get(&run.simulator.stats.rest_refused),
-        Stats::get(&run.simulator.stats.rest_requests),
+        Stats::count_of(&run.simulator.stats.rest_refused),
+        Stats::count_of(&run.simulator.stats.rest_requests),
         "no retry"
     );
     assert_delivered_or_reported_missed(&run);
@@ -188,8 +198,8 @@ fn binance_with_key(simulator: &Simulator, counters: FeedCounters) -> Binance {
 #[test]
 fn a_key_the_host_wants_is_sent_and_never_logged() {
     let faults = Faults { disconnect_every: Some(150), rest_api_key: Some(CANARY.into()), ..Faults::default() };
-    let run = run_against(Venue::Binance, faults, 1 << 16, binance_with_key, delivered);
-    assert_eq!(Stats::get(&run.simulator.stats.rest_refused), 0);
+    let run = run_with(false, Venue::Binance, faults, 1 << 16, binance_with_key, delivered);
+    assert_eq!(Stats::count_of(&run.simulator.stats.rest_refused), 0);
     assert_exactly_the_manifest(&run);
     assert!(!crate::logs::text().contains(CANARY), "the key reached a log line");
     assert!(!format!("{:?}", producer::live::finnhub::ApiKey::new(CANARY.into())).contains(CANARY));

@@ -44,7 +44,7 @@ fn captured_frames_replay_in_order_across_rotations_the_same_every_time() {
                 return Received::Missed { missed };
             }
             let frame = format!(r#"{{"n":{n},"text":"frame {n} with \"quotes\" and ünïcode"}}"#);
-            Received::Frame(Frame { venue, receive_time_us: time_us, frame })
+            Received::Frame(Frame { venue, receive_time_us: time_us, text: frame })
         })
         .collect();
     for frame in &recorded {

@@ -9,10 +9,10 @@ use producer::live::coinbase::Coinbase;
 use producer::source::Frame;
 use tickflow_core::contract::{GapReason, Venue};
 
-use crate::harness::{Run, assert_delivered_or_reported_missed, assert_exactly_the_manifest, run_against, symbols};
+use crate::harness::{Run, assert_delivered_or_reported_missed, assert_exactly_the_manifest, run_with, symbols};
 
 pub(crate) fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
-    let value: serde_json::Value = serde_json::from_str(&frame.frame).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&frame.text).ok()?;
     if value["channel"] != "market_trades" {
         return None;
     }
@@ -38,7 +38,7 @@ pub(crate) fn coinbase(simulator: &Simulator, counters: FeedCounters) -> Coinbas
 }
 
 fn run_coinbase(faults: Faults) -> Run {
-    run_against(Venue::Coinbase, faults, 1 << 16, coinbase, delivered)
+    run_with(false, Venue::Coinbase, faults, 1 << 16, coinbase, delivered)
 }
 
 #[test]
@@ -52,17 +52,21 @@ fn lost_messages_disconnects_and_duplicates_are_recovered_from_snapshots() {
     });
     assert_exactly_the_manifest(&run);
     let stats = &run.simulator.stats;
-    assert!(Stats::get(&stats.sequence_gaps) >= 2 && Stats::get(&stats.disconnects) >= 1);
+    assert!(Stats::count_of(&stats.sequence_gaps) >= 2 && Stats::count_of(&stats.disconnects) >= 1);
     assert!(run.counters.gaps.get() >= 1, "no sequence gap was noticed");
     // Lost messages are recovered by a new subscription on the same connection, not a reconnect.
     assert!(run.counters.resubscriptions.get() >= 1, "lost messages did not resubscribe");
-    assert_eq!(Stats::get(&stats.connections), Stats::get(&stats.disconnects) + 1, "only the drops reconnected");
+    assert_eq!(
+        Stats::count_of(&stats.connections),
+        Stats::count_of(&stats.disconnects) + 1,
+        "only the drops reconnected"
+    );
     assert!(
-        run.counters.repeated.get() >= Stats::get(&stats.duplicates),
+        run.counters.repeated.get() >= Stats::count_of(&stats.duplicates),
         "duplicates or the snapshot overlap were kept"
     );
     assert!(
-        Stats::get(&stats.subscriptions) >= 2 * Stats::get(&stats.connections),
+        Stats::count_of(&stats.subscriptions) >= 2 * Stats::count_of(&stats.connections),
         "both channels on every connection"
     );
     assert_eq!(run.counters.unrecovered.get(), 0);
@@ -72,8 +76,8 @@ fn lost_messages_disconnects_and_duplicates_are_recovered_from_snapshots() {
 fn a_stall_longer_than_the_watchdog_reconnects_and_heartbeats_keep_a_quiet_feed_open() {
     let run = run_coinbase(Faults { stall_every: Some(60), stall: Duration::from_millis(1_500), ..Faults::default() });
     assert_exactly_the_manifest(&run);
-    assert!(Stats::get(&run.simulator.stats.stalls) >= 1 && run.counters.silent.get() >= 1);
-    assert!(Stats::get(&run.simulator.stats.pings) > 0, "no heartbeats were sent");
+    assert!(Stats::count_of(&run.simulator.stats.stalls) >= 1 && run.counters.silent.get() >= 1);
+    assert!(Stats::count_of(&run.simulator.stats.pings) > 0, "no heartbeats were sent");
 }
 
 #[test]
@@ -86,7 +90,7 @@ fn more_missed_than_a_snapshot_holds_is_reported_missed_exactly() {
         short_snapshot: Some(5),
         ..Faults::default()
     });
-    assert!(Stats::get(&run.simulator.stats.stalls) >= 1 && run.counters.silent.get() >= 1);
+    assert!(Stats::count_of(&run.simulator.stats.stalls) >= 1 && run.counters.silent.get() >= 1);
     assert_delivered_or_reported_missed(&run);
     assert!(run.missed.iter().all(|m| m.reason == GapReason::BeyondSnapshot && m.ids.is_some()));
 }
@@ -114,7 +118,7 @@ fn the_default_watchdog_follows_the_venues_heartbeat() {
         capture: None,
     };
     let run = crate::harness::run_client(setup, coinbase, delivered);
-    assert!(Stats::get(&run.simulator.stats.stalls) >= 1);
+    assert!(Stats::count_of(&run.simulator.stats.stalls) >= 1);
     assert!(run.counters.silent.get() >= 1, "the stall was taken for a dead connection");
     assert_exactly_the_manifest(&run);
 }
@@ -124,8 +128,8 @@ fn updates_of_many_trades_newest_first_are_one_message_not_a_gap() {
     // The venue collects a product's trades of a moment into one update and lists them newest
     // first; the trades of one message are judged as a set, so this is no gap and no reconnect.
     let run = run_coinbase(Faults::default());
-    assert!(Stats::get(&run.simulator.stats.multi_trade_messages) > 10, "the simulator batches like the venue");
+    assert!(Stats::count_of(&run.simulator.stats.multi_trade_messages) > 10, "the simulator batches like the venue");
     assert_exactly_the_manifest(&run);
     assert_eq!((run.counters.gaps.get(), run.counters.reconnects.get()), (0, 0), "no gap, no reconnect");
-    assert_eq!(Stats::get(&run.simulator.stats.connections), 1);
+    assert_eq!(Stats::count_of(&run.simulator.stats.connections), 1);
 }

@@ -15,9 +15,7 @@ use tickflow_core::feed::Backoff;
 use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::shutdown::Shutdown;
 
-use crate::harness::{
-    assert_delivered_or_reported_missed, assert_exactly_the_manifest, run_against, sim_config, symbols,
-};
+use crate::harness::{assert_delivered_or_reported_missed, assert_exactly_the_manifest, run_with, sim_config, symbols};
 
 /// The key the simulator accepts.
 pub const KEY: &str = "sim-finnhub-key";
@@ -25,7 +23,7 @@ pub const KEY: &str = "sim-finnhub-key";
 const CANARY: &str = "canary-7c1e5b93d2a84f06";
 
 pub(crate) fn delivered(frame: &Frame) -> Option<Vec<ManifestTrade>> {
-    let value: serde_json::Value = serde_json::from_str(&frame.frame).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&frame.text).ok()?;
     if value["type"] != "trade" {
         return None;
     }
@@ -54,21 +52,22 @@ pub(crate) fn finnhub(simulator: &Simulator, counters: FeedCounters) -> Finnhub 
 
 #[test]
 fn every_trade_arrives_as_the_venue_made_it() {
-    let run = run_against(Venue::Finnhub, Faults::default(), 1 << 16, finnhub, delivered);
+    let run = run_with(false, Venue::Finnhub, Faults::default(), 1 << 16, finnhub, delivered);
     assert_exactly_the_manifest(&run);
-    assert!(Stats::get(&run.simulator.stats.subscriptions) as usize >= symbols(Venue::Finnhub).len());
+    assert!(Stats::count_of(&run.simulator.stats.subscriptions) as usize >= symbols(Venue::Finnhub).len());
 }
 
 #[test]
 fn what_an_outage_may_have_lost_is_reported_per_symbol_and_nothing_else_is_lost() {
-    let run = run_against(
+    let run = run_with(
+        false,
         Venue::Finnhub,
         Faults { disconnect_every: Some(40), ..Faults::default() },
         1 << 16,
         finnhub,
         delivered,
     );
-    let disconnects = Stats::get(&run.simulator.stats.disconnects);
+    let disconnects = Stats::count_of(&run.simulator.stats.disconnects);
     assert!(disconnects >= 2);
     // What the venue sent arrived; what happened while disconnected is gone, and reported: every
     // trade not delivered lies in a reported gap of its symbol.
@@ -151,9 +150,9 @@ fn the_venues_symbol_limit_error_is_surfaced() {
 fn a_wrong_key_is_refused_and_never_shown() {
     let key = ApiKey::new(CANARY.into());
     assert_eq!(format!("{key:?} {key}"), "*** ***");
-    let (simulator, _, registry) = brief(CANARY, 50, |simulator, _| Stats::get(&simulator.stats.refused) >= 3);
-    assert!(Stats::get(&simulator.stats.refused) >= 3, "the wrong key was not refused");
-    assert_eq!(Stats::get(&simulator.stats.connections), 0, "a refused client got a session");
+    let (simulator, _, registry) = brief(CANARY, 50, |simulator, _| Stats::count_of(&simulator.stats.refused) >= 3);
+    assert!(Stats::count_of(&simulator.stats.refused) >= 3, "the wrong key was not refused");
+    assert_eq!(Stats::count_of(&simulator.stats.connections), 0, "a refused client got a session");
     let logs = crate::logs::text();
     assert!(logs.contains("401"), "the refusals were not logged");
     let leaks: Vec<&str> = logs.lines().filter(|l| l.contains(CANARY)).take(3).collect();
@@ -166,19 +165,19 @@ fn a_wrong_key_is_refused_and_never_shown() {
 #[test]
 fn an_outage_still_open_at_the_stop_is_reported() {
     let outage = Faults { disconnect_every: Some(40), outage: Some(Duration::from_secs(120)), ..Faults::default() };
-    let run = run_against(Venue::Finnhub, outage, 1 << 16, finnhub, delivered);
+    let run = run_with(false, Venue::Finnhub, outage, 1 << 16, finnhub, delivered);
     crate::harness::assert_an_outage_open_at_the_stop_was_reported(&run);
 }
 
 #[test]
 fn control_frames_are_known_by_their_parsed_type_not_their_spelling() {
-    use producer::live::{Out, Protocol};
+    use producer::live::{ClientOutput, Protocol};
     let metrics = ServiceMetrics::register(&mut Registry::default());
     let counters = FeedCounters::new(&metrics, "finnhub");
     let mut client =
         Finnhub::new("ws://127.0.0.1:1", ApiKey::new(KEY.into()), vec!["AAPL".into()], counters.clone()).expect("ok");
     let (frames, taken) = sync_channel(16);
-    let out = Out::new(Venue::Finnhub, frames);
+    let out = ClientOutput::new(Venue::Finnhub, frames);
     for ping in [r#"{"type":"ping"}"#, r#"{"type": "ping"}"#, "{\n  \"type\" : \"ping\"\n}"] {
         client.text(ping, 1, &out).expect("handled");
     }

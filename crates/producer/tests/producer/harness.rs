@@ -136,18 +136,7 @@ pub fn trust(simulator: &Simulator) -> live::Trust {
 }
 
 /// Runs `client` (made from the simulator's addresses) until it delivered every trade of its
-/// venue or 90 s passed.
-pub fn run_against<P: Protocol + Send + 'static>(
-    venue: Venue,
-    faults: Faults,
-    max_frame_bytes: usize,
-    client: impl FnOnce(&Simulator, FeedCounters) -> P,
-    delivered: fn(&Frame) -> Option<Vec<ManifestTrade>>,
-) -> Run {
-    run_with(false, venue, faults, max_frame_bytes, client, delivered)
-}
-
-/// `run_against`, the simulator serving `wss://` and `https://` when `tls` is set.
+/// venue or 90 s passed, the simulator serving `wss://` and `https://` when `tls` is set.
 pub fn run_with<P: Protocol + Send + 'static>(
     tls: bool,
     venue: Venue,
@@ -203,7 +192,7 @@ pub fn run_client<P: Protocol + Send + 'static>(
     let shutdown = Shutdown::manual();
     let thread = {
         let (counters, stop) = (counters.clone(), shutdown.clone());
-        let out = live::Out::new(venue, frames_tx).recording(0, tap);
+        let out = live::ClientOutput::new(venue, frames_tx).recording(0, tap);
         std::thread::spawn(move || live::run_recorded(client, options, out, stop, counters))
     };
     let mut run = Run {
@@ -278,7 +267,10 @@ pub fn assert_delivered_or_reported_missed(run: &Run) {
 /// stopped: what it made in the meantime is reported missed, and the feed was held from the drop
 /// until the stop.
 pub fn assert_an_outage_open_at_the_stop_was_reported(run: &Run) {
-    assert!(exchange_sim::Stats::get(&run.simulator.stats.refused_in_outage) > 0, "the venue refused the reconnects");
+    assert!(
+        exchange_sim::Stats::count_of(&run.simulator.stats.refused_in_outage) > 0,
+        "the venue refused the reconnects"
+    );
     assert!(run.received.len() < run.manifest.len(), "the outage lost trades");
     assert_delivered_or_reported_missed(run);
     assert_eq!(run.statuses, [true, false], "held at the drop, released when the client stopped");

@@ -8,14 +8,13 @@ use tickflow_core::contract::topics::{ALL_TOPICS, DEAD_LETTERS, ENRICHED_TRADES,
 use tickflow_core::processor::{ProcessorConfig, StreamProcessor};
 use tickflow_core::reference::ReferenceData;
 use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket};
-use tickflow_kafka::admin::ensure_topics;
 use tickflow_kafka::group::Membership;
 use tickflow_kafka::producer::{Outgoing, OutputProducer, ProducerTuning};
 use tickflow_kafka::{KafkaArgs, KafkaRecord};
 use tickflow_service::Readiness;
 use tickflow_service::metrics::{NameLabel, ServiceMetrics, TopicLabel};
 use tickflow_service::shutdown::Shutdown;
-use tickflow_testkit::{Broker, read_partition, wait_until};
+use tickflow_testkit::{Broker, read_partition, run_until};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -74,13 +73,14 @@ fn run_until_handled(kafka: &KafkaArgs, group: &str, records: u64) -> ServiceMet
     let member = stream_processor::join(kafka, &settings, ProcessorConfig::default(), reference(), &metrics)
         .expect("joins the group");
     let (shutdown, readiness) = (Shutdown::manual(), Readiness::default());
-    std::thread::scope(|scope| {
-        let running = scope.spawn(|| stream_processor::run(member, settings.commit_interval, &shutdown, &readiness));
-        let handled = || metrics.records_in.get_or_create(&TopicLabel { topic: RAW_TRADES.into() }).get();
-        wait_until("the processor handled every input record", TIMEOUT, || handled() >= records);
-        shutdown.request();
-        running.join().expect("no panic").expect("stops cleanly");
-    });
+    let handled = || metrics.records_in.get_or_create(&TopicLabel { topic: RAW_TRADES.into() }).get();
+    run_until(
+        || stream_processor::run(member, settings.commit_interval, &shutdown, &readiness),
+        "the processor handled every input record",
+        || handled() >= records,
+        || shutdown.request(),
+    )
+    .expect("stops cleanly");
     metrics
 }
 
@@ -98,10 +98,7 @@ fn sent(metrics: &ServiceMetrics) -> u64 {
 
 #[test]
 fn an_instance_without_the_state_replays_but_sends_nothing_already_written() {
-    let broker = Broker::kafka(); // its own broker: the pipeline's topic names are fixed
-    let mut kafka = broker.args();
-    kafka.topic_partitions = 1;
-    ensure_topics(&kafka, &ALL_TOPICS, TIMEOUT).expect("topics");
+    let (_broker, kafka) = Broker::own_with_topics(&ALL_TOPICS);
     let records = inputs(3_000);
     let (first, second) = records.split_at(records.len() / 2);
 

@@ -198,3 +198,12 @@ fn column_types_follow_the_annotations() {
     let dead_letters = schema::DEAD_LETTER.columns().expect("columns");
     assert_eq!(dead_letters.last().map(|c| c.column_type), Some(ColumnType::Binary));
 }
+
+#[test]
+fn the_topics_are_the_ones_schemas_declares_for_every_language() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/topics.json");
+    let declared: serde_json::Map<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("schemas/topics.json")).expect("JSON");
+    let names: Vec<&str> = declared.keys().map(String::as_str).filter(|k| !k.starts_with('$')).collect();
+    assert_eq!(names, tickflow_core::contract::topics::ALL_TOPICS);
+}

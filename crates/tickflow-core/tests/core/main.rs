@@ -4,6 +4,7 @@ mod boundaries;
 mod contracts;
 mod decimal_property;
 mod dependencies;
+mod docs;
 mod fuzz;
 mod oracle;
 mod support;

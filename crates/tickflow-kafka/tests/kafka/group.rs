@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tickflow_kafka::admin::ensure_topics;
 use tickflow_kafka::consumer::{self, ConsumerTuning};
 use tickflow_kafka::group::{GroupConsumer, Membership, NextOffset, OwnerError, PartitionOwner, TopicPartition};
 use tickflow_kafka::producer::{Outgoing, OutputProducer, ProducerTuning};
@@ -69,10 +68,7 @@ fn poll(consumer: &GroupConsumer<Owner>, journal: &Mutex<Journal>) {
 #[test]
 fn members_share_partitions_start_where_the_owner_says_and_commit_on_revocation() {
     let broker = Broker::start();
-    let mut args = broker.args();
-    args.topic_partitions = 2;
-    let topic = unique_name("group");
-    ensure_topics(&args, &[&topic], TIMEOUT).expect("creates the topic");
+    let (args, topic) = crate::new_topic(&broker, "group", 2);
     let producer = OutputProducer::new(&args, ProducerTuning::default()).expect("producer");
     for i in 0..40 {
         let payload = format!("record-{i}");

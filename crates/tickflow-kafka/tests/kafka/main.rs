@@ -14,13 +14,19 @@ use tickflow_testkit::{Broker, unique_name};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
+/// A new topic of `partitions` partitions on `broker`, and the settings to reach it.
+fn new_topic(broker: &Broker, prefix: &str, partitions: i32) -> (tickflow_kafka::KafkaArgs, String) {
+    let mut args = broker.args();
+    args.topic_partitions = partitions;
+    let topic = unique_name(prefix);
+    ensure_topics(&args, &[&topic], TIMEOUT).expect("creates the topic");
+    (args, topic)
+}
+
 #[test]
 fn topics_records_commits_and_the_last_record() {
     let broker = Broker::start();
-    let mut args = broker.args();
-    args.topic_partitions = 3;
-    let topic = unique_name("adapter");
-    ensure_topics(&args, &[&topic], TIMEOUT).expect("creates the topic");
+    let (args, topic) = new_topic(&broker, "adapter", 3);
     ensure_topics(&args, &[&topic], TIMEOUT).expect("a second call is a no-op");
 
     let producer = OutputProducer::new(&args, ProducerTuning::default()).expect("producer");
