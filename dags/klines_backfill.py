@@ -7,17 +7,14 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from tickflow_ops.dag_defaults import dag_arguments
 
-@dag(
-    schedule=CronDataIntervalTimetable("30 0 * * *", timezone="UTC"),
-    start_date=datetime(2017, 7, 1, tzinfo=timezone.utc),  # Binance spot opened in July 2017
-    catchup=False,
-    max_active_runs=4,
-    default_args={"retries": 3, "retry_delay": timedelta(minutes=2)},
-    params={"symbols": Param([], type="array", description="Binance symbols; empty for every Binance instrument")},
-    tags=["tickflow", "backfill"],
-    doc_md=__doc__,
-)
+
+@dag(schedule=CronDataIntervalTimetable("30 0 * * *", timezone="UTC"),
+     **dag_arguments(__doc__, tag="backfill", retries=3, retry_delay=timedelta(minutes=2), max_active_runs=4,
+                     start_date=datetime(2017, 7, 1, tzinfo=timezone.utc),  # Binance spot opened in July 2017
+                     params={"symbols": Param([], type="array",
+                                              description="Binance symbols; empty for every Binance instrument")}))
 def tickflow_klines_backfill():
     @task
     def backfill_klines(data_interval_start=None, data_interval_end=None, dag_run=None, params=None):

@@ -6,16 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
+from tickflow_ops.dag_defaults import dag_arguments
 
-@dag(
-    schedule=CronDataIntervalTimetable("15 1 * * *", timezone="UTC"),  # 01:15: after the late-data grace
-    start_date=datetime(2020, 1, 1, tzinfo=timezone.utc),  # early, so past intervals can be rerun
-    catchup=False,
-    max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
-    tags=["tickflow", "lake"],
-    doc_md=__doc__,
-)
+
+@dag(schedule=CronDataIntervalTimetable("15 1 * * *", timezone="UTC"),  # 01:15: after the late-data grace
+     **dag_arguments(__doc__, tag="lake", retries=2, retry_delay=timedelta(minutes=5)))
 def tickflow_lake_compaction():
     @task
     def compact_closed_day(data_interval_start=None, data_interval_end=None, dag_run=None):

@@ -2,30 +2,27 @@
 from the day of the data interval on, then an atomic publish to marts.duckdb. A failing test leaves
 the published marts as they were."""
 
-from datetime import datetime, timedelta, timezone
+import logging
+from datetime import timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
+from tickflow_ops.dag_defaults import dag_arguments
 
-@dag(
-    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
-    start_date=datetime(2020, 1, 1, tzinfo=timezone.utc),  # early, so past intervals can be rerun
-    catchup=False,
-    max_active_runs=1,  # one dbt build at a time: they share the build database
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
-    tags=["tickflow", "marts"],
-    doc_md=__doc__,
-)
+log = logging.getLogger(__name__)
+
+
+# One run at a time (the default): dbt builds share the build database.
+@dag(schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+     **dag_arguments(__doc__, tag="marts", retries=2, retry_delay=timedelta(minutes=2)))
 def tickflow_marts_hourly():
     @task
     def build_and_test_marts(data_interval_start=None, data_interval_end=None, dag_run=None):
-        import logging
-
         from tickflow_ops import marts
         from tickflow_ops.intervals import HOURLY, interval
 
         start, _ = interval(data_interval_start, data_interval_end, getattr(dag_run, "run_after", None), HOURLY)
-        logging.getLogger(__name__).info("%s", marts.build(from_date=start.date())[-3000:])
+        log.info("%s", marts.build(from_date=start.date())[-3000:])
 
     @task
     def summarize_interval(data_interval_start=None, data_interval_end=None, dag_run=None):

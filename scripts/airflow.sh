@@ -13,6 +13,8 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$TICKFLOW_ROOT"
 venv="$(bash scripts/python-env.sh dags/requirements.txt)"
+# dbt's own environment, made now so that no task has to (tickflow_ops.settings.dbt_venv).
+export TICKFLOW_DBT_VENV="${TICKFLOW_DBT_VENV:-$(bash scripts/python-env.sh dbt_project/requirements.txt)}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$TICKFLOW_ROOT/.tickflow/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$TICKFLOW_ROOT/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False

@@ -11,7 +11,9 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$TICKFLOW_ROOT"
-venv="$(bash scripts/python-env.sh dbt_project/requirements.txt)"
+# dbt's environment: made here when run by hand; a scheduler made it before it started
+# (TICKFLOW_DBT_VENV, set by scripts/airflow.sh), so no task ever creates one.
+venv="${TICKFLOW_DBT_VENV:-$(bash scripts/python-env.sh dbt_project/requirements.txt)}"
 
 lake="$LAKE_URL"
 case "$lake" in s3://*) ;; *) lake="$(realpath -m "$lake")" ;; esac

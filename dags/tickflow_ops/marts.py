@@ -25,7 +25,8 @@ def _run(command: list[str], cwd: Path, env: dict) -> str:
 
 
 def _environment(**extra: str) -> dict:
-    return dict(os.environ, LAKE_URL=str(settings.lake()), TICKFLOW_WAREHOUSE=str(settings.warehouse()), **extra)
+    return dict(os.environ, LAKE_URL=str(settings.lake()), TICKFLOW_WAREHOUSE=str(settings.warehouse()),
+                TICKFLOW_DBT_VENV=str(settings.dbt_venv()), **extra)
 
 
 def build(from_date: date | None = None) -> str:
@@ -38,10 +39,7 @@ def build(from_date: date | None = None) -> str:
 def dbt(*arguments: str, database: str, target_path: str) -> str:
     """Runs `dbt <arguments>` against `database` (a DuckDB file or :memory:), with its own target
     path so it never shares dbt's state with a concurrent build."""
-    venv = subprocess.run(["bash", str(settings.REPO / "scripts/python-env.sh"),
-                           str(settings.REPO / "dbt_project/requirements.txt")],
-                          capture_output=True, text=True, check=True).stdout.strip()
-    command = [f"{venv}/bin/dbt", *arguments, "--profiles-dir", ".", "--target-path", target_path,
+    command = [str(settings.dbt_venv() / "bin/dbt"), *arguments, "--profiles-dir", ".", "--target-path", target_path,
                "--log-path", f"{target_path}/logs"]
     return _run(command, settings.REPO / "dbt_project", _environment(TICKFLOW_WAREHOUSE_BUILD=database))
 

@@ -2,8 +2,10 @@
 
 LAKE_URL            the lake root
 TICKFLOW_WAREHOUSE  where the marts are published
+TICKFLOW_DBT_VENV   dbt's Python environment, made before the scheduler starts
 
-Both are declared once, with their defaults, in scripts/env.sh (which scripts/airflow.sh sources).
+The first two are declared once, with their defaults, in scripts/env.sh; scripts/airflow.sh
+sources it and makes the third.
 """
 
 import os
@@ -25,6 +27,10 @@ def lake() -> Path:
 
 def warehouse() -> Path:
     return Path(_required("TICKFLOW_WAREHOUSE")).resolve()
+
+
+def dbt_venv() -> Path:
+    return Path(_required("TICKFLOW_DBT_VENV"))
 
 
 def published_marts() -> Path:

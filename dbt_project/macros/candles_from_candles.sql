@@ -5,10 +5,9 @@
   rows.
 #}
 {% macro candles_from_candles(candles, window_seconds) %}
-  {%- set length_us = window_seconds * 1000000 -%}
 select
     instrument_id,
-    make_timestamp(epoch_us(window_start) // {{ length_us }} * {{ length_us }})::timestamptz as window_start,
+    {{ window_start('window_start', window_seconds) }} as window_start,
     {{ window_seconds }} as window_seconds,
     first(open order by window_start) as open,
     max(high) as high,

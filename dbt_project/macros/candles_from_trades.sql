@@ -4,10 +4,9 @@
   stream. Open and close are the first and last trade by event time (ties by identity).
 #}
 {% macro candles_from_trades(trades, window_seconds) %}
-  {%- set length_us = window_seconds * 1000000 -%}
 select
     instrument_id,
-    make_timestamp(epoch_us(event_time) // {{ length_us }} * {{ length_us }})::timestamptz as window_start,
+    {{ window_start('event_time', window_seconds) }} as window_start,
     {{ window_seconds }} as window_seconds,
     first(price order by event_time, trade_key) as open,
     max(price) as high,

@@ -43,8 +43,10 @@ class Airflow:
 
     def __init__(self, home):
         self.venv = python_env("dags/requirements.txt")
+        # As scripts/airflow.sh does: dbt's environment exists before any task runs.
         self.env = dict(os.environ, AIRFLOW_HOME=str(home), AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
-                        AIRFLOW__CORE__LOAD_EXAMPLES="False", AIRFLOW__CORE__UNIT_TEST_MODE="False")
+                        AIRFLOW__CORE__LOAD_EXAMPLES="False", AIRFLOW__CORE__UNIT_TEST_MODE="False",
+                        TICKFLOW_DBT_VENV=python_env("dbt_project/requirements.txt"))
         self.run([f"{self.venv}/bin/airflow", "db", "migrate"])
 
     def run(self, command, **env):

@@ -11,6 +11,9 @@ from pathlib import Path
 from airflow.dag_processing.dagbag import DagBag
 
 folder = Path(sys.argv[1])
+# As Airflow's DAG processor does for a DAG bundle (BundleDagBag): the folder is importable, so a
+# DAG file may import what the DAGs share (tickflow_ops.dag_defaults).
+sys.path.append(str(folder))
 bag = DagBag(dag_folder=str(folder))  # also loads whatever Airflow itself reads lazily
 report = {
     "import_errors": {str(k): v for k, v in bag.import_errors.items()},

@@ -12,6 +12,7 @@ from airflow.utils.session import create_session
 
 folder, dag_id, logical_date = sys.argv[1:4]
 conf = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
+sys.path.append(folder)  # as Airflow's DAG processor does for a DAG bundle (BundleDagBag)
 bag = DagBag(dag_folder=folder)
 assert not bag.import_errors, bag.import_errors
 dag = bag.dags[dag_id]

@@ -50,6 +50,32 @@ def query(warehouse, sql):
         return db.execute(sql).fetchall()
 
 
+def enums(contract):
+    """The allowed values of each enumerated property of a contract in schemas/."""
+    properties = json.loads((REPO / f"schemas/{contract}.schema.json").read_text())["properties"]
+    return {name: [v for v in spec["enum"] if v is not None] for name, spec in properties.items() if "enum" in spec}
+
+
+def test_accepted_values_are_the_contracts_enums_not_a_second_list():
+    contract_of = [("dead_letter", "dead_letter"), ("feed_gap", "feed_gap"), ("anomal", "anomaly"),
+                   ("kline", "kline"), ("trade", "enriched_trade"), ("instrument", "enriched_trade")]
+    checked = 0
+    for path in sorted(DBT.glob("models/**/*.yml")):
+        for model in yaml.safe_load(path.read_text()).get("models", []):
+            contract = next((c for word, c in contract_of if word in model["name"]), None)
+            for column in model.get("columns", []):
+                for test in column.get("data_tests", []):
+                    if not isinstance(test, dict) or "accepted_values" not in test:
+                        continue
+                    allowed = enums(contract).get(column["name"]) if contract else None
+                    if allowed is None:
+                        continue  # not a contract's enum (e.g. a boolean that must hold)
+                    values = test["accepted_values"]["arguments"]["values"]
+                    assert sorted(values) == sorted(allowed), f"{model['name']}.{column['name']}: {values} vs {allowed}"
+                    checked += 1
+    assert checked >= 5, "the enumerated columns were found"
+
+
 def test_sources_declare_the_contract_columns_and_the_types_the_lake_has(lake):
     sources = yaml.safe_load((DBT / "models/staging/_lake__sources.yml").read_text())["sources"][0]["tables"]
     contracts = {"trades": "enriched_trade", "candles": "candle", "anomalies": "anomaly",

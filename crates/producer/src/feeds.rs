@@ -1,5 +1,5 @@
-//! Which sources feed the producer, and their settings: several can run at once, each on its
-//! own threads, all sending frames into one channel.
+//! Which sources feed the producer, and their settings: several can run at once (the live
+//! clients as tasks of one runtime, the others on threads), all sending frames into one channel.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::SyncSender;
@@ -148,9 +148,15 @@ pub fn validate(
     Ok(())
 }
 
-/// Starts every source of the plan; the channel closes when all of them have ended.
+/// A live client's connection loop, to run on the venue runtime.
+type Client = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Starts every source of the plan: the file and synthetic sources on threads of their own, every
+/// live client's connections as tasks of one runtime on one more thread. The channel closes when
+/// all of them have ended.
 pub fn start(plan: &SourcePlan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let mut threads = Vec::new();
+    let mut clients: Vec<Client> = Vec::new();
     let options = plan.live.options()?;
     for kind in plan.kinds {
         let (frames, shutdown) = (plan.frames.clone(), plan.shutdown.clone());
@@ -184,8 +190,7 @@ pub fn start(plan: &SourcePlan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                     .with_backfill_budget(Duration::from_millis(live.binance_backfill_budget_ms));
                     let out = ClientOutput::new(Venue::Binance, frames.clone()).recording(number, plan.tap.clone());
                     let (options, shutdown, counters) = (options.clone(), shutdown.clone(), counters.clone());
-                    threads
-                        .push(std::thread::spawn(move || live::run_recorded(client, options, out, shutdown, counters)));
+                    clients.push(Box::pin(live::run_recorded(client, options, out, shutdown, counters)));
                 }
             }
             SourceKind::Coinbase => {
@@ -194,7 +199,7 @@ pub fn start(plan: &SourcePlan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                 let client = coinbase::Coinbase::new(&plan.live.coinbase_ws_url, products, counters.clone());
                 let (options, out) =
                     (options.clone(), ClientOutput::new(Venue::Coinbase, frames).recording(0, plan.tap.clone()));
-                threads.push(std::thread::spawn(move || live::run_recorded(client, options, out, shutdown, counters)));
+                clients.push(Box::pin(live::run_recorded(client, options, out, shutdown, counters)));
             }
             SourceKind::Finnhub => {
                 if plan.live.finnhub_api_key.is_empty() {
@@ -206,9 +211,20 @@ pub fn start(plan: &SourcePlan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                 let client = finnhub::Finnhub::new(&plan.live.finnhub_ws_url, key, symbols, counters.clone())?;
                 let (options, out) =
                     (options.clone(), ClientOutput::new(Venue::Finnhub, frames).recording(0, plan.tap.clone()));
-                threads.push(std::thread::spawn(move || live::run_recorded(client, options, out, shutdown, counters)));
+                clients.push(Box::pin(live::run_recorded(client, options, out, shutdown, counters)));
             }
         }
+    }
+    if !clients.is_empty() {
+        let runtime = live::venue_runtime()?;
+        threads.push(std::thread::Builder::new().name("venue-clients".into()).spawn(move || {
+            runtime.block_on(async {
+                let running: Vec<_> = clients.into_iter().map(tokio::spawn).collect();
+                for client in running {
+                    let _ = client.await;
+                }
+            });
+        })?);
     }
     Ok(threads)
 }

@@ -20,6 +20,13 @@ use tickflow_service::metrics::ServiceMetrics;
 use crate::source::{Frame, Received};
 use tickflow_service::now_us;
 
+/// Why a record could not be published: not sent (the broker) or not encoded (a bug).
+pub use tickflow_kafka::producer::OutputError as PublishError;
+
+fn encoded(what: &'static str, value: &impl serde::Serialize) -> Result<Vec<u8>, PublishError> {
+    PublishError::encode(what, value)
+}
+
 #[derive(Debug)]
 pub struct Publisher {
     producer: OutputProducer,
@@ -58,14 +65,14 @@ impl Publisher {
 
     /// A new producer holds nothing: releases whatever an earlier run that ended abruptly may
     /// have left held for these venues.
-    pub fn release_at_start(&mut self, venues: &[Venue]) -> Result<(), KafkaError> {
+    pub fn release_at_start(&mut self, venues: &[Venue]) -> Result<(), PublishError> {
         for &venue in venues {
             self.send_watermark(Watermark { watermark_us: 0, venue: Some(venue), held: false })?;
         }
         Ok(())
     }
 
-    pub fn publish(&mut self, received: &Received) -> Result<(), KafkaError> {
+    pub fn publish(&mut self, received: &Received) -> Result<(), PublishError> {
         match received {
             Received::Frame(frame) => self.publish_frame(frame),
             Received::Missed { missed } => self.publish_gap(missed),
@@ -76,7 +83,7 @@ impl Publisher {
     /// A client's feed is held (its connection dropped) or released (it has recovered). The
     /// venue is held while any of its connections is; the hold names the latest event time
     /// sent for the venue, which is as far as it is complete.
-    fn publish_status(&mut self, venue: Venue, held: bool) -> Result<(), KafkaError> {
+    fn publish_status(&mut self, venue: Venue, held: bool) -> Result<(), PublishError> {
         let (count, sent) = self.holds[venue as usize];
         let count = if held { count + 1 } else { count.saturating_sub(1) };
         self.holds[venue as usize] = (count, sent);
@@ -98,17 +105,15 @@ impl Publisher {
         }
     }
 
-    fn publish_gap(&mut self, missed: &MissedTrades) -> Result<(), KafkaError> {
+    fn publish_gap(&mut self, missed: &MissedTrades) -> Result<(), PublishError> {
         let gap = match missed.to_gap(&self.reference) {
             Ok(gap) => gap,
             Err(rejection) => {
-                let original =
-                    serde_json::to_vec(missed).map_err(|_| KafkaError::Config("a gap did not encode".into()))?;
+                let original = encoded("feed gap", missed)?;
                 return self.dead_letter(missed.venue, &original, rejection);
             }
         };
-        let payload = serde_json::to_vec(&Metric::FeedGap(gap.clone()))
-            .map_err(|_| KafkaError::Config("a gap did not encode".into()))?;
+        let payload = encoded("feed gap", &Metric::FeedGap(gap.clone()))?;
         let record =
             Outgoing { topic: RAW_TRADES, partition: None, key: gap.instrument_id.as_bytes(), payload: &payload };
         self.producer.send(record, Some(OutputHeaders::kind(KIND_FEED_GAP)))?;
@@ -117,7 +122,7 @@ impl Publisher {
         Ok(())
     }
 
-    fn publish_frame(&mut self, frame: &Frame) -> Result<(), KafkaError> {
+    fn publish_frame(&mut self, frame: &Frame) -> Result<(), PublishError> {
         self.frames_in[frame.venue as usize].inc();
         let context =
             NormalizeContext { reference: &self.reference, rules: &self.rules, receive_time_us: frame.receive_time_us };
@@ -128,7 +133,7 @@ impl Publisher {
                         Ok(trade) => {
                             self.buffer.clear();
                             serde_json::to_writer(&mut self.buffer, &trade)
-                                .map_err(|_| KafkaError::Config("a trade did not encode".into()))?;
+                                .map_err(|cause| PublishError::Encode { what: "trade", cause })?;
                             let key = trade.instrument_id.as_bytes();
                             self.producer.send(
                                 Outgoing { topic: RAW_TRADES, partition: None, key, payload: &self.buffer },
@@ -154,7 +159,7 @@ impl Publisher {
         Ok(())
     }
 
-    fn dead_letter(&mut self, venue: Venue, original: &[u8], rejection: Rejection) -> Result<(), KafkaError> {
+    fn dead_letter(&mut self, venue: Venue, original: &[u8], rejection: Rejection) -> Result<(), PublishError> {
         self.metrics.rejection("producer", rejection.reason.as_str()).inc();
         let letter = DeadLetter {
             reason: rejection.reason,
@@ -168,13 +173,13 @@ impl Publisher {
         };
         let key = venue.as_str().as_bytes();
         let record = Outgoing { topic: DEAD_LETTERS, partition: None, key, payload: original };
-        self.producer.send(record, Some(OutputHeaders::dead_letter(&letter)))
+        Ok(self.producer.send(record, Some(OutputHeaders::dead_letter(&letter)))?)
     }
 
     /// While a venue's feed is quiet and not held, lets its event time pass at the wall
     /// clock's pace: a watermark of its latest event time plus the time since it was sent,
     /// once `quiet` has passed.
-    pub fn watermark_if_quiet(&mut self, quiet: Duration) -> Result<(), KafkaError> {
+    pub fn watermark_if_quiet(&mut self, quiet: Duration) -> Result<(), PublishError> {
         for venue in Venue::ALL {
             let Some((latest, at)) = self.progress[venue as usize] else { continue };
             if at.elapsed() >= quiet && self.holds[venue as usize].0 == 0 {
@@ -187,16 +192,15 @@ impl Publisher {
     }
 
     /// The feed has ended: a watermark a day past its last trade closes every window.
-    pub fn watermark_at_end(&mut self) -> Result<(), KafkaError> {
+    pub fn watermark_at_end(&mut self) -> Result<(), PublishError> {
         match self.progress.iter().flatten().map(|(t, _)| *t).max() {
             Some(latest) => self.send_watermark(Watermark::all(latest.saturating_add(86_400_000_000))),
             None => Ok(()),
         }
     }
 
-    fn send_watermark(&mut self, watermark: Watermark) -> Result<(), KafkaError> {
-        let payload =
-            serde_json::to_vec(&watermark).map_err(|_| KafkaError::Config("a watermark did not encode".into()))?;
+    fn send_watermark(&mut self, watermark: Watermark) -> Result<(), PublishError> {
+        let payload = encoded("watermark", &watermark)?;
         for partition in 0..self.partitions {
             let headers = OutputHeaders::kind(KIND_WATERMARK);
             let record = Outgoing { topic: RAW_TRADES, partition: Some(partition), key: b"", payload: &payload };

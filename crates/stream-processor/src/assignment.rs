@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
 use tickflow_core::contract::Venue;
 use tickflow_core::contract::topics::RAW_TRADES;
 use tickflow_core::processor::{ProcessorConfig, StreamProcessor};
@@ -34,11 +36,41 @@ pub struct Setup {
     pub metrics: ServiceMetrics,
 }
 
+/// The assignment's own metrics, created once.
+#[derive(Debug, Clone)]
+struct AssignmentMetrics {
+    /// A commit's whole cost, and its two stages: outputs acknowledged, state saved.
+    commit: Histogram,
+    commit_outputs: Histogram,
+    commit_state: Histogram,
+    consume_retries: Counter,
+    state_restored: Counter,
+    restore_seconds: Histogram,
+}
+
+impl AssignmentMetrics {
+    fn new(service: &ServiceMetrics) -> Self {
+        let latency = |name: &str| ServiceMetrics::named(&service.latency_seconds, name);
+        AssignmentMetrics {
+            commit: latency("commit"),
+            commit_outputs: latency("commit_outputs"),
+            commit_state: latency("commit_state"),
+            consume_retries: ServiceMetrics::named(&service.retries, "consume"),
+            state_restored: ServiceMetrics::named(&service.events, "state_restored"),
+            restore_seconds: service
+                .restore_seconds
+                .get_or_create(&TopicLabel { topic: RAW_TRADES.to_owned() })
+                .clone(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Assignment {
     setup: Setup,
     workers: BTreeMap<i32, PartitionWorker>,
     counters: WorkerCounters,
+    own: AssignmentMetrics,
     /// Whether the group has assigned this member anything yet (an empty share included).
     pub joined: bool,
     /// Set when a record's processing failed half-way: that state must never be saved, so the
@@ -49,7 +81,8 @@ pub struct Assignment {
 impl Assignment {
     pub fn new(setup: Setup) -> Self {
         let counters = WorkerCounters::new(&setup.metrics);
-        Assignment { setup, workers: BTreeMap::new(), counters, joined: false, failed: false }
+        let own = AssignmentMetrics::new(&setup.metrics);
+        Assignment { setup, workers: BTreeMap::new(), counters, own, joined: false, failed: false }
     }
 
     /// Processes one record of an owned partition.
@@ -65,7 +98,7 @@ impl Assignment {
 
     /// Counts a consumer error that is retried.
     pub fn consumer_retried(&self) {
-        ServiceMetrics::named(&self.setup.metrics.retries, "consume").inc();
+        self.own.consume_retries.inc();
     }
 
     /// Sets `consumer_lag` of an owned partition.
@@ -99,8 +132,7 @@ impl Assignment {
             .flush(Duration::from_secs(120))
             .context("outputs were not acknowledged; stopping so a restart replays them")?;
         let flushed = Instant::now();
-        let metrics = &self.setup.metrics;
-        ServiceMetrics::named(&metrics.latency_seconds, "commit_outputs").observe((flushed - started).as_secs_f64());
+        self.own.commit_outputs.observe((flushed - started).as_secs_f64());
         let mut offsets = Vec::new();
         for worker in self.workers.values_mut().filter(|w| w.dirty && chosen(w.partition)) {
             let Some(next_offset) = worker.next_offset else { continue };
@@ -121,8 +153,8 @@ impl Assignment {
             worker.dirty = false;
         }
         // The commit's whole cost: outputs acknowledged, state encoded, sent and acknowledged.
-        ServiceMetrics::named(&metrics.latency_seconds, "commit_state").observe(flushed.elapsed().as_secs_f64());
-        ServiceMetrics::named(&metrics.latency_seconds, "commit").observe(started.elapsed().as_secs_f64());
+        self.own.commit_state.observe(flushed.elapsed().as_secs_f64());
+        self.own.commit.observe(started.elapsed().as_secs_f64());
         Ok(offsets)
     }
 
@@ -149,8 +181,9 @@ impl PartitionOwner for Assignment {
     fn assigned(&mut self, partitions: &[TopicPartition]) -> Result<Vec<Option<i64>>, OwnerError> {
         // Restored side by side: each waits on the broker, not on the CPU.
         let restored: Vec<anyhow::Result<(PartitionWorker, Option<i64>)>> = std::thread::scope(|scope| {
-            let setup = &self.setup;
-            let jobs: Vec<_> = partitions.iter().map(|p| scope.spawn(move || restore(setup, p.partition))).collect();
+            let (setup, own) = (&self.setup, &self.own);
+            let jobs: Vec<_> =
+                partitions.iter().map(|p| scope.spawn(move || restore(setup, own, p.partition))).collect();
             jobs.into_iter()
                 .map(|job| job.join().unwrap_or_else(|_| Err(anyhow::anyhow!("restore thread failed"))))
                 .collect()
@@ -184,14 +217,14 @@ impl PartitionOwner for Assignment {
 
 /// A partition's worker and where it resumes: from its state in the changelog when there is one,
 /// otherwise from the committed offset (`None`) with empty state.
-fn restore(setup: &Setup, partition: i32) -> anyhow::Result<(PartitionWorker, Option<i64>)> {
+fn restore(setup: &Setup, own: &AssignmentMetrics, partition: i32) -> anyhow::Result<(PartitionWorker, Option<i64>)> {
     let started = Instant::now();
-    let Setup { config, reference, metrics, .. } = setup;
+    let Setup { config, reference, .. } = setup;
     let (processor, start) = match setup.changelog.load(partition)? {
         Some(PartitionSnapshot { next_offset, processor, .. }) => {
             match StreamProcessor::restore(config.clone(), reference.clone(), processor) {
                 Ok(restored) => {
-                    ServiceMetrics::named(&metrics.events, "state_restored").inc();
+                    own.state_restored.inc();
                     (restored, Some(next_offset))
                 }
                 Err(error) => {
@@ -204,7 +237,7 @@ fn restore(setup: &Setup, partition: i32) -> anyhow::Result<(PartitionWorker, Op
     };
     let written = last_outputs(&setup.kafka, partition)?;
     let elapsed = started.elapsed().as_secs_f64();
-    setup.metrics.restore_seconds.get_or_create(&TopicLabel { topic: RAW_TRADES.to_owned() }).observe(elapsed);
+    own.restore_seconds.observe(elapsed);
     tracing::info!(partition, start = ?start, already_written = ?written, seconds = elapsed, "partition restored");
     // The worker drops what lies before `start`.
     Ok((PartitionWorker::new(partition, processor, start, written), start))

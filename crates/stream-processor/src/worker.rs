@@ -297,7 +297,7 @@ impl PartitionWorker {
                         };
                         self.send(Output::Enriched, record, sink)
                     }
-                    Err(cause) => Err(ProcessorError::Encode { topic: ENRICHED_TRADES, cause }),
+                    Err(cause) => Err(ProcessorError::Encode { what: "enriched trade", cause }),
                 };
                 self.encoded = encoded;
                 sent
@@ -315,7 +315,7 @@ impl PartitionWorker {
                 sink.counters.window_close_to_final_candle.observe(seconds(sink.now_us - closed));
             }
             let encoded = serde_json::to_vec(&metric)
-                .map_err(|cause| ProcessorError::Encode { topic: REALTIME_METRICS, cause })?;
+                .map_err(|cause| ProcessorError::Encode { what: "realtime metric", cause })?;
             let record = OutputRecord {
                 key: metric.instrument_id().as_bytes(),
                 payload: &encoded,

@@ -37,6 +37,28 @@ impl ProducerContext for DeliveryCounter {
     }
 }
 
+/// Why an output record was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    /// The record did not encode: a bug, not a broker problem.
+    #[error("a {what} record did not encode: {cause}")]
+    Encode { what: &'static str, cause: serde_json::Error },
+}
+
+impl OutputError {
+    /// Whether retrying later can succeed (the broker is down or busy).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, OutputError::Kafka(error) if error.is_transient())
+    }
+
+    /// `value` as JSON, or why it did not encode.
+    pub fn encode(what: &'static str, value: &impl serde::Serialize) -> Result<Vec<u8>, OutputError> {
+        serde_json::to_vec(value).map_err(|cause| OutputError::Encode { what, cause })
+    }
+}
+
 /// One record to send. `partition: None` lets the key choose the partition.
 #[derive(Debug, Clone, Copy)]
 pub struct Outgoing<'a> {

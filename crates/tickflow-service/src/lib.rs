@@ -78,7 +78,7 @@ fn binary_name() -> String {
 
 /// Crates whose logs stay at info or above whatever `RUST_LOG` asks: the WebSocket library logs
 /// request URLs and handshakes at debug and trace, and Finnhub's API key is in its URL.
-const SECRET_BEARING: &[&str] = &["tungstenite", "tungstenite::handshake", "tungstenite::client"];
+const SECRET_BEARING: &[&str] = &["tungstenite", "tungstenite::handshake", "tungstenite::client", "tokio_tungstenite"];
 
 /// The filter every service logs through: `RUST_LOG` (default `info`), with [`SECRET_BEARING`]
 /// crates capped at info.

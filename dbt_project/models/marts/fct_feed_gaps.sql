@@ -3,5 +3,4 @@
 select
     *,
     epoch_us(gap_end) - epoch_us(gap_start) as gap_duration_us
-from {{ ref('stg_lake__feed_gaps') }}
-qualify row_number() over (partition by gap_key order by detected_at) = 1
+from {{ ref('int_feed_gaps__deduplicated') }}

@@ -6,9 +6,8 @@
 -- the newest final candle can reach the lake a flush before the last of its trades.
 with realtime as (
     select instrument_id, window_start, trade_count, volume
-    from {{ ref('stg_lake__candles') }}
+    from {{ ref('int_candles__latest_revision') }}
     where is_final and window_seconds = 60
-    qualify row_number() over (partition by instrument_id, window_start order by revision desc) = 1
 ),
 
 horizon as (
@@ -24,7 +23,7 @@ compared as (
 trades as (
     select
         instrument_id,
-        make_timestamp(epoch_us(event_time) // 60000000 * 60000000)::timestamptz as window_start,
+        {{ window_start('event_time', 60) }} as window_start,
         size,
         is_late
     from {{ ref('fct_trades') }}

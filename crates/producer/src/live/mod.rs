@@ -7,6 +7,11 @@
 //! [`on_connected`], [`on_text`], [`on_disconnected`] and [`on_stopped`], which record it to the
 //! capture and hand it to the protocol; a replay ([`replay`]) calls the same functions with the
 //! recorded events, so it reproduces what the client made of them.
+//!
+//! Every client is a task on one tokio runtime ([`venue_runtime`]), so a venue's symbol set may
+//! open as many connections as it needs (Binance: one per 1 024 streams) without a thread each.
+//! The protocols stay synchronous and pure; what in them blocks (a REST backfill, a full frames
+//! channel) runs through [`blocking`], which frees the runtime's worker meanwhile.
 
 pub mod binance;
 pub mod coinbase;
@@ -16,12 +21,12 @@ pub mod rest;
 pub mod secret;
 pub mod trust;
 
-use std::cell::Cell;
-use std::net::TcpStream;
-use std::sync::mpsc::SyncSender;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
 use prometheus_client::metrics::counter::Counter;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardUniform};
@@ -31,15 +36,33 @@ use tickflow_core::reference::ReferenceData;
 use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::now_us;
 use tickflow_service::shutdown::Shutdown;
+use tokio::net::TcpStream;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tungstenite::Message;
 use tungstenite::protocol::WebSocketConfig;
-use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Message, WebSocket};
 
 use crate::capture::{CaptureLine, Tap, VenueEvent, VenueRecord};
 use crate::source::{FeedStatus, Frame, Received};
 pub use trust::Trust;
 
-pub type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The runtime every live client runs on: a few worker threads for any number of connections.
+pub fn venue_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("venues").enable_all().build()
+}
+
+/// Runs `work`, which may block (an HTTP request, a full channel), without holding up the other
+/// connections: on the venue runtime its worker is handed over meanwhile; elsewhere (a replay,
+/// a test) it simply runs.
+pub fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
 
 /// How long a connection may stay silent, how it backs off, and its limits.
 #[derive(Debug, Clone)]
@@ -120,7 +143,7 @@ pub struct ClientOutput {
     client: u32,
     frames: SyncSender<Received>,
     tap: Tap,
-    now_us: Cell<i64>,
+    now_us: AtomicI64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,7 +153,7 @@ pub struct Closed;
 impl ClientOutput {
     /// Where `venue`'s client puts what it received.
     pub fn new(venue: Venue, frames: SyncSender<Received>) -> Self {
-        ClientOutput { venue, client: 0, frames, tap: Tap::none(), now_us: Cell::new(0) }
+        ClientOutput { venue, client: 0, frames, tap: Tap::none(), now_us: AtomicI64::new(0) }
     }
 
     /// Records the connection's events as client `client` of the venue into `tap`.
@@ -141,12 +164,12 @@ impl ClientOutput {
     /// The time of the event being handled (a frame's receive time, a REST answer's, a
     /// connection's end): protocols take their times from here, so a replay gives the same.
     pub fn now_us(&self) -> i64 {
-        self.now_us.get()
+        self.now_us.load(Ordering::Relaxed)
     }
 
     /// The event at hand happened at `at_us`.
     pub fn at(&self, at_us: i64) {
-        self.now_us.set(at_us);
+        self.now_us.store(at_us, Ordering::Relaxed);
     }
 
     /// Records `event` of this client's connection, at the current time.
@@ -162,7 +185,7 @@ impl ClientOutput {
     }
 
     pub fn send(&self, frame: String, receive_time_us: i64) -> Result<(), Closed> {
-        self.frames.send(Received::Frame(Frame { venue: self.venue, receive_time_us, text: frame })).map_err(|_| Closed)
+        self.deliver(Received::Frame(Frame { venue: self.venue, receive_time_us, text: frame }))
     }
 
     /// Reports trades the client gave up on; logged, and counted as unrecovered.
@@ -177,14 +200,23 @@ impl ClientOutput {
             ids = ?missed.ids,
             "trades missed and not recoverable; a feed gap record goes to raw_trades"
         );
-        self.frames.send(Received::Missed { missed }).map_err(|_| Closed)
+        self.deliver(Received::Missed { missed })
     }
 
     /// Says whether the feed is held (its connection dropped; it may be missing trades until
     /// it recovers) or complete again.
     pub fn status(&self, held: bool) -> Result<(), Closed> {
         let status = FeedStatus { venue: self.venue, held, at_us: self.now_us() };
-        self.frames.send(Received::Status { status }).map_err(|_| Closed)
+        self.deliver(Received::Status { status })
+    }
+
+    /// Hands `received` to the producer; waits (see [`blocking`]) while its channel is full.
+    fn deliver(&self, received: Received) -> Result<(), Closed> {
+        match self.frames.try_send(received) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(received)) => blocking(|| self.frames.send(received)).map_err(|_| Closed),
+            Err(TrySendError::Disconnected(_)) => Err(Closed),
+        }
     }
 }
 
@@ -226,20 +258,20 @@ enum End {
 }
 
 /// Connects, reads and reconnects until shutdown or until the producer stops taking frames.
-pub fn run(
-    protocol: impl Protocol,
+pub async fn run(
+    protocol: impl Protocol + Send,
     options: LiveOptions,
     frames: SyncSender<Received>,
     shutdown: Shutdown,
     counters: FeedCounters,
 ) {
     let out = ClientOutput::new(protocol.venue(), frames);
-    run_recorded(protocol, options, out, shutdown, counters)
+    run_recorded(protocol, options, out, shutdown, counters).await
 }
 
 /// [`run`], handing on and recording through `out` (made with [`ClientOutput::recording`]).
-pub fn run_recorded(
-    mut protocol: impl Protocol,
+pub async fn run_recorded(
+    mut protocol: impl Protocol + Send,
     options: LiveOptions,
     out: ClientOutput,
     shutdown: Shutdown,
@@ -251,7 +283,7 @@ pub fn run_recorded(
     let mut link = Link { held: false, healthy: false };
     while !shutdown.requested() {
         link.healthy = false;
-        let reason = match session(&mut protocol, &options, &out, &shutdown, &counters, &mut link) {
+        let reason = match session(&mut protocol, &options, &out, &shutdown, &counters, &mut link).await {
             Ok(End::Stop) => break,
             Ok(End::Reconnect(reason)) => {
                 tracing::info!(venue = ?out.venue, reason, "reconnecting");
@@ -271,7 +303,7 @@ pub fn run_recorded(
         let wait = retries.after_session(link.healthy, &options.backoff, StandardUniform.sample(&mut jitter));
         let until = Instant::now() + wait;
         while Instant::now() < until && !shutdown.requested() {
-            std::thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
+            tokio::time::sleep(Duration::from_millis(20).min(until - Instant::now())).await;
         }
     }
     on_stopped(&mut protocol, &out, &mut link, now_us());
@@ -367,8 +399,8 @@ fn record_control(out: &ClientOutput, kind: &str, payload: &[u8]) {
     });
 }
 
-fn session(
-    protocol: &mut impl Protocol,
+async fn session(
+    protocol: &mut (impl Protocol + Send),
     options: &LiveOptions,
     out: &ClientOutput,
     shutdown: &Shutdown,
@@ -378,18 +410,16 @@ fn session(
     let config = WebSocketConfig::default()
         .max_message_size(Some(options.max_frame_bytes))
         .max_frame_size(Some(options.max_frame_bytes));
-    let mut socket = options.trust.connect(&protocol.url(), config)?;
-    set_read_timeout(&mut socket, Duration::from_millis(50))?;
+    let mut socket = options.trust.connect(&protocol.url(), config).await?;
     counters.connects.inc();
     for message in on_connected(protocol, out, link, now_us())? {
-        send(&mut socket, out, message)?;
+        send(&mut socket, out, message).await?;
     }
     let (connected, mut heard) = (Instant::now(), Instant::now());
     let watchdog = options.watchdog.unwrap_or_else(|| protocol.watchdog());
     loop {
         if shutdown.requested() {
-            let _ = socket.close(None);
-            let _ = socket.flush();
+            let _ = socket.close(None).await;
             return Ok(End::Stop);
         }
         if connected.elapsed() >= options.max_connection_age {
@@ -399,28 +429,30 @@ fn session(
             counters.silent.inc();
             return Ok(End::Reconnect("silent for longer than the watchdog"));
         }
-        match socket.read() {
-            Ok(Message::Text(text)) => {
+        // Reading answers the venue's pings (tungstenite queues the pong and sends it on the next read).
+        let Ok(next) = tokio::time::timeout(Duration::from_millis(50), socket.next()).await else { continue };
+        match next {
+            Some(Ok(Message::Text(text))) => {
                 heard = Instant::now();
                 link.healthy = true;
                 match on_text(protocol, out, link, text.as_str(), now_us())? {
                     Flow::Continue => {}
                     Flow::Send(messages) => {
                         for message in messages {
-                            send(&mut socket, out, message)?;
+                            send(&mut socket, out, message).await?;
                         }
                     }
                     Flow::Reconnect(reason) => return Ok(End::Reconnect(reason)),
                 }
             }
-            Ok(Message::Close(frame)) => {
+            Some(Ok(Message::Close(frame))) => {
                 // As on the wire: the status code (big-endian), then the reason.
                 let payload = frame
                     .map_or_else(Vec::new, |f| [&u16::from(f.code).to_be_bytes()[..], f.reason.as_bytes()].concat());
                 record_control(out, "close", &payload);
                 return Ok(End::Reconnect("closed by the venue"));
             }
-            Ok(message) => {
+            Some(Ok(message)) => {
                 heard = Instant::now();
                 if out.tap.is_on() {
                     let kind = match &message {
@@ -432,28 +464,19 @@ fn session(
                     record_control(out, kind, &message.into_data());
                 }
             }
-            Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-            Err(tungstenite::Error::Capacity(error)) => {
+            Some(Err(tungstenite::Error::Capacity(error))) => {
                 counters.refused_frames.inc();
                 anyhow::bail!("frame refused: {error}");
             }
-            Err(error) => return Err(error.into()),
+            Some(Err(error)) => return Err(error.into()),
+            None => return Ok(End::Reconnect("the connection ended")),
         }
     }
 }
 
 /// Sends a text message to the venue and records it.
-fn send(socket: &mut Socket, out: &ClientOutput, message: String) -> Result<(), tungstenite::Error> {
-    socket.send(Message::text(message.clone()))?;
+async fn send(socket: &mut Socket, out: &ClientOutput, message: String) -> Result<(), tungstenite::Error> {
+    socket.send(Message::text(message.clone())).await?;
     out.record(|| VenueEvent::Sent { text: message });
     Ok(())
-}
-
-fn set_read_timeout(socket: &mut Socket, timeout: Duration) -> std::io::Result<()> {
-    match socket.get_mut() {
-        MaybeTlsStream::Plain(stream) => stream.set_read_timeout(Some(timeout)),
-        MaybeTlsStream::Rustls(stream) => stream.get_mut().set_read_timeout(Some(timeout)),
-        _ => Ok(()),
-    }
 }

@@ -41,6 +41,16 @@ impl HttpRest {
 
 impl Rest for HttpRest {
     fn get(&mut self, path: &str, query: &[(&str, String)], headers: &[(&str, &str)]) -> RestAnswer {
+        super::blocking(|| self.call(path, query, headers))
+    }
+
+    fn pause(&mut self, wait: Duration) {
+        super::blocking(|| std::thread::sleep(wait));
+    }
+}
+
+impl HttpRest {
+    fn call(&self, path: &str, query: &[(&str, String)], headers: &[(&str, &str)]) -> RestAnswer {
         let mut request = self.http.get(format!("{}{path}", self.base_url));
         for (name, value) in query {
             request = request.query(*name, value);
@@ -67,10 +77,6 @@ impl Rest for HttpRest {
             }
             Err(error) => answer(None, None, String::new(), Some(error.to_string())),
         }
-    }
-
-    fn pause(&mut self, wait: Duration) {
-        std::thread::sleep(wait);
     }
 }
 

@@ -3,7 +3,6 @@
 //! like curl's `--cacert`): a TLS-inspecting proxy, or a private exchange such as the simulator
 //! with `--tls`. The same choice holds for the WebSocket connections and the REST calls.
 
-use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,10 +10,9 @@ use std::time::Duration;
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use tokio_tungstenite::Connector;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::WebSocketConfig;
-use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Connector, WebSocket};
 
 #[derive(Clone, Default)]
 pub struct Trust {
@@ -72,17 +70,15 @@ impl Trust {
             .with_no_client_auth())
     }
 
-    /// Opens a WebSocket to `url` (`ws://` plain, `wss://` over TLS with these roots).
-    pub fn connect(&self, url: &str, config: WebSocketConfig) -> anyhow::Result<WebSocket<MaybeTlsStream<TcpStream>>> {
+    /// Opens a WebSocket to `url` (`ws://` plain, `wss://` over TLS with these roots); the TCP
+    /// connection and the handshake together may take 30 s.
+    pub async fn connect(&self, url: &str, config: WebSocketConfig) -> anyhow::Result<super::Socket> {
         let request = url.into_client_request()?;
-        let uri = request.uri();
-        let host = uri.host().ok_or_else(|| anyhow::anyhow!("the URL has no host"))?.trim_matches(['[', ']']);
-        let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("wss") { 443 } else { 80 });
-        let stream = TcpStream::connect((host, port))?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?; // the handshake; the loop sets its own
         let connector = Connector::Rustls(Arc::new(self.tls_config()?));
-        let (socket, _) = tungstenite::client_tls_with_config(request, stream, Some(config), Some(connector))
+        let handshake = tokio_tungstenite::connect_async_tls_with_config(request, Some(config), true, Some(connector));
+        let (socket, _) = tokio::time::timeout(Duration::from_secs(30), handshake)
+            .await
+            .map_err(|_| anyhow::anyhow!("no handshake within 30 s"))?
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(socket)
     }

@@ -133,11 +133,12 @@ fn the_exchanges_certificate_is_verified() {
     };
     let simulator = Simulator::start(config, "127.0.0.1", Ports::default()).expect("simulator");
     let url = format!("wss://{}/stream?streams=btcusdt@trade", simulator.binance_ws);
-    let refused = Trust::public().connect(&url, WebSocketConfig::default()).expect_err("not a public certificate");
+    let runtime = producer::live::venue_runtime().expect("runtime");
+    let connect = |trust: &Trust, url: &str| runtime.block_on(trust.connect(url, WebSocketConfig::default()));
+    let refused = connect(&Trust::public(), &url).expect_err("not a public certificate");
     assert!(format!("{refused:#}").contains("UnknownIssuer"), "{refused:#}");
-    assert!(trust(&simulator).connect(&url, WebSocketConfig::default()).is_ok(), "the exchange's own CA is trusted");
-    let plain = Trust::public()
-        .connect(&format!("ws://{}/stream?streams=btcusdt@trade", simulator.binance_ws), WebSocketConfig::default());
+    assert!(connect(&trust(&simulator), &url).is_ok(), "the exchange's own CA is trusted");
+    let plain = connect(&Trust::public(), &format!("ws://{}/stream?streams=btcusdt@trade", simulator.binance_ws));
     assert!(plain.is_err(), "a TLS server does not speak plain WebSocket");
 }
 

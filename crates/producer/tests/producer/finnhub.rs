@@ -122,7 +122,8 @@ fn brief(
     let shutdown = Shutdown::manual();
     let thread = {
         let (stop, counters) = (shutdown.clone(), counters.clone());
-        std::thread::spawn(move || live::run(client, options, frames_tx, stop, counters))
+        let runtime = live::venue_runtime().expect("runtime");
+        std::thread::spawn(move || runtime.block_on(live::run(client, options, frames_tx, stop, counters)))
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done(&simulator, &counters) && Instant::now() < deadline {

@@ -193,7 +193,8 @@ pub fn run_client<P: Protocol + Send + 'static>(
     let thread = {
         let (counters, stop) = (counters.clone(), shutdown.clone());
         let out = live::ClientOutput::new(venue, frames_tx).recording(0, tap);
-        std::thread::spawn(move || live::run_recorded(client, options, out, stop, counters))
+        let runtime = live::venue_runtime().expect("runtime");
+        std::thread::spawn(move || runtime.block_on(live::run_recorded(client, options, out, stop, counters)))
     };
     let mut run = Run {
         simulator,
