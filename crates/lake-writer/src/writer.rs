@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use object_store::ObjectStore;
 use prometheus_client::metrics::counter::Counter;
+use tickflow_lake::LakeTable;
 use tickflow_lake::commit::{CommitReport, commit_batch};
 use tickflow_lake::store::{BatchMarker, StoreError, latest_marker, missing_files};
 use tickflow_service::metrics::ServiceMetrics;
@@ -28,6 +29,8 @@ pub struct LakeWriter {
     batches: u64,
     already_there: Counter,
     rejected_rows: Counter,
+    /// Files and rows written, per table (`LakeTable::ALL`'s order).
+    written: Vec<(LakeTable, Counter, Counter)>,
 }
 
 impl std::fmt::Debug for LakeWriter {
@@ -42,7 +45,14 @@ impl LakeWriter {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let already_there = ServiceMetrics::named(&metrics.events, "file_already_written");
         let rejected_rows = metrics.rejection("lake-writer", "schema_error");
-        Ok(LakeWriter { store, runtime, metrics, shutdown, batches: 0, already_there, rejected_rows })
+        let written = LakeTable::ALL
+            .iter()
+            .map(|table| {
+                let files = ServiceMetrics::named(&metrics.files_written, table.name);
+                (*table, files, ServiceMetrics::named(&metrics.rows_written, table.name))
+            })
+            .collect();
+        Ok(LakeWriter { store, runtime, metrics, shutdown, batches: 0, already_there, rejected_rows, written })
     }
 
     /// Writes every file of the batch. Returns once all exist, or fails on a conflict (or on a
@@ -59,8 +69,10 @@ impl LakeWriter {
 
     fn count(&self, report: &CommitReport) {
         for (table, rows) in &report.written {
-            ServiceMetrics::named(&self.metrics.files_written, table.name).inc();
-            ServiceMetrics::named(&self.metrics.rows_written, table.name).inc_by(*rows);
+            if let Some((_, files, rows_written)) = self.written.iter().find(|(t, _, _)| t == table) {
+                files.inc();
+                rows_written.inc_by(*rows);
+            }
         }
         self.already_there.inc_by(report.already_there);
         self.rejected_rows.inc_by(report.rejected_rows);

@@ -35,6 +35,8 @@ pub struct Publisher {
     metrics: ServiceMetrics,
     trades_out: Counter,
     gaps_out: Counter,
+    venue_errors: Counter,
+    watermarks_out: Counter,
     frames_in: [Counter; 3],
     buffer: Vec<u8>,
     /// Partitions of `raw_trades`, which each get every watermark.
@@ -54,6 +56,8 @@ impl Publisher {
             rules: ValidationRules::default(),
             trades_out: metrics.counter_out(RAW_TRADES),
             gaps_out: ServiceMetrics::named(&metrics.events, "feed_gap_sent"),
+            venue_errors: ServiceMetrics::named(&metrics.events, "venue_error"),
+            watermarks_out: ServiceMetrics::named(&metrics.events, "watermark_sent"),
             metrics,
             frames_in,
             buffer: Vec::with_capacity(1024),
@@ -150,7 +154,7 @@ impl Publisher {
             }
             Ok(VenueFrame::VenueError { message }) => {
                 tracing::warn!(venue = frame.venue.as_str(), message, "venue reported an error");
-                ServiceMetrics::named(&self.metrics.events, "venue_error").inc();
+                self.venue_errors.inc();
             }
             Ok(_) => {}
             Err(rejection) => self.dead_letter(frame.venue, frame.text.as_bytes(), rejection)?,
@@ -206,7 +210,7 @@ impl Publisher {
             let record = Outgoing { topic: RAW_TRADES, partition: Some(partition), key: b"", payload: &payload };
             self.producer.send(record, Some(headers))?;
         }
-        ServiceMetrics::named(&self.metrics.events, "watermark_sent").inc();
+        self.watermarks_out.inc();
         Ok(())
     }
 
