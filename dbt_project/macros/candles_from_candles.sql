@@ -6,7 +6,6 @@
 #}
 {% macro candles_from_candles(candles, window_seconds) %}
 select
-    instrument_id || '|' || {{ window_start('window_start', window_seconds) }} || '|' || {{ window_seconds }} as candle_id,
     instrument_id,
     {{ window_start('window_start', window_seconds) }} as window_start,
     {{ window_seconds }} as window_seconds,

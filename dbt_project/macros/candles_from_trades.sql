@@ -5,7 +5,6 @@
 #}
 {% macro candles_from_trades(trades, window_seconds) %}
 select
-    instrument_id || '|' || {{ window_start('event_time', window_seconds) }} || '|' || {{ window_seconds }} as candle_id,
     instrument_id,
     {{ window_start('event_time', window_seconds) }} as window_start,
     {{ window_seconds }} as window_seconds,

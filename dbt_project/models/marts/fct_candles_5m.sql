@@ -1,3 +1,3 @@
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='window_date') }}
 
-{{ candles_from_candles(ref('fct_candles_1m'), 300) }}
+{{ keyed_candles(candles_from_candles(ref('fct_candles_1m'), 300)) }}
