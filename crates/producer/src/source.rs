@@ -25,7 +25,8 @@ use crate::live::replay::{Lookahead, Replay};
 pub struct Frame {
     pub venue: Venue,
     pub receive_time_us: i64,
-    /// The frame's text as the venue sent it.
+    /// The frame's text as the venue sent it (`frame` in replay and capture files).
+    #[serde(rename = "frame")]
     pub text: String,
 }
 
