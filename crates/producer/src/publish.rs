@@ -23,10 +23,6 @@ use tickflow_service::now_us;
 /// Why a record could not be published: not sent (the broker) or not encoded (a bug).
 pub use tickflow_kafka::producer::OutputError as PublishError;
 
-fn encoded(what: &'static str, value: &impl serde::Serialize) -> Result<Vec<u8>, PublishError> {
-    PublishError::encode(what, value)
-}
-
 #[derive(Debug)]
 pub struct Publisher {
     producer: OutputProducer,
@@ -113,11 +109,11 @@ impl Publisher {
         let gap = match missed.to_gap(&self.reference) {
             Ok(gap) => gap,
             Err(rejection) => {
-                let original = encoded("feed gap", missed)?;
+                let original = PublishError::encode("feed gap", missed)?;
                 return self.dead_letter(missed.venue, &original, rejection);
             }
         };
-        let payload = encoded("feed gap", &Metric::FeedGap(gap.clone()))?;
+        let payload = PublishError::encode("feed gap", &Metric::FeedGap(gap.clone()))?;
         let record =
             Outgoing { topic: RAW_TRADES, partition: None, key: gap.instrument_id.as_bytes(), payload: &payload };
         self.producer.send(record, Some(OutputHeaders::kind(KIND_FEED_GAP)))?;
@@ -204,7 +200,7 @@ impl Publisher {
     }
 
     fn send_watermark(&mut self, watermark: Watermark) -> Result<(), PublishError> {
-        let payload = encoded("watermark", &watermark)?;
+        let payload = PublishError::encode("watermark", &watermark)?;
         for partition in 0..self.partitions {
             let headers = OutputHeaders::kind(KIND_WATERMARK);
             let record = Outgoing { topic: RAW_TRADES, partition: Some(partition), key: b"", payload: &payload };

@@ -247,14 +247,7 @@ fn restore(setup: &Setup, own: &AssignmentMetrics, partition: i32) -> anyhow::Re
 fn last_outputs(kafka: &KafkaArgs, partition: i32) -> anyhow::Result<PerOutput<Option<(i64, u32)>>> {
     let found = std::thread::scope(|scope| {
         let probes = PerOutput::from_fn(|output| scope.spawn(move || last_output(kafka, output, partition)));
-        let joined = |probe: std::thread::ScopedJoinHandle<'_, anyhow::Result<Option<(i64, u32)>>>| {
-            probe.join().unwrap_or_else(|_| Err(anyhow::anyhow!("probe thread failed")))
-        };
-        PerOutput {
-            enriched: joined(probes.enriched),
-            realtime: joined(probes.realtime),
-            dead_letters: joined(probes.dead_letters),
-        }
+        probes.map(|probe| probe.join().unwrap_or_else(|_| Err(anyhow::anyhow!("probe thread failed"))))
     });
     Ok(PerOutput { enriched: found.enriched?, realtime: found.realtime?, dead_letters: found.dead_letters? })
 }

@@ -55,6 +55,10 @@ impl<T> PerOutput<T> {
             dead_letters: value(Output::DeadLetters),
         }
     }
+
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> PerOutput<U> {
+        PerOutput { enriched: f(self.enriched), realtime: f(self.realtime), dead_letters: f(self.dead_letters) }
+    }
 }
 
 impl<T> Index<Output> for PerOutput<T> {
