@@ -16,4 +16,7 @@ need_cargo() {
     echo "tickflow needs a Rust toolchain (cargo, rustc >= 1.88): https://rustup.rs" >&2
     exit 1
   fi
+  # The query-api links DuckDB's prebuilt library (fetched once into the cache).
+  DUCKDB_LIB_DIR="$(bash "$TICKFLOW_ROOT/scripts/duckdb-lib.sh")"
+  export DUCKDB_LIB_DIR
 }

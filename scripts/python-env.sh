@@ -4,7 +4,9 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 requirements="$1"
-name="$(basename "$(cd "$(dirname "$requirements")" && pwd)")-$(sha256sum "$requirements" | cut -c1-12)"
+# The name changes with the requirements, including the files they include with -r.
+included="$(sed -n 's/^-r[[:space:]]*//p' "$requirements" | while read -r f; do echo "$(dirname "$requirements")/$f"; done)"
+name="$(basename "$(cd "$(dirname "$requirements")" && pwd)")-$(cat "$requirements" $included | sha256sum | cut -c1-12)"
 venv="$TICKFLOW_CACHE/venvs/$name"
 if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
   echo "creating Python environment $venv" >&2

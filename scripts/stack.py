@@ -1,10 +1,11 @@
 """Runs the local stack and stops it in order, so that nothing in flight is lost.
 
 Start: the broker (until it answers), the exchange simulator (when it is the feed), the
-stream-processor, the lake-writer, then the producer. Every process runs in its own session,
+stream-processor, the lake-writer, the producer, then the read side: the query-api, the
+dashboard and a marts build every --marts-every seconds (scripts/marts.sh, in the background). Every process runs in its own session,
 so a Ctrl-C in the terminal reaches this supervisor only.
 
-Stop (Ctrl-C, SIGTERM, or after --seconds): the producer first (it hands on what it received
+Stop (Ctrl-C, SIGTERM, or after --seconds): the read side first, then the producer (it hands on what it received
 and reports the gaps still open), then the simulator; the stream-processor once it has read
 everything in raw_trades, the lake-writer once it has read everything the stream-processor
 wrote (each writes out and commits what it holds when it stops), and the broker last. A second
@@ -95,7 +96,35 @@ def wait_until_drained(process, topics):
     return False
 
 
+class MartsSchedule:
+    """scripts/marts.sh every `every_s` seconds, one build at a time, logged to logs/marts.log."""
+
+    def __init__(self, root, data, every_s):
+        self.root, self.every_s, self.log_path = root, every_s, data / "logs" / "marts.log"
+        self.env = dict(os.environ, TICKFLOW_DATA=str(data), LAKE_URL=str(data / "lake"),
+                        TICKFLOW_WAREHOUSE=str(data / "warehouse"))
+        self.process, self.next_at, self.builds = None, time.time() + 10, 0
+
+    def tick(self):
+        if self.process is not None and self.process.poll() is not None:
+            self.builds += self.process.returncode == 0
+            self.process = None
+        if self.process is None and self.every_s > 0 and time.time() >= self.next_at:
+            self.next_at = time.time() + self.every_s
+            log = open(self.log_path, "a")
+            self.process = subprocess.Popen(["bash", str(self.root / "scripts/marts.sh")], env=self.env, stdout=log,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+
+
 def stop_in_order(stack):
+    for name in ("dashboard", "query-api"):
+        if name in stack:
+            stack[name].stop(30)
     print("tickflow: stopping: the feed first, then each service once it has read what is upstream of it, "
           "the broker last (Ctrl-C again stops at once)", flush=True)
     for name in ("producer", "exchange"):
@@ -122,6 +151,10 @@ def parse_args():
                         help="the simulator's first port (Binance WebSocket; REST, Coinbase, Finnhub on the next three)")
     parser.add_argument("--rate", type=float, default=2000, help="trades per second of the feed")
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: at Ctrl-C)")
+    parser.add_argument("--api-port", type=int, default=8000, help="the query-api's port")
+    parser.add_argument("--dashboard-port", type=int, default=8501, help="the dashboard's port")
+    parser.add_argument("--dashboard-python", type=Path, help="the dashboard's Python (its environment); none: no dashboard")
+    parser.add_argument("--marts-every", type=float, default=0, help="seconds between marts builds (0: none)")
     return parser.parse_args()
 
 
@@ -149,6 +182,14 @@ def build(args):
                                    logs / "lake-writer.log", progress.SERVICES["lake-writer"])
     stack["producer"] = Process("producer", [str(bin_dir / "producer"), *feed], logs / "producer.log",
                                 progress.SERVICES["producer"])
+    stack["query-api"] = Process("query-api", [str(bin_dir / "query-api"), "--addr", f"127.0.0.1:{args.api_port}",
+                                               "--lake-url", str(data / "lake"),
+                                               "--marts", str(data / "warehouse" / "marts.duckdb")], logs / "query-api.log")
+    if args.dashboard_python:
+        stack["dashboard"] = Process("dashboard", [
+            str(args.dashboard_python), "-m", "streamlit", "run", str(args.root / "dashboard/app.py"),
+            "--server.port", str(args.dashboard_port), "--server.address", "127.0.0.1", "--server.headless", "true",
+            "--browser.gatherUsageStats", "false"], logs / "dashboard.log")
     return stack
 
 
@@ -179,14 +220,20 @@ def main():
             while not (args.data / "exchange-ca.pem").exists():
                 check_alive(stack.values())
                 time.sleep(0.2)
-        for name in ("stream-processor", "lake-writer", "producer"):
-            stack[name].start(env)
+        for name in ("stream-processor", "lake-writer", "producer", "query-api", "dashboard"):
+            if name in stack:
+                stack[name].start(env | {"TICKFLOW_API_URL": f"http://127.0.0.1:{args.api_port}"})
         print(f"tickflow: broker 127.0.0.1:{args.broker_port}, lake {args.data / 'lake'}, logs {args.data / 'logs'};"
               " Ctrl-C stops it in order", flush=True)
+        print(f"tickflow: query API http://127.0.0.1:{args.api_port}/v1/openapi.json"
+              + (f", dashboard http://127.0.0.1:{args.dashboard_port}" if "dashboard" in stack else "")
+              + (f"; marts rebuilt every {args.marts_every:.0f} s" if args.marts_every > 0 else ""), flush=True)
         report = progress.Report(args.data / "lake")
+        marts = MartsSchedule(args.root, args.data, args.marts_every)
         while args.seconds <= 0 or time.time() - started < args.seconds:
             time.sleep(1)
             check_alive(stack.values())
+            marts.tick()
             if report.due():
                 print(report.line(), flush=True)
     except Stop:
@@ -195,6 +242,8 @@ def main():
         failure = error
         print(f"tickflow: {error}", file=sys.stderr, flush=True)
     try:
+        if "marts" in locals():
+            marts.stop()
         stop_in_order(stack)
     except (Stop, KeyboardInterrupt):
         for process in stack.values():

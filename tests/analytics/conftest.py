@@ -68,3 +68,27 @@ class Airflow:
 @pytest.fixture(scope="session")
 def airflow(tmp_path_factory):
     return Airflow(tmp_path_factory.mktemp("airflow-home"))
+
+
+def publish_marts(lake_dir, warehouse):
+    """scripts/marts.sh: dbt build of the marts from the lake, published to <warehouse>/marts.duckdb."""
+    env = dict(os.environ, LAKE_URL=str(lake_dir), TICKFLOW_WAREHOUSE=str(warehouse), DBT_TARGET="ci")
+    result = subprocess.run(["bash", str(REPO / "scripts/marts.sh")], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+@pytest.fixture(scope="session")
+def published_marts(lake, tmp_path_factory):
+    """A warehouse folder with the fixture lake's marts published in it."""
+    directory = tmp_path_factory.mktemp("published")
+    publish_marts(lake[0], directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def query_api(lake, published_marts, tmp_path_factory):
+    """The query-api over the fixture lake and its published marts (no Kafka)."""
+    from query_api import QueryApi
+    service = QueryApi(lake[0], published_marts / "marts.duckdb", tmp_path_factory.mktemp("api-logs"), "--no-live").start()
+    yield service
+    service.stop()

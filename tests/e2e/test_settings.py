@@ -5,6 +5,7 @@ Kafka is immediate and quiet; `--help` describes every flag."""
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -12,7 +13,7 @@ import pytest
 
 from pipeline import binary, free_port
 
-BINARIES = ["producer", "stream-processor", "lake-writer", "exchange-sim"]
+BINARIES = ["producer", "stream-processor", "lake-writer", "exchange-sim", "query-api"]
 
 
 def no_kafka_env(**extra):
@@ -57,6 +58,21 @@ def test_the_lake_writer_and_processor_refuse_what_cannot_work_before_waiting_fo
     line = fails_at_once([binary("stream-processor"), "--http-addr", f"127.0.0.1:{free_port()}",
                           "--windows", "0s"], no_kafka_env())
     assert "window" in line, line
+
+
+def test_the_query_api_refuses_marts_it_cannot_open_and_a_port_in_use(tmp_path):
+    marts = tmp_path / "marts.duckdb"
+    marts.write_text("not a DuckDB database")
+    line = fails_at_once([binary("query-api"), "--addr", f"127.0.0.1:{free_port()}", "--marts", str(marts),
+                          "--lake-url", str(tmp_path / "lake"), "--no-live"], no_kafka_env())
+    assert line.startswith("query-api: ") and str(marts) in line, line
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = fails_at_once([binary("query-api"), "--addr", f"127.0.0.1:{port}", "--marts", str(tmp_path / "none.duckdb"),
+                              "--lake-url", str(tmp_path / "lake"), "--no-live"], no_kafka_env())
+    assert f"cannot listen on 127.0.0.1:{port}" in line, line
 
 
 @pytest.mark.parametrize("name", ["producer", "stream-processor", "lake-writer"])

@@ -6,6 +6,7 @@ acknowledged by Kafka, since it flushes before it exits) is in the lake exactly 
 The ground truth is the producer's own capture of what its clients received, replayed through a
 fresh pipeline (a replay hands on exactly what the live clients did; test_capture_replay.py)."""
 
+import json
 import os
 import signal
 import socket
@@ -13,15 +14,45 @@ import subprocess
 import time
 
 import duckdb
+import requests
 
 from pipeline import REPO, Pipeline, free_port, metric_sum, scrape
 
 BIN_DIR = os.environ.get("TICKFLOW_BIN_DIR", str(REPO / "target/debug"))
 
 
-def run_stack(data, seconds_before_ctrl_c, ports):
+def live_candle(api_port, timeout=60):
+    """The first candle the query-api's live stream (Server-Sent Events from realtime_metrics) sends."""
+    with requests.get(f"http://127.0.0.1:{api_port}/v1/live", params={"metric": "candle"}, stream=True, timeout=timeout) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        event = None
+        for line in response.iter_lines(decode_unicode=True):
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event == "candle":
+                return json.loads(line.split(":", 1)[1])
+    raise AssertionError("the live stream ended without a candle")
+
+
+def check_read_side(api_port):
+    """While the stack runs: the live stream sends candles, and the API serves the lake's candles
+    of that instrument before any marts build (all from the stream)."""
+    candle = live_candle(api_port)
+    assert candle["metric"] == "candle" and candle["trade_count"] > 0
+    deadline = time.time() + 60
+    while True:
+        page = requests.get(f"http://127.0.0.1:{api_port}/v1/candles", params={"instrument": candle["instrument_id"], "interval": "1s"},
+                            timeout=30).json()
+        if page["candles"] or time.time() > deadline:
+            break
+        time.sleep(1)
+    assert page["candles"] and page["marts_until"] is None and {c["source"] for c in page["candles"]} == {"stream"}
+
+
+def run_stack(data, seconds_before_ctrl_c, ports, read_side=False):
     """One `make run` on `data`, interrupted with Ctrl-C (SIGINT) after `seconds_before_ctrl_c`
-    of streaming; returns the stream-processor's /metrics text scraped just before the Ctrl-C."""
+    of streaming; returns the stream-processor's /metrics text scraped just before the Ctrl-C.
+    With `read_side`, the query-api is checked while it runs."""
     env = dict(os.environ, RUST_LOG="info", KAFKA_TOPIC_PARTITIONS="4",
                PRODUCER_HTTP_ADDR=f"127.0.0.1:{ports['producer']}",
                PROCESSOR_HTTP_ADDR=f"127.0.0.1:{ports['processor']}",
@@ -29,13 +60,16 @@ def run_stack(data, seconds_before_ctrl_c, ports):
     log = open(data / "stack.out", "a")
     stack = subprocess.Popen(
         ["python3", "-u", str(REPO / "scripts/stack.py"), "--root", str(REPO), "--data", str(data), "--bin", BIN_DIR,
-         "--broker-port", str(ports["broker"]), "--exchange-port", str(ports["exchange"]), "--rate", "1500"],
+         "--broker-port", str(ports["broker"]), "--exchange-port", str(ports["exchange"]), "--rate", "1500",
+         "--api-port", str(ports["api"])],
         env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, cwd=data)
     try:
         deadline = time.time() + 180
         while metric_sum(scrape(ports["lake_writer"]), "tickflow_rows_written_total") == 0:
             assert stack.poll() is None and time.time() < deadline, (data / "stack.out").read_text()
             time.sleep(0.5)
+        if read_side:
+            check_read_side(ports["api"])
         time.sleep(seconds_before_ctrl_c)
         processor_metrics = scrape(ports["processor"])
         stack.send_signal(signal.SIGINT)
@@ -57,9 +91,9 @@ def trade_keys(lake):
 def test_ctrl_c_and_a_new_start_lose_and_repeat_nothing(tmp_path):
     data = tmp_path / "stack"
     data.mkdir()
-    ports = {name: free_port() for name in ["producer", "processor", "lake_writer", "broker"]}
+    ports = {name: free_port() for name in ["producer", "processor", "lake_writer", "broker", "api"]}
     ports["exchange"] = free_port_run(4)
-    run_stack(data, 6, ports)
+    run_stack(data, 6, ports, read_side=True)
     first = trade_keys(data / "lake")
     processor = run_stack(data, 4, ports)
     partitions = metric_sum(processor, "tickflow_assigned_partitions", topic="raw_trades")

@@ -1,0 +1,20 @@
+"""tickflow's dashboard: `streamlit run dashboard/app.py` (make run starts it). The pages read
+the query-api (TICKFLOW_API_URL, default http://127.0.0.1:8000)."""
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+st.set_page_config(page_title="tickflow", page_icon="📈", layout="wide")
+
+pages = [
+    st.Page("views/overview.py", title="Market overview", icon="🌐", default=True, url_path="overview"),
+    st.Page("views/instrument.py", title="Instrument", icon="🕯️", url_path="instrument"),
+    st.Page("views/anomalies.py", title="Anomalies", icon="⚠️", url_path="anomalies"),
+    st.Page("views/quality.py", title="Data quality", icon="🧪", url_path="quality"),
+    st.Page("views/health.py", title="Pipeline health", icon="🩺", url_path="health"),
+]
+st.navigation(pages).run()
