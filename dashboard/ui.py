@@ -17,11 +17,11 @@ def client():
 
 
 def unavailable(error: ApiUnavailable):
-    st.error(f"{error}. Start it with `make run` (or set TICKFLOW_API_URL).", icon="🚫")
+    st.error(f"{error}. Start it with `make run` (or set TICKFLOW_API_URL).", icon=":material/cloud_off:")
 
 
 def empty(message):
-    st.info(message, icon="ℹ️")
+    st.info(message, icon=":material/info:")
 
 
 def now():

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::params::{self, Interval, Params, rfc3339};
-use super::{Shared, generation, lake_source, utc_date};
+use super::{Shared, generation, lake_source, optional_text, utc_date};
 use crate::lake_files::LakeTable;
 use crate::sql;
 
@@ -323,9 +323,7 @@ pub async fn anomalies(
     State(api): State<Shared>,
     Params(query): Params<AnomalyQuery>,
 ) -> Result<Json<Vec<Anomaly>>, ApiError> {
-    if let Some(instrument) = &query.instrument {
-        api.known(instrument)?;
-    }
+    api.known_if_given(query.instrument.as_deref())?;
     if let Some(kind) = &query.kind
         && !["volume_spike", "price_jump"].contains(&kind.as_str())
     {
@@ -343,11 +341,10 @@ pub async fn anomalies(
     let cut = generation.cut_us;
     let files = api.fresh_files(LakeTable::Anomalies, query.instrument.as_deref(), cut.max(from), to).await?;
     let (source, files) = lake_source(&files, LakeTable::Anomalies, 7);
-    let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
     let params = vec![
         Value::BigInt(cut),
-        text(&query.instrument),
-        text(&query.kind),
+        optional_text(&query.instrument),
+        optional_text(&query.kind),
         Value::BigInt(from),
         Value::BigInt(to),
         Value::BigInt(limit),

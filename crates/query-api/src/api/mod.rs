@@ -60,6 +60,11 @@ impl Api {
         self.reference.lookup(instrument).map(|_| ()).ok_or_else(|| ApiError::UnknownInstrument(instrument.to_owned()))
     }
 
+    /// 404 unless `instrument`, when given, is in the reference data.
+    pub fn known_if_given(&self, instrument: Option<&str>) -> Result<(), ApiError> {
+        instrument.map_or(Ok(()), |id| self.known(id))
+    }
+
     /// The lake files of `table` with rows at or after `since_us` (in their event time), up to `to_us`.
     pub async fn fresh_files(
         &self,
@@ -97,6 +102,11 @@ pub fn lake_source(files: &[String], table: LakeTable, parameter: usize) -> (Str
             Some(duckdb::types::Value::Text(files.join("\n"))),
         )
     }
+}
+
+/// An optional text parameter as a bound value (NULL when absent).
+pub fn optional_text(value: &Option<String>) -> duckdb::types::Value {
+    value.clone().map_or(duckdb::types::Value::Null, duckdb::types::Value::Text)
 }
 
 /// The current UTC date, or the date of `us`.

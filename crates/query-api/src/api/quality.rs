@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::params::{self, Params, rfc3339};
-use super::{Shared, generation, lake_source, utc_date};
+use super::{Shared, generation, lake_source, optional_text, utc_date};
 use crate::lake_files::LakeTable;
 use crate::sql;
 
@@ -48,21 +48,14 @@ pub async fn coverage(
     State(api): State<Shared>,
     Params(query): Params<CoverageQuery>,
 ) -> Result<Json<Vec<CoverageMinute>>, ApiError> {
-    if let Some(instrument) = &query.instrument {
-        api.known(instrument)?;
-    }
+    api.known_if_given(query.instrument.as_deref())?;
     let limit = params::limit(query.limit, 5000, 50_000)?;
     let generation = generation(&api);
     let default_to =
         if generation.cut_us == i64::MIN { tickflow_service::now_us() } else { generation.cut_us + 60_000_000 };
     let (from, to) =
         params::range(query.from.as_deref(), query.to.as_deref(), default_to, 3_600_000_000, api.max_range_us())?;
-    let params = vec![
-        query.instrument.clone().map_or(Value::Null, Value::Text),
-        Value::BigInt(from),
-        Value::BigInt(to),
-        Value::BigInt(limit),
-    ];
+    let params = vec![optional_text(&query.instrument), Value::BigInt(from), Value::BigInt(to), Value::BigInt(limit)];
     let rows = api
         .warehouse
         .query(&generation, sql::COVERAGE.to_owned(), params, |row| {
@@ -121,9 +114,7 @@ pub async fn feed_gaps(
     State(api): State<Shared>,
     Params(query): Params<FeedGapQuery>,
 ) -> Result<Json<Vec<FeedGap>>, ApiError> {
-    if let Some(instrument) = &query.instrument {
-        api.known(instrument)?;
-    }
+    api.known_if_given(query.instrument.as_deref())?;
     if let Some(venue) = &query.venue
         && !["binance", "coinbase", "finnhub"].contains(&venue.as_str())
     {
@@ -137,9 +128,13 @@ pub async fn feed_gaps(
         86_400_000_000,
         api.max_range_us(),
     )?;
-    let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
-    let params =
-        vec![text(&query.venue), text(&query.instrument), Value::BigInt(from), Value::BigInt(to), Value::BigInt(limit)];
+    let params = vec![
+        optional_text(&query.venue),
+        optional_text(&query.instrument),
+        Value::BigInt(from),
+        Value::BigInt(to),
+        Value::BigInt(limit),
+    ];
     let generation = generation(&api);
     let rows = api
         .warehouse
