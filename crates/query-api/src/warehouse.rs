@@ -171,7 +171,7 @@ CREATE TABLE empty_lake_candles (instrument_id VARCHAR, window_start_us TIMESTAM
   realized_volatility DOUBLE, revision INTEGER, is_final BOOLEAN);
 CREATE TABLE empty_lake_trades (trade_key VARCHAR, venue VARCHAR, venue_symbol VARCHAR, instrument_id VARCHAR,
   trade_id VARCHAR, price DECIMAL(18,8), size DECIMAL(18,8), side VARCHAR, price_only BOOLEAN,
-  event_time_us TIMESTAMPTZ, receive_time_us TIMESTAMPTZ, is_late BOOLEAN);
+  event_time_us TIMESTAMPTZ, receive_time_us TIMESTAMPTZ, trade_value DECIMAL(38,16), is_late BOOLEAN);
 CREATE TABLE empty_lake_anomalies (instrument_id VARCHAR, window_start_us TIMESTAMPTZ, window_length_us BIGINT,
   kind VARCHAR, observed DOUBLE, baseline_mean DOUBLE, baseline_std DOUBLE, score DOUBLE, threshold DOUBLE,
   lookback_windows INTEGER);

@@ -68,10 +68,13 @@ pub struct CandleQuery {
     #[param(inline)]
     pub interval: Option<Interval>,
     /// Start of the first candle (RFC 3339); default: the latest `limit` candles before `to`.
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// End of the range, exclusive (RFC 3339); default: now.
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// At most this many candles (default 500, at most 5000); without `from`, the latest ones.
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
 }
 
@@ -195,10 +198,13 @@ pub async fn candles(
 pub struct TradeQuery {
     pub instrument: String,
     /// Event time from (RFC 3339); default: an hour before `to`.
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// Event time to, exclusive (RFC 3339); default: now.
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// Trades per page (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -292,11 +298,15 @@ pub struct AnomalyQuery {
     /// One instrument (default: all).
     pub instrument: Option<String>,
     /// `volume_spike` or `price_jump` (default: both).
+    #[param(pattern = "^(volume_spike|price_jump)$")]
     pub kind: Option<String>,
     /// Windows from (RFC 3339); default: a day before `to`.
+    #[param(format = DateTime)]
     pub from: Option<String>,
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// Newest first, at most this many (default 200, at most 5000).
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
 }
 
@@ -390,10 +400,12 @@ pub enum StatsOrder {
 #[into_params(parameter_in = Query)]
 pub struct DailyStatsQuery {
     /// UTC date (YYYY-MM-DD); default: today.
+    #[param(format = Date)]
     pub date: Option<String>,
     #[param(inline)]
     pub order: Option<StatsOrder>,
     /// At most this many instruments (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

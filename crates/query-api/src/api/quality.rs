@@ -18,10 +18,13 @@ pub struct CoverageQuery {
     /// One instrument (default: all).
     pub instrument: Option<String>,
     /// Minutes from (RFC 3339); default: an hour before `to`.
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// Default: the end of the marts.
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// At most this many rows (default 5000, at most 50000).
+    #[param(minimum = 1, maximum = 50000)]
     pub limit: Option<u32>,
 }
 
@@ -82,12 +85,16 @@ pub async fn coverage(
 #[into_params(parameter_in = Query)]
 pub struct FeedGapQuery {
     /// `binance`, `coinbase` or `finnhub` (default: all).
+    #[param(pattern = "^(binance|coinbase|finnhub)$")]
     pub venue: Option<String>,
     pub instrument: Option<String>,
     /// Gaps ending at or after (RFC 3339); default: a day before `to`.
+    #[param(format = DateTime)]
     pub from: Option<String>,
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// At most this many (default 500, at most 5000).
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
 }
 
@@ -161,6 +168,7 @@ pub async fn feed_gaps(
 #[into_params(parameter_in = Query)]
 pub struct StatusQuery {
     /// UTC date (YYYY-MM-DD); default: today.
+    #[param(format = Date)]
     pub date: Option<String>,
 }
 

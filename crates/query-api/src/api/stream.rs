@@ -23,6 +23,7 @@ pub struct LiveQuery {
     /// Comma-separated instrument ids (default: all).
     pub instrument: Option<String>,
     /// Comma-separated kinds: `candle`, `anomaly`, `feed_gap` (default: all).
+    #[param(pattern = "^(candle|anomaly|feed_gap)(,(candle|anomaly|feed_gap))*$")]
     pub metric: Option<String>,
 }
 
