@@ -81,10 +81,6 @@ impl Generation {
         let connection = self.connection.lock().map_err(|_| ApiError::internal("the database lock is poisoned"))?;
         connection.try_clone().map_err(ApiError::from)
     }
-
-    pub fn has_marts(&self) -> bool {
-        self.fingerprint.is_some()
-    }
 }
 
 /// How DuckDB is set up.

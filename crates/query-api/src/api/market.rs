@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::params::{self, Interval, Params, rfc3339};
-use super::{Shared, generation, lake_source, optional_text, utc_date};
+use super::{Shared, lake_source, optional_text, utc_date};
 use crate::lake_files::LakeTable;
 use crate::sql;
 
@@ -129,7 +129,7 @@ pub async fn candles(
         api.max_range_us(),
     )?;
     let latest_first = query.from.is_none();
-    let generation = generation(&api);
+    let generation = api.warehouse.current();
     let cut = generation.cut_us;
     let (sql, params) = match interval.mart() {
         None => {
@@ -252,7 +252,7 @@ pub async fn trades(State(api): State<Shared>, Params(query): Params<TradeQuery>
             .and_then(|(us, key)| Some((us.parse::<i64>().ok()?, key.to_owned())))
             .ok_or_else(|| ApiError::bad("cursor", "not a cursor this API returned"))?,
     };
-    let generation = generation(&api);
+    let generation = api.warehouse.current();
     let cut = generation.cut_us;
     let files = api.fresh_files(LakeTable::Trades, Some(&query.instrument), cut.max(from), to).await?;
     let (source, files) = lake_source(&files, LakeTable::Trades, 8);
@@ -347,7 +347,7 @@ pub async fn anomalies(
         86_400_000_000,
         api.max_range_us(),
     )?;
-    let generation = generation(&api);
+    let generation = api.warehouse.current();
     let cut = generation.cut_us;
     let files = api.fresh_files(LakeTable::Anomalies, query.instrument.as_deref(), cut.max(from), to).await?;
     let (source, files) = lake_source(&files, LakeTable::Anomalies, 7);
@@ -437,7 +437,7 @@ pub async fn daily_stats(
     let now = tickflow_service::now_us();
     let date = params::date("date", query.date.as_deref())?.unwrap_or_else(|| utc_date(now));
     let order = query.order.unwrap_or(StatsOrder::Instrument);
-    let generation = generation(&api);
+    let generation = api.warehouse.current();
     let cut = generation.cut_us;
     let day_start = date.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_micros()).unwrap_or_default();
     let day_end = day_start + 86_400_000_000;

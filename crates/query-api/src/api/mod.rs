@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 use crate::lake_files::{FileSelection, LakeFiles, LakeTable, dates_between};
 use crate::live::LiveHub;
 use crate::metrics::ApiMetrics;
-use crate::warehouse::{Generation, Warehouse};
+use crate::warehouse::Warehouse;
 use error::ApiError;
 
 /// Caps on what one request may ask for.
@@ -112,11 +112,6 @@ pub fn optional_text(value: &Option<String>) -> duckdb::types::Value {
 /// The current UTC date, or the date of `us`.
 pub fn utc_date(us: i64) -> NaiveDate {
     DateTime::<Utc>::from_timestamp_micros(us).unwrap_or_default().date_naive()
-}
-
-/// The generation a request reads, with its marts' end (`i64::MIN` before the first build).
-pub fn generation(api: &Api) -> Arc<Generation> {
-    api.warehouse.current()
 }
 
 #[derive(OpenApi)]

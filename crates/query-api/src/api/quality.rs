@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::params::{self, Params, rfc3339};
-use super::{Shared, generation, lake_source, optional_text, utc_date};
+use super::{Shared, lake_source, optional_text, utc_date};
 use crate::lake_files::LakeTable;
 use crate::sql;
 
@@ -53,7 +53,7 @@ pub async fn coverage(
 ) -> Result<Json<Vec<CoverageMinute>>, ApiError> {
     api.known_if_given(query.instrument.as_deref())?;
     let limit = params::limit(query.limit, 5000, 50_000)?;
-    let generation = generation(&api);
+    let generation = api.warehouse.current();
     let default_to =
         if generation.cut_us == i64::MIN { tickflow_service::now_us() } else { generation.cut_us + 60_000_000 };
     let (from, to) =
@@ -142,7 +142,7 @@ pub async fn feed_gaps(
         Value::BigInt(to),
         Value::BigInt(limit),
     ];
-    let generation = generation(&api);
+    let generation = api.warehouse.current();
     let rows = api
         .warehouse
         .query(&generation, sql::FEED_GAPS.to_owned(), params, |row| {
@@ -207,7 +207,7 @@ pub struct Reconciliation {
     responses((status = 200, body = Status), (status = 400, body = ErrorBody)))]
 pub async fn status(State(api): State<Shared>, Params(query): Params<StatusQuery>) -> Result<Json<Status>, ApiError> {
     let date = params::date("date", query.date.as_deref())?.unwrap_or_else(|| utc_date(tickflow_service::now_us()));
-    let generation = generation(&api);
+    let generation = api.warehouse.current();
     let cut = generation.cut_us;
     let day_start = date.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_micros()).unwrap_or_default();
     let files = api.fresh_files(LakeTable::Trades, None, cut.max(day_start), day_start + 86_400_000_000 - 1).await?;
