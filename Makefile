@@ -1,4 +1,4 @@
-.PHONY: run clean marts airflow core-demo test test-fast bench bench-pipeline bench-marts fmt
+.PHONY: run clean marts airflow core-demo test test-fast bench bench-pipeline bench-marts bench-api fmt
 
 # Run the pipeline on embedded defaults (until Ctrl-C; `make run DURATION=60` for a minute).
 # What it built is kept in .tickflow/ and the next run continues from there.
@@ -36,6 +36,10 @@ bench-pipeline:
 # dbt build of the marts over a generated lake of 10 M trades (P7; figures in BENCHMARKS.md).
 bench-marts:
 	bash scripts/bench-marts.sh $(ARGS)
+
+# The query API under wrk: one day of one instrument's 1-minute candles (P8; after a `make run`; figures in BENCHMARKS.md).
+bench-api:
+	bash scripts/bench-api.sh $(ARGS)
 
 fmt:
 	cargo fmt --all

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 st.set_page_config(page_title="tickflow", page_icon=":material/show_chart:", layout="wide")
 
 pages = [
-    st.Page("views/overview.py", title="Market overview", icon=":material/public:", default=True, url_path="overview"),
+    st.Page("views/overview.py", title="Market overview", icon=":material/public:", default=True),
     st.Page("views/instrument.py", title="Instrument", icon=":material/candlestick_chart:", url_path="instrument"),
     st.Page("views/anomalies.py", title="Anomalies", icon=":material/warning:", url_path="anomalies"),
     st.Page("views/quality.py", title="Data quality", icon=":material/science:", url_path="quality"),

@@ -4,12 +4,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-UP, DOWN, VWAP, ANOMALY = "#26a69a", "#ef5350", "#ffb300", "#7e57c2"
+UP, DOWN, UNKNOWN, VWAP, ANOMALY = "#26a69a", "#ef5350", "#90a4ae", "#ffb300", "#7e57c2"
 
 
 def candlestick(candles, anomalies=None, moving_averages=(20,)):
-    """Candles with VWAP and moving averages of the close above buy/sell volume bars; anomalies
-    marked at their window on the price chart."""
+    """Candles with VWAP and moving averages of the close above volume bars (buy, sell, and side
+    unknown); anomalies marked at their window on the price chart."""
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.03)
     figure.add_trace(go.Candlestick(x=candles["window_start"], open=candles["open"], high=candles["high"],
                                     low=candles["low"], close=candles["close"], name="price",
@@ -29,6 +29,11 @@ def candlestick(candles, anomalies=None, moving_averages=(20,)):
                                     hoverinfo="text+x"), row=1, col=1)
     figure.add_trace(go.Bar(x=candles["window_start"], y=candles["buy_volume"], name="buy volume", marker_color=UP), row=2, col=1)
     figure.add_trace(go.Bar(x=candles["window_start"], y=candles["sell_volume"], name="sell volume", marker_color=DOWN), row=2, col=1)
+    # Venues that do not say which side started a trade (Finnhub): their volume, side unknown.
+    unknown = (candles["volume"] - candles["buy_volume"] - candles["sell_volume"]).clip(lower=0)
+    if (unknown > 0).any():
+        figure.add_trace(go.Bar(x=candles["window_start"], y=unknown, name="volume, side unknown", marker_color=UNKNOWN),
+                         row=2, col=1)
     figure.update_layout(barmode="stack", xaxis_rangeslider_visible=False, height=620, margin={"t": 30, "b": 10},
                          legend={"orientation": "h", "y": 1.04})
     figure.update_yaxes(title_text="price", row=1, col=1)

@@ -2,8 +2,10 @@
 
 Start: the broker (until it answers), the exchange simulator (when it is the feed), the
 stream-processor, the lake-writer, the producer, then the read side: the query-api, the
-dashboard and a marts build every --marts-every seconds (scripts/marts.sh, in the background). Every process runs in its own session,
-so a Ctrl-C in the terminal reaches this supervisor only.
+dashboard and a lake roll-up and marts build every --marts-every seconds (scripts/roll-up.sh and
+scripts/marts.sh, in the background). Every process runs in its own session,
+so a Ctrl-C in the terminal reaches this supervisor only; each is sent SIGTERM if the supervisor
+dies without stopping it.
 
 Stop (Ctrl-C, SIGTERM, or after --seconds): the read side first, then the producer (it hands on what it received
 and reports the gaps still open), then the simulator; the stream-processor once it has read
@@ -14,6 +16,7 @@ same order and the exit status says so.
 """
 
 import argparse
+import ctypes
 import os
 import signal
 import socket
@@ -26,6 +29,13 @@ import progress
 import service_metrics
 
 DRAIN_TIMEOUT_S = 120
+PR_SET_PDEATHSIG = 1
+
+
+def terminate_with_parent():
+    """In a started child: SIGTERM when this supervisor dies, even by SIGKILL (Linux'
+    PR_SET_PDEATHSIG), so that no service outlives the stack it belongs to."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Process:
@@ -36,7 +46,8 @@ class Process:
     def start(self, env):
         log = open(self.log_path, "a")
         self.process = subprocess.Popen(self.argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                                        stdin=subprocess.DEVNULL, start_new_session=True,
+                                        preexec_fn=terminate_with_parent)
 
     def running(self):
         return self.process is not None and self.process.poll() is None
@@ -97,7 +108,9 @@ def wait_until_drained(process, topics):
 
 
 class MartsSchedule:
-    """scripts/marts.sh every `every_s` seconds, one build at a time, logged to logs/marts.log."""
+    """Every `every_s` seconds, one at a time, logged to logs/marts.log: scripts/roll-up.sh (the
+    lake's closed 10-minute windows become one file per folder, so neither dbt nor the query-api
+    reads a day of small files), then scripts/marts.sh."""
 
     def __init__(self, root, data, every_s):
         self.root, self.every_s, self.log_path = root, every_s, data / "logs" / "marts.log"
@@ -112,13 +125,24 @@ class MartsSchedule:
         if self.process is None and self.every_s > 0 and time.time() >= self.next_at:
             self.next_at = time.time() + self.every_s
             log = open(self.log_path, "a")
-            self.process = subprocess.Popen(["bash", str(self.root / "scripts/marts.sh")], env=self.env, stdout=log,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            self.process = subprocess.Popen(
+                ["bash", "-c", 'bash "$0/scripts/roll-up.sh" && bash "$0/scripts/marts.sh"', str(self.root)], env=self.env,
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=terminate_with_parent)
 
     def stop(self):
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(30)
+
+
+def service_urls(env, api_port):
+    """Where the dashboard's health page reads each service's /metrics ("name=url,...")."""
+    addresses = {"producer": env.get("PRODUCER_HTTP_ADDR", "127.0.0.1:9101"),
+                 "stream-processor": env.get("PROCESSOR_HTTP_ADDR", "127.0.0.1:9102"),
+                 "lake-writer": env.get("LAKE_WRITER_HTTP_ADDR", "127.0.0.1:9103"),
+                 "query-api": f"127.0.0.1:{api_port}"}
+    return ",".join(f"{name}=http://{address}" for name, address in addresses.items())
 
 
 def stop_in_order(stack):
@@ -222,7 +246,8 @@ def main():
                 time.sleep(0.2)
         for name in ("stream-processor", "lake-writer", "producer", "query-api", "dashboard"):
             if name in stack:
-                stack[name].start(env | {"TICKFLOW_API_URL": f"http://127.0.0.1:{args.api_port}"})
+                stack[name].start(env | {"TICKFLOW_API_URL": f"http://127.0.0.1:{args.api_port}",
+                                         "TICKFLOW_SERVICES": service_urls(env, args.api_port)})
         print(f"tickflow: broker 127.0.0.1:{args.broker_port}, lake {args.data / 'lake'}, logs {args.data / 'logs'};"
               " Ctrl-C stops it in order", flush=True)
         print(f"tickflow: query API http://127.0.0.1:{args.api_port}/v1/openapi.json"

@@ -1,10 +1,13 @@
 """Lake compaction on a copy of the real pipeline's lake, without Airflow: every row kept (count and
 checksum, read by DuckDB), one file per folder, the lake-writer's resume files left alone, a second
-run changes nothing, an interrupted run is finished, an open day and a bad merge change nothing."""
+run changes nothing, an interrupted run is finished, an open day and a bad merge change nothing;
+the open day's roll-up by write time keeps every row and every file a reader picks by write time."""
 
+import os
 import shutil
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
+import duckdb
 import pyarrow.dataset as ds
 import pytest
 
@@ -12,6 +15,7 @@ from tickflow_ops import compaction
 
 DAY = date(2023, 11, 14)  # the fixture market's day
 LATER = datetime(2023, 11, 16, tzinfo=timezone.utc)
+WINDOWS_FROM = datetime(2023, 11, 14, 22, 30, tzinfo=timezone.utc)  # the roll-up test's write times
 
 
 @pytest.fixture
@@ -85,3 +89,46 @@ def test_a_merge_that_would_change_the_rows_changes_nothing(lake_copy, monkeypat
     with pytest.raises(compaction.CompactionError, match="differ"):
         compaction.compact_day(lake_copy, DAY, now=LATER)
     assert data_files(lake_copy) == files and not list(lake_copy.rglob("*.tmp"))
+
+
+def written_since(lake, since, table="trades"):
+    """Trade keys in the files of `table` modified at or after `since` (how the query-api picks them)."""
+    files = [str(p) for p in lake.glob(f"{table}/date=*/symbol=*/*.parquet") if p.stat().st_mtime >= since.timestamp()]
+    if not files:
+        return set()
+    with duckdb.connect() as db:
+        return {key for (key,) in db.execute("select trade_key from read_parquet($1)", [files]).fetchall()}
+
+
+def test_the_open_day_is_rolled_up_by_write_time_keeping_every_row(lake_copy):
+    # The day's files as if written over three 10-minute windows, 22:30 to 23:00; at 22:55 the
+    # first two have ended (and settled for a minute), the third is still being written.
+    in_flight = compaction.in_flight_files(lake_copy)
+    for i, path in enumerate(data_files(lake_copy)):
+        at = WINDOWS_FROM.timestamp() + (i % 3) * 600 + i * 1e-3
+        os.utime(path, (at, at))
+    written = {path: path.stat().st_mtime_ns for path in data_files(lake_copy)}
+    window = {path: int((ns / 1e9 - WINDOWS_FROM.timestamp()) // 600) for path, ns in written.items()}
+    before, cut = fingerprints(lake_copy), WINDOWS_FROM + timedelta(minutes=15)
+    readers_before = written_since(lake_copy, cut)
+    now = WINDOWS_FROM + timedelta(minutes=25)
+
+    [report] = [r for r in compaction.roll_up(lake_copy, now) if r.day == DAY]
+
+    assert fingerprints(lake_copy) == before and before["trades"].rows > 0
+    assert report.folders > 0 and report.files_after == len(data_files(lake_copy)) < report.files_before
+    assert all(path.exists() for path in in_flight)
+    still_open = [path for path, w in window.items() if w == 2]
+    assert still_open and all(path.exists() for path in still_open), "the window being written is left alone"
+    for folder in {path.parent for path in window}:
+        for w in (0, 1):
+            inputs = [p for p, pw in window.items() if pw == w and p.parent == folder and p not in in_flight]
+            merged = [p for p in folder.glob("compacted-*.parquet")
+                      if int((p.stat().st_mtime - WINDOWS_FROM.timestamp()) // 600) == w]
+            if len(inputs) > 1:
+                assert len(merged) == 1 and not any(p.exists() for p in inputs), (folder, w)
+                assert merged[0].stat().st_mtime_ns == max(written[p] for p in inputs), "keeps the newest write time"
+    assert readers_before <= written_since(lake_copy, cut), "a reader picking files by write time misses nothing"
+
+    again = compaction.roll_up(lake_copy, now)
+    assert sum(r.folders for r in again) == 0 and fingerprints(lake_copy) == before

@@ -93,3 +93,16 @@ def test_an_unreachable_api_is_a_banner_naming_it_not_a_traceback(page, monkeypa
         app.switch_page(page).run()
     assert not app.exception, [e.message for e in app.exception]
     assert any("http://127.0.0.1:9" in str(e.value) and "unreachable" in str(e.value) for e in app.error)
+
+
+def test_volume_without_a_side_is_drawn_as_such():
+    import charts
+    import pandas as pd
+
+    candles = pd.DataFrame({"window_start": pd.to_datetime(["2023-11-14T22:00:00Z", "2023-11-14T22:01:00Z"]),
+                            "open": [1.0, 1.0], "high": [2.0, 2.0], "low": [0.5, 0.5], "close": [1.5, 1.5], "vwap": [1.2, 1.2],
+                            "volume": [5.0, 4.0], "buy_volume": [0.0, 3.0], "sell_volume": [0.0, 1.0]})
+    bars = {t.name: list(t.y) for t in charts.candlestick(candles).data if t.type == "bar"}
+    assert bars == {"buy volume": [0.0, 3.0], "sell volume": [0.0, 1.0], "volume, side unknown": [5.0, 0.0]}
+    sided = candles.assign(buy_volume=[2.0, 3.0], sell_volume=[3.0, 1.0])
+    assert "volume, side unknown" not in {t.name for t in charts.candlestick(sided).data}

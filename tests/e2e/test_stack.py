@@ -1,5 +1,6 @@
 """The local stack as `make run` runs it (scripts/stack.py: Apache Kafka, the exchange simulator over
-TLS, the producer's live venue clients, the stream-processor and the lake-writer), stopped with
+TLS, the producer's live venue clients, the stream-processor, the lake-writer, the query-api and
+the dashboard, seen in a real browser), stopped with
 Ctrl-C and started again on the same data: every trade the producer received (and so had
 acknowledged by Kafka, since it flushes before it exits) is in the lake exactly once.
 
@@ -11,11 +12,15 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import duckdb
 import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
+from browser import CANDLE_TIMES, candle_times, chromium, open_page, screenshot
 from pipeline import REPO, Pipeline, free_port, metric_sum, scrape
 
 BIN_DIR = os.environ.get("TICKFLOW_BIN_DIR", str(REPO / "target/debug"))
@@ -34,9 +39,9 @@ def live_candle(api_port, timeout=60):
     raise AssertionError("the live stream ended without a candle")
 
 
-def check_read_side(api_port):
-    """While the stack runs: the live stream sends candles, and the API serves the lake's candles
-    of that instrument before any marts build (all from the stream)."""
+def check_read_side(api_port, dashboard_port, profile_dir):
+    """While the stack runs: the live stream sends candles, the API serves the lake's candles of
+    that instrument before any marts build (all from the stream), and the dashboard shows them."""
     candle = live_candle(api_port)
     assert candle["metric"] == "candle" and candle["trade_count"] > 0
     deadline = time.time() + 60
@@ -47,12 +52,33 @@ def check_read_side(api_port):
             break
         time.sleep(1)
     assert page["candles"] and page["marts_until"] is None and {c["source"] for c in page["candles"]} == {"stream"}
+    check_dashboard(f"http://127.0.0.1:{dashboard_port}", candle["instrument_id"], profile_dir)
+
+
+def check_dashboard(url, instrument, profile_dir):
+    """In a real browser: every page of the running stack's dashboard loads without an exception,
+    and the live instrument page draws a new candle while the test watches, without a reload."""
+    browser = chromium(profile_dir)
+    try:
+        for name, path in (("overview", ""), ("anomalies", "anomalies"), ("quality", "quality"), ("health", "health")):
+            open_page(browser, f"{url}/{path}", f"live-{name}")
+        states = [e.text for e in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricValue"]')]
+        assert states[:4] == ["up"] * 4, f"the health page sees every service of the stack: {states}"
+        open_page(browser, f"{url}/instrument?instrument={instrument}&interval=1s", "live-instrument")
+        first = candle_times(browser)
+        assert first, "the live page draws the stream's candles"
+        newer = WebDriverWait(browser, 60).until(
+            lambda b: [t for t in (b.execute_script(CANDLE_TIMES) or []) if t > max(first)])
+        assert newer and browser.current_url.endswith("interval=1s"), "a new candle, same page"
+        screenshot(browser, "live-instrument-later")
+    finally:
+        browser.quit()
 
 
 def run_stack(data, seconds_before_ctrl_c, ports, read_side=False):
     """One `make run` on `data`, interrupted with Ctrl-C (SIGINT) after `seconds_before_ctrl_c`
     of streaming; returns the stream-processor's /metrics text scraped just before the Ctrl-C.
-    With `read_side`, the query-api is checked while it runs."""
+    With `read_side`, the query-api and the dashboard are checked while it runs."""
     env = dict(os.environ, RUST_LOG="info", KAFKA_TOPIC_PARTITIONS="4",
                PRODUCER_HTTP_ADDR=f"127.0.0.1:{ports['producer']}",
                PROCESSOR_HTTP_ADDR=f"127.0.0.1:{ports['processor']}",
@@ -61,7 +87,8 @@ def run_stack(data, seconds_before_ctrl_c, ports, read_side=False):
     stack = subprocess.Popen(
         ["python3", "-u", str(REPO / "scripts/stack.py"), "--root", str(REPO), "--data", str(data), "--bin", BIN_DIR,
          "--broker-port", str(ports["broker"]), "--exchange-port", str(ports["exchange"]), "--rate", "1500",
-         "--api-port", str(ports["api"])],
+         "--api-port", str(ports["api"]), "--dashboard-port", str(ports["dashboard"]),
+         *(["--dashboard-python", sys.executable] if read_side else [])],
         env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, cwd=data)
     try:
         deadline = time.time() + 180
@@ -69,14 +96,18 @@ def run_stack(data, seconds_before_ctrl_c, ports, read_side=False):
             assert stack.poll() is None and time.time() < deadline, (data / "stack.out").read_text()
             time.sleep(0.5)
         if read_side:
-            check_read_side(ports["api"])
+            check_read_side(ports["api"], ports["dashboard"], data / "chromium-profile")
         time.sleep(seconds_before_ctrl_c)
         processor_metrics = scrape(ports["processor"])
         stack.send_signal(signal.SIGINT)
         assert stack.wait(300) == 0, (data / "stack.out").read_text()
     finally:
-        if stack.poll() is None:
-            os.killpg(stack.pid, signal.SIGKILL)
+        if stack.poll() is None:  # a failed check: stop the stack in order, as a Ctrl-C would
+            stack.send_signal(signal.SIGTERM)
+            try:
+                stack.wait(300)
+            except subprocess.TimeoutExpired:
+                os.killpg(stack.pid, signal.SIGKILL)  # its services are sent SIGTERM when it dies
     return processor_metrics
 
 
@@ -91,7 +122,7 @@ def trade_keys(lake):
 def test_ctrl_c_and_a_new_start_lose_and_repeat_nothing(tmp_path):
     data = tmp_path / "stack"
     data.mkdir()
-    ports = {name: free_port() for name in ["producer", "processor", "lake_writer", "broker", "api"]}
+    ports = {name: free_port() for name in ["producer", "processor", "lake_writer", "broker", "api", "dashboard"]}
     ports["exchange"] = free_port_run(4)
     run_stack(data, 6, ports, read_side=True)
     first = trade_keys(data / "lake")
