@@ -2,7 +2,7 @@
 # The query API benchmark (P8): one day of one instrument's 1-minute candles under wrk, on fresh
 # marts and on the lake alone; see scripts/bench_api.py and BENCHMARKS.md for the figures.
 # Run it after `make run` has run a while (and is stopped).
-# Usage: scripts/bench-api.sh [--data DIR] [--connections C] [--seconds S] [--repeats K]
+# Usage: scripts/bench-api.sh [--data DIR] [--connections 1,8] [--seconds S] [--repeats K]
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 need_cargo

@@ -11,7 +11,7 @@ Each state is run --repeats times; the median of each figure is reported, with t
 counts, the answer's size and the API's CPU per request. The stack must be stopped (the numbers
 are of a quiet machine; the marts build writes into the data folder's warehouse/).
 
-Usage: scripts/bench-api.sh [--data DIR] [--connections C] [--seconds S] [--repeats K]
+Usage: scripts/bench-api.sh [--data DIR] [--connections 1,8] [--seconds S] [--repeats K]
 """
 
 import argparse
@@ -102,22 +102,29 @@ def measure(api, path, connections, seconds):
 
 
 def run_state(name, binary, lake, marts, path, args, log):
+    """One API over `lake` and `marts`: a result per concurrency, each the medians of --repeats runs."""
     api = QueryApi(binary, lake, marts, log)
+    results = []
     try:
         answer = requests.get(api.url + path, timeout=60).json()
         candles = answer["candles"]
         sources = sorted({c["source"] for c in candles})
         print(f"{name}: {len(candles)} candles ({', '.join(sources)}), marts until {answer.get('marts_until')}", flush=True)
-        runs = []
-        for repeat in range(args.repeats):
-            runs.append(measure(api, path, args.connections, args.seconds))
-            print(f"  run {repeat + 1}: {runs[-1]}", flush=True)
+        for connections in args.connections:
+            runs = []
+            for repeat in range(args.repeats):
+                runs.append(measure(api, path, connections, args.seconds))
+                print(f"  {connections} connections, run {repeat + 1}: {runs[-1]}", flush=True)
+            median = {key: statistics.median(run[key] for run in runs) for key in runs[0]
+                      if isinstance(runs[0][key], (int, float))}
+            results.append({"state": name, "connections": connections, "candles": len(candles), "sources": sources,
+                            "marts_until": answer.get("marts_until"), "runs": runs, "median": median})
         rss = peak_rss_mb(api.process.pid)
     finally:
         api.stop()
-    median = {key: statistics.median(run[key]) for key in runs[0] if isinstance(runs[0][key], (int, float))}
-    return {"state": name, "candles": len(candles), "sources": sources, "marts_until": answer.get("marts_until"),
-            "peak_rss_mb": rss, "runs": runs, "median": median}
+    for result in results:
+        result["peak_rss_mb"] = rss
+    return results
 
 
 def build_marts(data):
@@ -130,14 +137,13 @@ def build_marts(data):
 
 
 def report(results, files, day, instrument, args, marts_seconds):
-    print(f"\nP8: GET one day of {instrument}'s 1-minute candles ({day}), wrk {args.connections} connections, "
-          f"{args.seconds} s x {args.repeats}, medians")
+    print(f"\nP8: GET one day of {instrument}'s 1-minute candles ({day}), wrk {args.seconds} s x {args.repeats}, medians")
     print(f"lake files of {day}: {files}; marts build {marts_seconds:.1f} s")
-    print("| state | candles | req/s | p50 ms | p90 ms | p99 ms | API CPU ms/req | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| state | connections | candles | req/s | p50 ms | p90 ms | p99 ms | API CPU ms/req | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         m = r["median"]
-        print(f"| {r['state']} | {r['candles']} | {m['rps']:.0f} | {m['p50_ms']:.1f} | {m['p90_ms']:.1f} | "
+        print(f"| {r['state']} | {r['connections']} | {r['candles']} | {m['rps']:.0f} | {m['p50_ms']:.1f} | {m['p90_ms']:.1f} | "
               f"{m['p99_ms']:.1f} | {m['api_cpu_ms_per_request']:.2f} | {r['peak_rss_mb']:.0f} |")
 
 
@@ -145,11 +151,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO / ".tickflow", help="the stack's folder (make run's .tickflow)")
     parser.add_argument("--bin", type=Path, required=True, help="the release query-api binary")
-    parser.add_argument("--connections", type=int, default=8, help="wrk's concurrent connections")
+    parser.add_argument("--connections", default="1,8",
+                        help="wrk's concurrent connections, one measurement per value (comma-separated)")
     parser.add_argument("--seconds", type=int, default=20, help="length of one wrk run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, help="write the figures here as JSON")
     args = parser.parse_args()
+    args.connections = [int(c) for c in args.connections.split(",")]
     lake = args.data / "lake"
     day, instrument = busiest_day_and_instrument(lake)
     start = date.fromisoformat(day)
@@ -160,13 +168,13 @@ def main():
     log = open(args.data / "logs" / "bench-api.log", "a")
     print(f"building the marts from {lake}", flush=True)
     marts_seconds = build_marts(args.data)
-    results = [run_state("fresh marts", args.bin, lake, args.data / "warehouse" / "marts.duckdb", path, args, log),
-               run_state("lake only", args.bin, lake, args.data / "warehouse" / "none.duckdb", path, args, log)]
+    results = [*run_state("fresh marts", args.bin, lake, args.data / "warehouse" / "marts.duckdb", path, args, log),
+               *run_state("lake only", args.bin, lake, args.data / "warehouse" / "none.duckdb", path, args, log)]
     report(results, files, day, instrument, args, marts_seconds)
     if args.out:
         args.out.write_text(json.dumps({"when": datetime.now(timezone.utc).isoformat(), "day": day, "instrument": instrument,
                                         "path": path, "lake_files": files, "marts_build_s": marts_seconds,
-                                        "connections": args.connections, "results": results}, indent=2))
+                                        "results": results}, indent=2))
 
 
 if __name__ == "__main__":

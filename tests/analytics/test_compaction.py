@@ -103,10 +103,14 @@ def written_since(lake, since, table="trades"):
 def test_the_open_day_is_rolled_up_by_write_time_keeping_every_row(lake_copy):
     # The day's files as if written over three 10-minute windows, 22:30 to 23:00; at 22:55 the
     # first two have ended (and settled for a minute), the third is still being written.
+    # Per folder: the last of three or more files in the open window, the others split between the two closed ones.
     in_flight = compaction.in_flight_files(lake_copy)
-    for i, path in enumerate(data_files(lake_copy)):
-        at = WINDOWS_FROM.timestamp() + (i % 3) * 600 + i * 1e-3
-        os.utime(path, (at, at))
+    for folder in {path.parent for path in data_files(lake_copy)}:
+        files = sorted(folder.glob("*.parquet"))
+        for j, path in enumerate(files):
+            w = 0 if len(files) <= 2 else 2 if j == len(files) - 1 else 2 * j // (len(files) - 1)
+            at = WINDOWS_FROM.timestamp() + w * 600 + j
+            os.utime(path, (at, at))
     written = {path: path.stat().st_mtime_ns for path in data_files(lake_copy)}
     window = {path: int((ns / 1e9 - WINDOWS_FROM.timestamp()) // 600) for path, ns in written.items()}
     before, cut = fingerprints(lake_copy), WINDOWS_FROM + timedelta(minutes=15)
@@ -132,3 +136,14 @@ def test_the_open_day_is_rolled_up_by_write_time_keeping_every_row(lake_copy):
 
     again = compaction.roll_up(lake_copy, now)
     assert sum(r.folders for r in again) == 0 and fingerprints(lake_copy) == before
+
+
+def test_merged_files_hold_few_large_row_groups(lake_copy):
+    import pyarrow.parquet as pq
+
+    compaction.compact_day(lake_copy, DAY, now=LATER)
+    merged = list(lake_copy.glob("*/date=*/symbol=*/compacted-*.parquet"))
+    assert merged
+    for path in merged:
+        metadata = pq.ParquetFile(path).metadata
+        assert metadata.num_row_groups == -(-metadata.num_rows // compaction.ROW_GROUP_ROWS), path
