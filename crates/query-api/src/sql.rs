@@ -146,34 +146,70 @@ pub fn daily_stats_from_marts(order: StatsOrder) -> String {
     )
 }
 
-/// Today (or a day the marts end in): fct_daily_symbol_stats' definition over the marts'
-/// trades before the cut and the lake's from it on. `$1` date, `$2` cut, `$3` limit, `$4` files.
-pub fn daily_stats_from_trades(source: &str, order: StatsOrder) -> String {
+/// The marts' trades of the cut's day before the cut, per instrument: first and last price,
+/// the sum of squared trade-to-trade log returns, volume, value and count (the parts of
+/// fct_daily_symbol_stats' definition that add up). Built once per marts build; `day` and `cut`
+/// come from the marts, not from a request.
+pub fn day_before_cut(day: &str, cut_us: i64) -> String {
     format!(
-        "with trades as (
+        "CREATE TABLE day_before_cut AS
+         with trades as (
            select instrument_id, price::double as price, size::double as size, trade_value::double as value,
                   epoch_us(event_time) as event_us, trade_key
            from marts.main.fct_trades
-           where trade_date = $1::date and epoch_us(event_time) < $2 and not price_only
-           union all
-           select * from (
-             select instrument_id, price::double, size::double, trade_value::double, epoch_us(event_time_us), trade_key
-             from {source}
-             where epoch_us(event_time_us) >= $2 and not price_only
-             qualify row_number() over (partition by trade_key order by receive_time_us) = 1)
+           where trade_date = '{day}'::date and epoch_us(event_time) < {cut_us} and not price_only
          ),
          returns as (
            select *, ln(price / lag(price) over (partition by instrument_id order by event_us, trade_key)) as log_return
            from trades
          )
-         select instrument_id, $1::varchar as date,
-                first(price order by event_us, trade_key) as open,
-                last(price order by event_us, trade_key) as close,
-                last(price order by event_us, trade_key) / first(price order by event_us, trade_key) - 1 as daily_return,
-                sqrt(coalesce(sum(log_return * log_return), 0)) as realized_volatility,
-                sum(value) / sum(size) as vwap, sum(size) as volume, count(*) as trade_count, 'marts+lake' as source
+         select instrument_id, '{day}'::date as trade_date,
+                first(price order by event_us, trade_key) as open, last(price order by event_us, trade_key) as close,
+                coalesce(sum(log_return * log_return), 0) as squared_returns,
+                sum(size) as volume, sum(value) as value, count(*) as trade_count
          from returns
-         group by instrument_id
+         group by instrument_id"
+    )
+}
+
+/// `day_before_cut` before the first marts build.
+pub const EMPTY_DAY_BEFORE_CUT: &str = "CREATE TABLE day_before_cut (instrument_id VARCHAR, trade_date DATE, open DOUBLE,
+    close DOUBLE, squared_returns DOUBLE, volume DOUBLE, value DOUBLE, trade_count BIGINT)";
+
+/// Today (or a day the marts end in): fct_daily_symbol_stats' definition over the marts' trades
+/// before the cut (summed up in `day_before_cut`) and the lake's from it on. The two parts add
+/// up exactly: every marts trade comes before every lake trade, so the day's squared returns are
+/// the marts part's, the lake part's and the one return across the cut.
+/// `$1` date, `$2` cut, `$3` limit, `$4` files.
+pub fn daily_stats_from_trades(source: &str, order: StatsOrder) -> String {
+    format!(
+        "with lake as (
+           select instrument_id, price::double as price, size::double as size, trade_value::double as value,
+                  epoch_us(event_time_us) as event_us, trade_key
+           from {source}
+           where epoch_us(event_time_us) >= $2 and not price_only
+           qualify row_number() over (partition by trade_key order by receive_time_us) = 1
+         ),
+         lake_day as (
+           select instrument_id, first(price order by event_us, trade_key) as open, last(price order by event_us, trade_key) as close,
+                  coalesce(sum(log_return * log_return), 0) as squared_returns,
+                  sum(size) as volume, sum(value) as value, count(*) as trade_count
+           from (select *, ln(price / lag(price) over (partition by instrument_id order by event_us, trade_key)) as log_return
+                 from lake)
+           group by instrument_id
+         ),
+         day as (
+           select instrument_id, coalesce(b.open, l.open) as open, coalesce(l.close, b.close) as close,
+                  coalesce(b.squared_returns, 0) + coalesce(l.squared_returns, 0) + coalesce(pow(ln(l.open / b.close), 2), 0)
+                    as squared_returns,
+                  coalesce(b.volume, 0) + coalesce(l.volume, 0) as volume, coalesce(b.value, 0) + coalesce(l.value, 0) as value,
+                  coalesce(b.trade_count, 0) + coalesce(l.trade_count, 0) as trade_count
+           from (select * from day_before_cut where trade_date = $1::date) b full outer join lake_day l using (instrument_id)
+         )
+         select instrument_id, $1::varchar as date, open, close, close / open - 1 as daily_return,
+                sqrt(squared_returns) as realized_volatility, value / volume as vwap, volume, trade_count,
+                'marts+lake' as source
+         from day
          order by {} limit $3",
         stats_order(order)
     )
