@@ -173,7 +173,8 @@ pub fn day_before_cut(day: &str, cut_us: i64) -> String {
 }
 
 /// `day_before_cut` before the first marts build.
-pub const EMPTY_DAY_BEFORE_CUT: &str = "CREATE TABLE day_before_cut (instrument_id VARCHAR, trade_date DATE, open DOUBLE,
+pub const EMPTY_DAY_BEFORE_CUT: &str =
+    "CREATE TABLE day_before_cut (instrument_id VARCHAR, trade_date DATE, open DOUBLE,
     close DOUBLE, squared_returns DOUBLE, volume DOUBLE, value DOUBLE, trade_count BIGINT)";
 
 /// Today (or a day the marts end in): fct_daily_symbol_stats' definition over the marts' trades
