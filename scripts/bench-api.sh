@@ -11,5 +11,5 @@ bash scripts/debian-install.sh /usr/bin/wrk wrk
 cargo build --release --locked -p query-api
 venv="$(bash scripts/python-env.sh tests/requirements.txt)"
 mkdir -p .tickflow/bench .tickflow/logs
-exec "$venv/bin/python" -u scripts/bench_api.py --bin "$CARGO_TARGET_DIR/release/query-api" \
+exec "$venv/bin/python" -u scripts/bench_api.py --bin "$CARGO_TARGET_DIR/release" \
   --out ".tickflow/bench/api-$(date -u +%Y%m%dT%H%M%SZ).json" "$@"

@@ -20,17 +20,17 @@ import os
 import re
 import statistics
 import subprocess
+import sys
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-import sys
-
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests/e2e"))
-from pipeline import free_port  # noqa: E402
+for helpers in ("tests/e2e", "tests/analytics"):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / helpers))
 from pipeline_bench import cpu_seconds, peak_rss_mb  # noqa: E402
+from query_api import QueryApi  # noqa: E402  (the tests' helper: the query-api of TICKFLOW_BIN_DIR)
 
 REPO = Path(__file__).resolve().parents[1]
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -52,31 +52,6 @@ def lake_files(lake, day):
     """How many Parquet files the lake holds for `day`, per table."""
     return {table.name: sum(1 for _ in table.glob(f"date={day}/symbol=*/*.parquet"))
             for table in sorted(lake.iterdir()) if table.is_dir() and not table.name.startswith(("_", "."))}
-
-
-class QueryApi:
-    """The release query-api on a free port over `lake` and `marts`, without the live stream."""
-
-    def __init__(self, binary, lake, marts, log):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [str(binary), "--addr", f"127.0.0.1:{self.port}", "--lake-url", str(lake), "--marts", str(marts), "--no-live"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.time() + 60
-        while True:
-            if self.process.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"query-api did not start (see {log.name})")
-            try:
-                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(30)
 
 
 def busiest_day_and_instrument(lake):
@@ -101,9 +76,9 @@ def measure(api, path, connections, seconds):
     return figures
 
 
-def run_state(name, binary, lake, marts, path, args, log):
+def run_state(name, lake, marts, path, args):
     """One API over `lake` and `marts`: a result per concurrency, each the medians of --repeats runs."""
-    api = QueryApi(binary, lake, marts, log)
+    api = QueryApi(lake, marts, args.data / "logs", "--no-live").start(timeout=120)
     results = []
     try:
         answer = requests.get(api.url + path, timeout=60).json()
@@ -150,7 +125,7 @@ def report(results, files, day, instrument, args, marts_seconds):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO / ".tickflow", help="the stack's folder (make run's .tickflow)")
-    parser.add_argument("--bin", type=Path, required=True, help="the release query-api binary")
+    parser.add_argument("--bin", type=Path, required=True, help="the folder of the release query-api binary")
     parser.add_argument("--connections", default="1,8",
                         help="wrk's concurrent connections, one measurement per value (comma-separated)")
     parser.add_argument("--seconds", type=int, default=20, help="length of one wrk run")
@@ -165,11 +140,11 @@ def main():
             f"&to={start + timedelta(days=1)}T00:00:00Z&limit=1440")
     files = lake_files(lake, day)
     (args.data / "logs").mkdir(exist_ok=True)
-    log = open(args.data / "logs" / "bench-api.log", "a")
+    os.environ["TICKFLOW_BIN_DIR"] = str(args.bin)
     print(f"building the marts from {lake}", flush=True)
     marts_seconds = build_marts(args.data)
-    results = [*run_state("fresh marts", args.bin, lake, args.data / "warehouse" / "marts.duckdb", path, args, log),
-               *run_state("lake only", args.bin, lake, args.data / "warehouse" / "none.duckdb", path, args, log)]
+    results = [*run_state("fresh marts", lake, args.data / "warehouse" / "marts.duckdb", path, args),
+               *run_state("lake only", lake, args.data / "warehouse" / "none.duckdb", path, args)]
     report(results, files, day, instrument, args, marts_seconds)
     if args.out:
         args.out.write_text(json.dumps({"when": datetime.now(timezone.utc).isoformat(), "day": day, "instrument": instrument,

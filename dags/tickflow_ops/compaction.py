@@ -137,6 +137,11 @@ def merge(folder: Path, inputs: list[Path], keep_write_time: bool = False) -> Fi
     return expected
 
 
+def day_folders(lake: Path, day: date, tables: tuple) -> list[Path]:
+    """Every `<table>/date=<day>/symbol=<s>/` folder of `tables`."""
+    return [folder for table in tables for folder in sorted((lake / table / f"date={day.isoformat()}").glob("symbol=*"))]
+
+
 def compact_day(lake: Path, day: date, now: datetime, grace: timedelta = timedelta(hours=1),
                 tables: tuple = TABLES) -> Report:
     """Compacts every folder of `day` in `lake`; refuses a day that is not closed yet."""
@@ -144,18 +149,17 @@ def compact_day(lake: Path, day: date, now: datetime, grace: timedelta = timedel
         raise CompactionError(f"{day} is not closed yet (late data may still arrive until {grace} after midnight)")
     report = Report(day)
     in_flight = in_flight_files(lake)
-    for table in tables:
-        for folder in sorted((lake / table / f"date={day.isoformat()}").glob("symbol=*")):
-            report.finished_interrupted += finish_interrupted(folder)
-            files = sorted(folder.glob("*.parquet"))
-            kept = [p for p in files if p in in_flight]
-            inputs = [p for p in files if p not in in_flight]
-            report.kept_in_flight += [str(p.relative_to(lake)) for p in kept]
-            report.files_before += len(files)
-            if len(inputs) > 1:
-                report.rows += merge(folder, inputs).rows
-                report.folders += 1
-            report.files_after += len(kept) + min(len(inputs), 1)
+    for folder in day_folders(lake, day, tables):
+        report.finished_interrupted += finish_interrupted(folder)
+        files = sorted(folder.glob("*.parquet"))
+        kept = [p for p in files if p in in_flight]
+        inputs = [p for p in files if p not in in_flight]
+        report.kept_in_flight += [str(p.relative_to(lake)) for p in kept]
+        report.files_before += len(files)
+        if len(inputs) > 1:
+            report.rows += merge(folder, inputs).rows
+            report.folders += 1
+        report.files_after += len(kept) + min(len(inputs), 1)
     return report
 
 
@@ -176,23 +180,22 @@ def roll_up(lake: Path, now: datetime, window: timedelta = timedelta(minutes=10)
     reports = []
     for day in open_days(lake, now, grace, tables):
         report = Report(day)
-        for table in tables:
-            for folder in sorted((lake / table / f"date={day.isoformat()}").glob("symbol=*")):
-                report.finished_interrupted += finish_interrupted(folder)
-                files = sorted(folder.glob("*.parquet"))
-                report.files_before += len(files)
-                windows: dict[int, list[Path]] = {}
-                for path in files:
-                    if path in in_flight:
-                        report.kept_in_flight.append(str(path.relative_to(lake)))
-                        continue
-                    windows.setdefault(path.stat().st_mtime_ns // width_ns, []).append(path)
-                for start, inputs in sorted(windows.items()):
-                    if len(inputs) > 1 and (start + 1) * width_ns + settle_ns <= now_ns:
-                        report.rows += merge(folder, inputs, keep_write_time=True).rows
-                        report.folders += 1
-                        report.files_after -= len(inputs) - 1
-                report.files_after += len(files)
+        for folder in day_folders(lake, day, tables):
+            report.finished_interrupted += finish_interrupted(folder)
+            files = sorted(folder.glob("*.parquet"))
+            report.files_before += len(files)
+            windows: dict[int, list[Path]] = {}
+            for path in files:
+                if path in in_flight:
+                    report.kept_in_flight.append(str(path.relative_to(lake)))
+                    continue
+                windows.setdefault(path.stat().st_mtime_ns // width_ns, []).append(path)
+            for start, inputs in sorted(windows.items()):
+                if len(inputs) > 1 and (start + 1) * width_ns + settle_ns <= now_ns:
+                    report.rows += merge(folder, inputs, keep_write_time=True).rows
+                    report.folders += 1
+                    report.files_after -= len(inputs) - 1
+            report.files_after += len(files)
         reports.append(report)
     return reports
 
