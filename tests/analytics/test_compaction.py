@@ -132,7 +132,8 @@ def test_the_open_day_is_rolled_up_by_write_time_keeping_every_row(lake_copy):
             if len(inputs) > 1:
                 assert len(merged) == 1 and not any(p.exists() for p in inputs), (folder, w)
                 assert merged[0].stat().st_mtime_ns == max(written[p] for p in inputs), "keeps the newest write time"
-    assert readers_before <= written_since(lake_copy, cut), "a reader picking files by write time misses nothing"
+    assert readers_before and readers_before <= written_since(lake_copy, cut), \
+        "a reader picking files by write time misses nothing"
 
     again = compaction.roll_up(lake_copy, now)
     assert sum(r.folders for r in again) == 0 and fingerprints(lake_copy) == before
