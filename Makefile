@@ -1,9 +1,10 @@
 .PHONY: run clean marts airflow core-demo test test-fast bench bench-pipeline bench-marts bench-api fmt
 
-# Run the pipeline on embedded defaults (until Ctrl-C; `make run DURATION=60` for a minute).
+# Run the pipeline on embedded defaults (until Ctrl-C; `make run DURATION=60` for a minute;
+# `make run OBSERVE=1` also runs Prometheus on 127.0.0.1:9090 with the alert rules).
 # What it built is kept in .tickflow/ and the next run continues from there.
 run:
-	bash scripts/stack.sh $(DURATION)
+	OBSERVE=$(OBSERVE) bash scripts/stack.sh $(DURATION)
 
 # Forget the local stack's data (Kafka's log and the processor state in it, the lake, the marts, logs, captures).
 clean:

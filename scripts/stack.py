@@ -3,7 +3,8 @@
 Start: the broker (until it answers), the exchange simulator (when it is the feed), the
 stream-processor, the lake-writer, the producer, then the read side: the query-api, the
 dashboard and a lake roll-up and marts build every --marts-every seconds (scripts/roll-up.sh and
-scripts/marts.sh, in the background). Every process runs in its own session,
+scripts/marts.sh, in the background), and with --prometheus-port Prometheus scraping every service
+with the alert rules of ops/prometheus/rules. Every process runs in its own session,
 so a Ctrl-C in the terminal reaches this supervisor only; each is sent SIGTERM if the supervisor
 dies without stopping it.
 
@@ -17,6 +18,7 @@ same order and the exit status says so.
 
 import argparse
 import ctypes
+import json
 import os
 import signal
 import socket
@@ -136,17 +138,41 @@ class MartsSchedule:
             self.process.wait(30)
 
 
+def service_addresses(env, api_port):
+    """Where each service serves /metrics, /healthz and /readyz."""
+    return {"producer": env.get("PRODUCER_HTTP_ADDR", "127.0.0.1:9101"),
+            "stream-processor": env.get("PROCESSOR_HTTP_ADDR", "127.0.0.1:9102"),
+            "lake-writer": env.get("LAKE_WRITER_HTTP_ADDR", "127.0.0.1:9103"),
+            "query-api": f"127.0.0.1:{api_port}"}
+
+
 def service_urls(env, api_port):
     """Where the dashboard's health page reads each service's /metrics ("name=url,...")."""
-    addresses = {"producer": env.get("PRODUCER_HTTP_ADDR", "127.0.0.1:9101"),
-                 "stream-processor": env.get("PROCESSOR_HTTP_ADDR", "127.0.0.1:9102"),
-                 "lake-writer": env.get("LAKE_WRITER_HTTP_ADDR", "127.0.0.1:9103"),
-                 "query-api": f"127.0.0.1:{api_port}"}
-    return ",".join(f"{name}=http://{address}" for name, address in addresses.items())
+    return ",".join(f"{name}=http://{address}" for name, address in service_addresses(env, api_port).items())
+
+
+def prometheus_config(addresses, rules_dir, scrape_interval_s=5):
+    """ops/prometheus/prometheus.yml for the local stack: the same jobs and rules, loopback targets
+    (JSON is YAML, so no YAML library is needed)."""
+    jobs = [{"job_name": name, "static_configs": [{"targets": [address]}]} for name, address in addresses.items()]
+    return json.dumps({"global": {"scrape_interval": f"{scrape_interval_s}s", "evaluation_interval": f"{scrape_interval_s}s"},
+                       "rule_files": [str(Path(rules_dir) / "*.yml")], "scrape_configs": jobs}, indent=2)
+
+
+def prometheus(args, env):
+    """Prometheus on 127.0.0.1:--prometheus-port scraping the stack, with tickflow's alert rules."""
+    folder = args.data / "prometheus"
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "prometheus.yml"
+    config.write_text(prometheus_config(service_addresses(env, args.api_port), args.root / "ops/prometheus/rules"))
+    return Process("prometheus", [
+        "prometheus", f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
+        f"--web.listen-address=127.0.0.1:{args.prometheus_port}", "--storage.tsdb.retention.time=2d"],
+        args.data / "logs" / "prometheus.log")
 
 
 def stop_in_order(stack):
-    for name in ("dashboard", "query-api"):
+    for name in ("prometheus", "dashboard", "query-api"):
         if name in stack:
             stack[name].stop(30)
     print("tickflow: stopping: the feed first, then each service once it has read what is upstream of it, "
@@ -178,6 +204,8 @@ def parse_args():
     parser.add_argument("--api-port", type=int, default=8000, help="the query-api's port")
     parser.add_argument("--dashboard-port", type=int, default=8501, help="the dashboard's port")
     parser.add_argument("--dashboard-python", type=Path, help="the dashboard's Python (its environment); none: no dashboard")
+    parser.add_argument("--prometheus-port", type=int, default=0,
+                        help="also run Prometheus (Debian's) on this port with the alert rules (0: no Prometheus)")
     parser.add_argument("--marts-every", type=float, default=0, help="seconds between marts builds (0: none)")
     return parser.parse_args()
 
@@ -244,7 +272,9 @@ def main():
             while not (args.data / "exchange-ca.pem").exists():
                 check_alive(stack.values())
                 time.sleep(0.2)
-        for name in ("stream-processor", "lake-writer", "producer", "query-api", "dashboard"):
+        if args.prometheus_port:
+            stack["prometheus"] = prometheus(args, env)
+        for name in ("stream-processor", "lake-writer", "producer", "query-api", "dashboard", "prometheus"):
             if name in stack:
                 stack[name].start(env | {"TICKFLOW_API_URL": f"http://127.0.0.1:{args.api_port}",
                                          "TICKFLOW_SERVICES": service_urls(env, args.api_port)})
@@ -252,7 +282,8 @@ def main():
               " Ctrl-C stops it in order", flush=True)
         print(f"tickflow: query API http://127.0.0.1:{args.api_port}/v1/openapi.json"
               + (f", dashboard http://127.0.0.1:{args.dashboard_port}" if "dashboard" in stack else "")
-              + (f"; marts rebuilt every {args.marts_every:.0f} s" if args.marts_every > 0 else ""), flush=True)
+              + (f", Prometheus http://127.0.0.1:{args.prometheus_port}/alerts" if args.prometheus_port else "")
+            + (f"; marts rebuilt every {args.marts_every:.0f} s" if args.marts_every > 0 else ""), flush=True)
         report = progress.Report(args.data / "lake")
         marts = MartsSchedule(args.root, args.data, args.marts_every)
         while args.seconds <= 0 or time.time() - started < args.seconds:

@@ -17,10 +17,12 @@ import time
 
 import duckdb
 import requests
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from browser import CANDLE_TIMES, candle_times, chromium, open_page, screenshot
+from observability import alert_rules, instant_query, panel_queries, selectors
 from pipeline import REPO, Pipeline, free_port, metric_sum, scrape
 
 BIN_DIR = os.environ.get("TICKFLOW_BIN_DIR", str(REPO / "target/debug"))
@@ -55,6 +57,16 @@ def check_read_side(api_port, dashboard_port, profile_dir):
     check_dashboard(f"http://127.0.0.1:{dashboard_port}", candle["instrument_id"], profile_dir)
 
 
+def health_states(browser, attempts=20):
+    """The health page's service states, read again when the page redraws them mid-read."""
+    for _ in range(attempts):
+        try:
+            return [e.text for e in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricValue"]')]
+        except StaleElementReferenceException:
+            time.sleep(0.5)
+    raise AssertionError("the health page kept redrawing its states")
+
+
 def check_dashboard(url, instrument, profile_dir):
     """In a real browser: every page of the running stack's dashboard loads without an exception,
     and the live instrument page draws a new candle while the test watches, without a reload."""
@@ -62,7 +74,7 @@ def check_dashboard(url, instrument, profile_dir):
     try:
         for name, path in (("overview", ""), ("anomalies", "anomalies"), ("quality", "quality"), ("health", "health")):
             open_page(browser, f"{url}/{path}", f"live-{name}")
-        states = [e.text for e in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricValue"]')]
+        states = health_states(browser)
         assert states[:4] == ["up"] * 4, f"the health page sees every service of the stack: {states}"
         open_page(browser, f"{url}/instrument?instrument={instrument}&interval=1s", "live-instrument")
         first = candle_times(browser)
@@ -75,10 +87,45 @@ def check_dashboard(url, instrument, profile_dir):
         browser.quit()
 
 
+def check_prometheus(port, jobs):
+    """With the stack's Prometheus (`make run OBSERVE=1`): every service is a target that is up,
+    every alert rule evaluates without error, every panel of the Grafana dashboards returns
+    series, and every metric selector an alert names matches series the services serve."""
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        targets = requests.get(f"{url}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
+        health = {t["labels"]["job"]: t["health"] for t in targets}
+        if health == {job: "up" for job in jobs} or time.time() > deadline:
+            break
+        time.sleep(1)
+    assert health == {job: "up" for job in jobs}, health
+    time.sleep(16)  # three scrapes, so that every rate() has samples
+    empty = [(board, title, expr) for board, title, expr in panel_queries() if not instant_query(url, expr)]
+    assert not empty, f"panels without series: {empty}"
+    unmatched = [(name, selector) for name, expr in alert_rules() for selector in selectors(expr)
+                 if not instant_query(url, f"count({selector})")]
+    assert not unmatched, f"alert selectors no service serves: {unmatched}"
+    for name, expr in alert_rules():
+        instant_query(url, expr)  # parses and evaluates
+    deadline = time.time() + 30
+    while True:
+        groups = requests.get(f"{url}/api/v1/rules", timeout=10).json()["data"]["groups"]
+        rules = [rule for group in groups for rule in group["rules"]]
+        if (all(rule.get("lastEvaluation", "").startswith("2") and not rule["lastEvaluation"].startswith("0001") for rule in rules)
+                or time.time() > deadline):
+            break
+        time.sleep(1)
+    assert len(rules) == len(alert_rules()) and all(rule["health"] == "ok" for rule in rules), rules
+    firing = [rule["name"] for rule in rules if rule["state"] == "firing"]
+    assert not firing, f"alerts firing on a healthy stack: {firing}"
+
+
 def run_stack(data, seconds_before_ctrl_c, ports, read_side=False):
     """One `make run` on `data`, interrupted with Ctrl-C (SIGINT) after `seconds_before_ctrl_c`
     of streaming; returns the stream-processor's /metrics text scraped just before the Ctrl-C.
-    With `read_side`, the query-api and the dashboard are checked while it runs."""
+    With `read_side`, the query-api, the dashboard and Prometheus (with the alert rules) are
+    checked while it runs."""
     env = dict(os.environ, RUST_LOG="info", KAFKA_TOPIC_PARTITIONS="4",
                PRODUCER_HTTP_ADDR=f"127.0.0.1:{ports['producer']}",
                PROCESSOR_HTTP_ADDR=f"127.0.0.1:{ports['processor']}",
@@ -88,7 +135,7 @@ def run_stack(data, seconds_before_ctrl_c, ports, read_side=False):
         ["python3", "-u", str(REPO / "scripts/stack.py"), "--root", str(REPO), "--data", str(data), "--bin", BIN_DIR,
          "--broker-port", str(ports["broker"]), "--exchange-port", str(ports["exchange"]), "--rate", "1500",
          "--api-port", str(ports["api"]), "--dashboard-port", str(ports["dashboard"]),
-         *(["--dashboard-python", sys.executable] if read_side else [])],
+         *(["--dashboard-python", sys.executable, "--prometheus-port", str(ports["prometheus"])] if read_side else [])],
         env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, cwd=data)
     try:
         deadline = time.time() + 180
@@ -97,6 +144,7 @@ def run_stack(data, seconds_before_ctrl_c, ports, read_side=False):
             time.sleep(0.5)
         if read_side:
             check_read_side(ports["api"], ports["dashboard"], data / "chromium-profile")
+            check_prometheus(ports["prometheus"], ["producer", "stream-processor", "lake-writer", "query-api"])
         time.sleep(seconds_before_ctrl_c)
         processor_metrics = scrape(ports["processor"])
         stack.send_signal(signal.SIGINT)
@@ -122,7 +170,8 @@ def trade_keys(lake):
 def test_ctrl_c_and_a_new_start_lose_and_repeat_nothing(tmp_path):
     data = tmp_path / "stack"
     data.mkdir()
-    ports = {name: free_port() for name in ["producer", "processor", "lake_writer", "broker", "api", "dashboard"]}
+    subprocess.run(["bash", str(REPO / "scripts/prometheus.sh")], check=True, capture_output=True)
+    ports = {name: free_port() for name in ["producer", "processor", "lake_writer", "broker", "api", "dashboard", "prometheus"]}
     ports["exchange"] = free_port_run(4)
     run_stack(data, 6, ports, read_side=True)
     first = trade_keys(data / "lake")

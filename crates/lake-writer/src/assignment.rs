@@ -3,7 +3,7 @@
 //! batch, or replaying an interrupted one) and is written out before the partition leaves.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::metrics::counter::Counter;
 use tickflow_kafka::group::{NextOffset, OwnerError, PartitionOwner, RebalanceStep, TopicPartition};
@@ -101,6 +101,21 @@ impl Assignment {
                 b.next_offset.map(|offset| NextOffset { topic: b.topic.to_owned(), partition: b.partition, offset })
             })
             .collect()
+    }
+
+    /// Sets `lake_oldest_unwritten_timestamp_seconds` of each input topic: when the oldest
+    /// record its batches hold was read (0 when they hold none). A timestamp, not an age, so it
+    /// stays true while a write waits on the lake.
+    pub fn record_oldest_unwritten(&self) {
+        let now = SystemTime::now();
+        for topic in INPUTS {
+            let held = self.batches.values().filter(|b| b.topic == topic && !b.is_empty());
+            let oldest = held.map(|b| b.started).min();
+            let read_at = oldest.and_then(|started| now.checked_sub(started.elapsed()));
+            let seconds = read_at.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0.0, |d| d.as_secs_f64());
+            let labels = TopicLabel { topic: topic.to_owned() };
+            self.writer.metrics.lake_oldest_unwritten_timestamp_seconds.get_or_create(&labels).set(seconds);
+        }
     }
 
     fn record_share(&self) {

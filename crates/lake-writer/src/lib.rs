@@ -60,6 +60,7 @@ pub fn run(member: LakeWriterMember, shutdown: &Shutdown, readiness: &Readiness)
         member.commit(&written)?;
         if lag_measured.elapsed() >= Duration::from_secs(1) {
             record_lag(&member);
+            member.with_owner(|assignment| assignment.record_oldest_unwritten());
             lag_measured = Instant::now();
         }
     }

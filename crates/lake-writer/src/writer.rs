@@ -64,6 +64,9 @@ impl LakeWriter {
         let report = self
             .retry("commit_batch", || self.runtime.block_on(commit_batch(self.store.as_ref(), &lake_batch, prune)))?;
         self.count(&report);
+        // How long the batch's first record waited to be visible in the lake.
+        ServiceMetrics::named(&self.metrics.latency_seconds, "read_to_lake")
+            .observe(batch.started.elapsed().as_secs_f64());
         Ok(())
     }
 

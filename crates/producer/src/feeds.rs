@@ -233,3 +233,18 @@ pub fn start(plan: &SourcePlan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
 fn chosen(asked: &[String], reference: &ReferenceData, venue: Venue) -> Vec<String> {
     if asked.is_empty() { live::default_symbols(reference, venue) } else { asked.to_vec() }
 }
+
+/// The venues the live sources read, each with the symbols it follows.
+pub fn followed(kinds: &[SourceKind], live: &LiveArgs, reference: &ReferenceData) -> Vec<(Venue, Vec<String>)> {
+    kinds
+        .iter()
+        .filter_map(|kind| match kind {
+            SourceKind::Binance => Some((Venue::Binance, chosen(&live.binance_symbols, reference, Venue::Binance))),
+            SourceKind::Coinbase => {
+                Some((Venue::Coinbase, chosen(&live.coinbase_products, reference, Venue::Coinbase)))
+            }
+            SourceKind::Finnhub => Some((Venue::Finnhub, chosen(&live.finnhub_symbols, reference, Venue::Finnhub))),
+            SourceKind::Synthetic | SourceKind::Replay => None,
+        })
+        .collect()
+}

@@ -5,4 +5,5 @@
 pub mod capture;
 pub mod live;
 pub mod publish;
+pub mod sessions;
 pub mod source;

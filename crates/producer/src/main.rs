@@ -17,10 +17,11 @@ use tickflow_kafka::admin::wait_for_topics;
 use tickflow_kafka::consumer;
 use tickflow_kafka::producer::{OutputProducer, ProducerTuning};
 use tickflow_service::startup::ReferenceArgs;
-use tickflow_service::{Service, ServiceArgs, run_service};
+use tickflow_service::{Service, ServiceArgs, now_us, run_service};
 
 use producer::capture::{self, Tap};
 use producer::publish::Publisher;
+use producer::sessions::VenueSessions;
 
 use crate::feeds::{LiveArgs, SourceKind};
 
@@ -114,6 +115,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         tap,
         shutdown: &shutdown,
     })?;
+    let mut sessions =
+        VenueSessions::new(&reference, &feeds::followed(&args.sources, &args.live, &reference), &metrics_for_feeds);
+    sessions.update(now_us());
     readiness.set(true);
 
     let mut last_flush = Instant::now();
@@ -143,6 +147,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 publisher.watermark_if_quiet(Duration::from_secs(1))?; // venues quiet while others trade
             }
             publisher.flush(Duration::from_secs(60))?;
+            sessions.update(now_us());
             last_flush = Instant::now();
         }
     }

@@ -115,6 +115,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let shutdown = Shutdown::install()?;
     let mut registry = Registry::default();
     let metrics = ApiMetrics::register(&mut registry);
+    tickflow_service::process::register(&mut registry);
     metrics.marts_published.set(warehouse.current().published_us.unwrap_or(0) / 1_000_000);
     let readiness = Readiness::default();
     let live = LiveHub::default();

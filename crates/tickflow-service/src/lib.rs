@@ -3,6 +3,7 @@
 //! text format), `/healthz` and `/readyz`.
 
 pub mod metrics;
+pub mod process;
 pub mod shutdown;
 pub mod startup;
 
@@ -114,6 +115,7 @@ impl Service {
         let shutdown = shutdown::Shutdown::install()?;
         let mut registry = Registry::default();
         let metrics = metrics::ServiceMetrics::register(&mut registry);
+        process::register(&mut registry);
         let readiness = Readiness::default();
         serve_http(http_addr, registry, readiness.clone())?;
         Ok(Service { shutdown, metrics, readiness })
@@ -209,6 +211,7 @@ mod http_tests {
     fn metrics_health_and_readiness_are_served() {
         let mut registry = Registry::default();
         let metrics = metrics::ServiceMetrics::register(&mut registry);
+        process::register(&mut registry);
         metrics.counter_in("raw_trades").inc_by(7);
         let readiness = Readiness::default();
         let address = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
@@ -219,6 +222,10 @@ mod http_tests {
         let (status, body) = get(address, "/metrics");
         assert_eq!(status, 200);
         assert!(body.contains("tickflow_records_in_total{topic=\"raw_trades\"} 7"), "{body}");
+        assert!(
+            body.contains("\nprocess_cpu_seconds_total ") && body.contains("\nprocess_resident_memory_bytes "),
+            "{body}"
+        );
         assert_eq!(get(address, "/healthz"), (200, "ok\n".into()));
         assert_eq!(get(address, "/readyz"), (503, "not ready\n".into()));
         readiness.set(true);
