@@ -19,8 +19,9 @@ def panel(title, unit, *targets, description=""):
 
 
 def quantiles(histogram, by, selector=""):
-    return [(f"histogram_quantile({q}, sum by (le, {by}) (rate({histogram}_bucket{selector}[5m])))", f"p{round(q * 100)} {{{{{by.split(', ')[-1]}}}}}")
-            for q in (0.5, 0.99)]
+    """p50 and p99 of a histogram, one series per value of the label `by`."""
+    return [(f"histogram_quantile({q}, sum by (le, {by}) (rate({histogram}_bucket{selector}[5m])))",
+             "p%d {{%s}}" % (round(q * 100), by)) for q in (0.5, 0.99)]
 
 
 OVERVIEW = [

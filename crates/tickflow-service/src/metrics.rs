@@ -96,7 +96,7 @@ metric_families! {
     restore_seconds: Family<TopicLabel, Histogram, fn() -> Histogram> = Family::new_with_constructor(latency_histogram);
     /// Size of the last state record of each partition sent to the changelog (compressed)
     state_bytes: Family<PartitionLabels, Gauge> = Family::default();
-    /// 1 while a venue the producer reads is in a trading session (any calendar of the instruments the reference lists on it; crypto always), else 0
+    /// 1 while a venue the producer reads is in a trading session (any calendar of the instruments it follows; crypto always), else 0
     venue_in_session: Family<VenueLabel, Gauge> = Family::default();
     /// When the lake-writer read the oldest record it holds unwritten, by input topic (seconds since the epoch; 0 when it holds none)
     lake_oldest_unwritten_timestamp_seconds: Family<TopicLabel, Gauge<f64, std::sync::atomic::AtomicU64>> = Family::default();
