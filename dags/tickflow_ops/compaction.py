@@ -19,12 +19,15 @@ Both are safe next to a running pipeline and idempotent:
   which deletes inputs that a compacted file already holds. Until then a reader would count
   those rows twice; the marts' deduplication removes them.
 - A folder already down to one file is left as it is, so a second run changes nothing.
+
+`compact_day` works on a lake on local disk or in S3 (`s3://bucket/prefix`, through
+tickflow_ops.lake_paths: there the rename into place is a server-side copy, then a delete).
+`roll_up` needs a local lake: it keeps write times, which S3 objects cannot be given.
 """
 
 import argparse
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -32,6 +35,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from tickflow_ops.lake_paths import S3Path, lake_path, open_input, parquet_writer_args, set_write_time
 
 TABLES = ("trades", "candles", "anomalies", "dead_letters", "feed_gaps")
 COMPACTED_FROM = b"tickflow.compacted_from"
@@ -59,15 +64,17 @@ class Report:
     kept_in_flight: list = field(default_factory=list)
 
 
-def fingerprint(files: list[Path]) -> Fingerprint:
-    """Rows and checksum of Parquet files, as DuckDB reads them (columns missing in a file are null)."""
+def fingerprint(files: list) -> Fingerprint:
+    """Rows and checksum of Parquet files, read by pyarrow and hashed by DuckDB (columns missing in
+    a file are null)."""
     if not files:
         return Fingerprint(0, 0)
+    tables = [pq.ParquetFile(open_input(f)).read() for f in files]
+    rows_read = pa.concat_tables([t.replace_schema_metadata() for t in tables], promote_options="permissive")
     with duckdb.connect() as db:
-        source = f"read_parquet({[str(f) for f in files]!r}, union_by_name = true)"
-        columns = sorted(row[0] for row in db.execute(f"describe select * from {source}").fetchall())
-        values = ", ".join(f'"{c}"' for c in columns)
-        rows, checksum = db.execute(f"select count(*), coalesce(sum(hash({values})), 0) from {source}").fetchone()
+        db.register("rows_read", rows_read)
+        values = ", ".join(f'"{c}"' for c in sorted(rows_read.column_names))
+        rows, checksum = db.execute(f"select count(*), coalesce(sum(hash({values})), 0) from rows_read").fetchone()
     return Fingerprint(rows, int(checksum))
 
 
@@ -75,22 +82,22 @@ def closed(day: date, now: datetime, grace: timedelta) -> bool:
     return datetime.combine(day + timedelta(days=1), datetime.min.time(), timezone.utc) + grace <= now
 
 
-def in_flight_files(lake: Path) -> set[Path]:
+def in_flight_files(lake) -> set:
     """The files of each topic partition's newest batch marker (`_progress/<topic>/<partition>/`)."""
     files = set()
-    for partition in (lake / "_progress").glob("*/*"):
+    for partition in (p for topic in (lake / "_progress").glob("*") for p in topic.glob("*")):
         markers = sorted(partition.glob("*.json"))
         if markers:
             files |= {lake / name for name in json.loads(markers[-1].read_text())["files"]}
     return files
 
 
-def compacted_inputs(path: Path) -> list[str]:
-    metadata = pq.read_schema(path).metadata or {}
+def compacted_inputs(path) -> list[str]:
+    metadata = pq.read_schema(open_input(path)).metadata or {}
     return json.loads(metadata.get(COMPACTED_FROM, b"[]"))
 
 
-def finish_interrupted(folder: Path) -> int:
+def finish_interrupted(folder) -> int:
     """Deletes inputs that a compacted file in `folder` already holds; returns how many."""
     deleted = 0
     for compacted in folder.glob("compacted-*.parquet"):
@@ -101,20 +108,20 @@ def finish_interrupted(folder: Path) -> int:
     return deleted
 
 
-def merge(folder: Path, inputs: list[Path], keep_write_time: bool = False) -> Fingerprint:
+def merge(folder, inputs: list, keep_write_time: bool = False) -> Fingerprint:
     """Replaces `inputs` by one file in `folder` holding their rows, in order; returns their
     fingerprint. With `keep_write_time`, the file's modification time is the inputs' newest."""
     names = [p.name for p in inputs]
     output = folder / f"compacted-{hashlib.sha256(json.dumps(names).encode()).hexdigest()[:16]}.parquet"
     temporary = folder / f".{output.name}.tmp"
-    schema = pa.unify_schemas([pq.read_schema(p).remove_metadata() for p in inputs])
+    schema = pa.unify_schemas([pq.read_schema(open_input(p)).remove_metadata() for p in inputs])
     schema = schema.with_metadata({COMPACTED_FROM: json.dumps(names).encode()})
-    with pq.ParquetWriter(temporary, schema, compression="zstd") as writer:
+    with pq.ParquetWriter(schema=schema, compression="zstd", **parquet_writer_args(temporary)) as writer:
         # Inputs are gathered into row groups of ROW_GROUP_ROWS: a row group per small input
         # would make every reader pay per group (DuckDB reads such a file 15x slower).
         pending, rows = [], 0
         for path in inputs:
-            table = pq.ParquetFile(path).read()
+            table = pq.ParquetFile(open_input(path)).read()
             arrays = [table.column(f.name) if f.name in table.column_names else pa.nulls(len(table), f.type)
                       for f in schema]
             pending.append(pa.Table.from_arrays(arrays, schema=schema))
@@ -129,22 +136,23 @@ def merge(folder: Path, inputs: list[Path], keep_write_time: bool = False) -> Fi
         temporary.unlink()
         raise CompactionError(f"{folder}: merged rows differ from the inputs ({found} != {expected}); nothing changed")
     if keep_write_time:
-        newest = max(path.stat().st_mtime_ns for path in inputs)
-        os.utime(temporary, ns=(newest, newest))
+        set_write_time(temporary, max(path.stat().st_mtime_ns for path in inputs))
     temporary.rename(output)
     for path in inputs:
         path.unlink()
     return expected
 
 
-def day_folders(lake: Path, day: date, tables: tuple) -> list[Path]:
+def day_folders(lake, day: date, tables: tuple) -> list:
     """Every `<table>/date=<day>/symbol=<s>/` folder of `tables`."""
     return [folder for table in tables for folder in sorted((lake / table / f"date={day.isoformat()}").glob("symbol=*"))]
 
 
-def compact_day(lake: Path, day: date, now: datetime, grace: timedelta = timedelta(hours=1),
+def compact_day(lake, day: date, now: datetime, grace: timedelta = timedelta(hours=1),
                 tables: tuple = TABLES) -> Report:
-    """Compacts every folder of `day` in `lake`; refuses a day that is not closed yet."""
+    """Compacts every folder of `day` in `lake` (a folder, or a lake URL: s3://bucket/prefix);
+    refuses a day that is not closed yet."""
+    lake = lake if isinstance(lake, (Path, S3Path)) else lake_path(lake)
     if not closed(day, now, grace):
         raise CompactionError(f"{day} is not closed yet (late data may still arrive until {grace} after midnight)")
     report = Report(day)
@@ -163,7 +171,7 @@ def compact_day(lake: Path, day: date, now: datetime, grace: timedelta = timedel
     return report
 
 
-def open_days(lake: Path, now: datetime, grace: timedelta = timedelta(hours=1), tables: tuple = TABLES) -> list[date]:
+def open_days(lake, now: datetime, grace: timedelta = timedelta(hours=1), tables: tuple = TABLES) -> list[date]:
     """The days in the lake that are not closed yet."""
     days = {date.fromisoformat(folder.name.split("=", 1)[1]) for table in tables
             for folder in (lake / table).glob("date=*")}
@@ -175,6 +183,8 @@ def roll_up(lake: Path, now: datetime, window: timedelta = timedelta(minutes=10)
     """Per open day and folder, merges the files written in each window of `window` that ended at
     least `settle` ago (the lake-writer's in-flight files excepted) into one that keeps their
     newest write time. One report per open day."""
+    if not isinstance(lake, Path):
+        raise CompactionError(f"the roll-up needs a lake on local disk ({lake}): S3 objects keep their own write times")
     in_flight = in_flight_files(lake)
     width_ns, now_ns, settle_ns = int(window.total_seconds() * 1e9), int(now.timestamp() * 1e9), int(settle.total_seconds() * 1e9)
     reports = []

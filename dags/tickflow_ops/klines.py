@@ -14,7 +14,6 @@ import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,6 +22,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from tickflow_ops import settings
+from tickflow_ops.lake_paths import parquet_writer_args, replace
 
 DEFAULT_BASE_URL = "https://api.binance.com"  # api.binance.us for US users
 PAGE = 1000
@@ -128,18 +128,20 @@ def rows(klines: list, instrument_id: str, symbol: str, interval: str) -> tuple[
     return good, rejected
 
 
-def day_file(lake: Path, day: date, instrument_id: str, interval: str) -> Path:
+def day_file(lake, day: date, instrument_id: str, interval: str):
     return lake / "klines" / f"date={day.isoformat()}" / f"symbol={instrument_id}" / f"klines-binance-{interval}.parquet"
 
 
-def write(path: Path, lake_rows: list) -> None:
+def write(path, lake_rows: list) -> None:
+    """Replaces the day's file at `path` (on disk or in S3) with `lake_rows`, whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    pq.write_table(pa.Table.from_pylist(lake_rows, schema=arrow_schema()), temporary, compression="zstd")
-    os.replace(temporary, path)
+    pq.write_table(pa.Table.from_pylist(lake_rows, schema=arrow_schema()), compression="zstd",
+                   **parquet_writer_args(temporary))
+    replace(temporary, path)
 
 
-def backfill_day(day: date, symbols: list[str] | None = None, interval: str = "1m", lake: Path | None = None,
+def backfill_day(day: date, symbols: list[str] | None = None, interval: str = "1m", lake=None,
                  url: str | None = None) -> DayReport:
     """Fetches and writes `day` (UTC) for `symbols` (default: every Binance instrument) into `lake`
     (default settings.lake()) from `url` (default TICKFLOW_BINANCE_REST_URL)."""

@@ -1,6 +1,6 @@
 """Where things are, from the environment, read when a task runs (never when a DAG file is parsed).
 
-LAKE_URL            the lake root
+LAKE_URL            the lake root: a folder, or s3://bucket/prefix (AWS_* variables: endpoint, keys)
 TICKFLOW_WAREHOUSE  where the marts are published
 TICKFLOW_DBT_VENV   dbt's Python environment, made before the scheduler starts
 
@@ -10,6 +10,8 @@ sources it and makes the third.
 
 import os
 from pathlib import Path
+
+from tickflow_ops.lake_paths import S3Path, lake_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,8 +23,8 @@ def _required(name: str) -> str:
     return value
 
 
-def lake() -> Path:
-    return Path(_required("LAKE_URL")).resolve()
+def lake() -> Path | S3Path:
+    return lake_path(_required("LAKE_URL"))
 
 
 def warehouse() -> Path:

@@ -66,14 +66,18 @@ class Service:
 
 class Pipeline:
     """The broker and the consumer services: `processors` stream-processor and `lake_writers`
-    lake-writer instances, each pair of kinds sharing its topics' partitions in a consumer group."""
+    lake-writer instances, each pair of kinds sharing its topics' partitions in a consumer group.
+    The lake is a folder of `workdir`, or `lake_url` (e.g. s3://...) with the lake-writer's
+    `lake_env`, read back from the folder `lake` (where an S3 test server keeps it)."""
 
-    def __init__(self, workdir, processor_args=(), processors=1, lake_writers=1):
+    def __init__(self, workdir, processor_args=(), processors=1, lake_writers=1, lake_url=None, lake=None, lake_env=None):
         self.workdir = Path(workdir)
-        self.lake = self.workdir / "lake"
+        self.lake = Path(lake) if lake else self.workdir / "lake"
+        self.lake_url = lake_url or str(self.lake)
         port = free_port()
         self.bootstrap = f"127.0.0.1:{port}"
         self.env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=self.bootstrap, RUST_LOG="info", KAFKA_TOPIC_PARTITIONS="4")
+        self.lake_env = dict(self.env, **(lake_env or {}))
         self.ports = {"producer": free_port()}
         self.processor_args = list(processor_args)
         self.broker = Service("kafka", ["bash", str(REPO / "scripts/kafka.sh"), "broker", str(self.workdir / "kafka"),
@@ -108,14 +112,14 @@ class Pipeline:
         """A new lake-writer instance (not started): a dynamic member of the group."""
         n = len(self.lake_writers) + sum(s.name.startswith("lake-writer") for s in self.retired)
         service = self._consumer(f"lake-writer-{n}" if n else "lake-writer", [
-            binary("lake-writer"), "--lake-url", str(self.lake),
-            "--flush-interval-ms", "1000"])
+            binary("lake-writer"), "--lake-url", self.lake_url,
+            "--flush-interval-ms", "1000"], self.lake_env)
         self.lake_writers.append(service)
         return service
 
-    def _consumer(self, name, command):
+    def _consumer(self, name, command, env=None):
         port = free_port()
-        service = Service(name, [*command, "--http-addr", f"127.0.0.1:{port}"], self.env, self.workdir)
+        service = Service(name, [*command, "--http-addr", f"127.0.0.1:{port}"], env or self.env, self.workdir)
         service.port = port
         return service
 

@@ -229,9 +229,11 @@ pub fn start(plan: &SourcePlan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
     Ok(threads)
 }
 
-/// The symbols asked for, or the venue's default ones.
+/// The symbols asked for, or the venue's default ones. Blank entries are no symbols: an empty
+/// `BINANCE_SYMBOLS=` (as `.env.example` and Docker Compose pass it) means the default.
 fn chosen(asked: &[String], reference: &ReferenceData, venue: Venue) -> Vec<String> {
-    if asked.is_empty() { live::default_symbols(reference, venue) } else { asked.to_vec() }
+    let asked: Vec<String> = asked.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    if asked.is_empty() { live::default_symbols(reference, venue) } else { asked }
 }
 
 /// The venues the live sources read, each with the symbols it follows.
@@ -247,4 +249,19 @@ pub fn followed(kinds: &[SourceKind], live: &LiveArgs, reference: &ReferenceData
             SourceKind::Synthetic | SourceKind::Replay => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_symbol_lists_mean_the_venues_defaults() {
+        let reference = ReferenceData::bundled().expect("bundled reference data");
+        let defaults = live::default_symbols(&reference, Venue::Binance);
+        assert!(!defaults.is_empty());
+        assert_eq!(chosen(&[String::new()], &reference, Venue::Binance), defaults);
+        assert_eq!(chosen(&[" ".into(), "".into()], &reference, Venue::Binance), defaults);
+        assert_eq!(chosen(&["BTCUSDT".into(), "".into()], &reference, Venue::Binance), vec!["BTCUSDT".to_owned()]);
+    }
 }
