@@ -4,6 +4,7 @@ httpfs, the marts built from it by the Airflow task's code with dbt's s3 target,
 serving it, and the daily compaction rewriting it; then the faults of reliability.md: the server
 stopped for 30 s mid-run (T5) and PUTs whose responses are lost on the way back (T6)."""
 
+import contextlib
 import sys
 import time
 from datetime import date, datetime, timezone
@@ -35,8 +36,26 @@ def market(tmp_path_factory):
     return directory, generate(directory, trades=TRADES, faults_each=100)
 
 
-def s3_pipeline(workdir, s3, endpoint=None):
-    return Pipeline(workdir, lake_url=s3.url(), lake=s3.folder(), lake_env=s3.client_env(endpoint))
+@contextlib.contextmanager
+def streaming_to_s3(market_dir, workdir, rate, proxy=None):
+    """s3s-fs, the pipeline with its lake there (the lake-writer going through `proxy(s3 port)`
+    when given) and the market's producer started at `rate`: yields (s3, pipeline, producer, proxy)."""
+    s3 = S3Server(workdir)
+    proxy = proxy(s3.port) if proxy else None
+    pipeline = Pipeline(workdir, lake_url=s3.url(), lake=s3.folder(), lake_env=s3.client_env(proxy.url if proxy else None))
+    try:
+        s3.start()
+        if proxy:
+            proxy.start()
+        pipeline.start()
+        producer = pipeline.producer(market_dir / "frames.jsonl", rate=rate)
+        producer.start()
+        yield s3, pipeline, producer, proxy
+    finally:
+        pipeline.stop()
+        if proxy:
+            proxy.stop()
+        s3.stop()
 
 
 def lake_writer_metric(pipeline, metric, **labels):
@@ -62,20 +81,17 @@ def httpfs(s3):
 
 def test_the_lake_on_s3_is_exact_and_feeds_dbt_the_query_api_and_compaction(market, tmp_path, monkeypatch):
     market_dir, truth = market
-    s3 = S3Server(tmp_path)
-    pipeline = s3_pipeline(tmp_path, s3)
-    try:
-        s3.start()
-        pipeline.start()
-        producer = pipeline.producer(market_dir / "frames.jsonl", rate=0)
-        producer.start()
+    with streaming_to_s3(market_dir, tmp_path, rate=0) as (s3, pipeline, producer, _):
         assert producer.process.wait(300) == 0, producer.tail()
         reconcile(pipeline, market_dir, truth)
         assert lake_writer_metric(pipeline, "tickflow_events_total", name="file_already_written") == 0
         assert lake_writer_metric(pipeline, "tickflow_files_written_total") == len(s3.objects())
-    finally:
-        pipeline.stop()
+        # The readers, next to the idle pipeline (compaction leaves its newest batches alone).
+        check_readers(s3, market_dir, truth, tmp_path, monkeypatch)
 
+
+def check_readers(s3, market_dir, truth, tmp_path, monkeypatch):
+    """DuckDB through S3, dbt's s3 target, the query-api and the daily compaction on the S3 lake."""
     lake_url = f"s3://{s3.bucket}/lake"
     via_s3 = httpfs(s3).execute(f"select count(*) from read_parquet('{lake_url}/trades/**/*.parquet', hive_partitioning = true)")
     assert via_s3.fetchone()[0] == len(truth.trades), "DuckDB reads every trade through S3"
@@ -124,13 +140,7 @@ def test_an_s3_outage_of_30_s_loses_nothing_and_holds_memory(market, tmp_path):
     """T5: the S3 server is killed while trades stream in, kept down for 30 s, then started again
     on the same data; the lake-writer waits with bounded memory and resumes on its own."""
     market_dir, truth = market
-    s3 = S3Server(tmp_path)
-    pipeline = s3_pipeline(tmp_path, s3)
-    try:
-        s3.start()
-        pipeline.start()
-        producer = pipeline.producer(market_dir / "frames.jsonl", rate=400)  # about 50 s of trading
-        producer.start()
+    with streaming_to_s3(market_dir, tmp_path, rate=400) as (s3, pipeline, producer, _):  # about 50 s of trading
         wait_until(lambda: lake_writer_metric(pipeline, "tickflow_rows_written_total") > 0, "the first rows land")
         s3.kill()
         down_at, peak = time.time(), 0.0
@@ -152,9 +162,6 @@ def test_an_s3_outage_of_30_s_loses_nothing_and_holds_memory(market, tmp_path):
         assert producer.process.wait(300) == 0, producer.tail()
         reconcile(pipeline, market_dir, truth)
         assert pipeline.lake_writer.starts == 1, "the lake-writer rode the outage out"
-    finally:
-        pipeline.stop()
-        s3.stop()
     print(f"\nT5: S3 down 30 s: lake-writer peak RSS {peak:.0f} MB, writing resumed {resumed_after:.1f} s after recovery")
     assert resumed_after < 30, f"writing resumed {resumed_after:.1f} s after the store came back"
     assert peak < OUTAGE_RSS_CAP_MB, f"the lake-writer's memory stayed under {OUTAGE_RSS_CAP_MB} MB: {peak:.0f} MB"
@@ -166,22 +173,11 @@ def test_a_put_whose_response_is_lost_is_verified_not_duplicated(market, tmp_pat
     writer does not know. Its retry finds the object, checks that it holds the same records, and
     counts the write as done."""
     market_dir, truth = market
-    s3 = S3Server(tmp_path)
-    proxy = LosingProxy(s3.port, lose_every=4, max_lost=8)
-    pipeline = s3_pipeline(tmp_path, s3, endpoint=proxy.url)
-    try:
-        s3.start()
-        proxy.start()
-        pipeline.start()
-        producer = pipeline.producer(market_dir / "frames.jsonl", rate=0)
-        producer.start()
+    losing = lambda port: LosingProxy(port, lose_every=4, max_lost=8)  # noqa: E731
+    with streaming_to_s3(market_dir, tmp_path, rate=0, proxy=losing) as (_, pipeline, producer, proxy):
         assert producer.process.wait(300) == 0, producer.tail()
         reconcile(pipeline, market_dir, truth)
         already = lake_writer_metric(pipeline, "tickflow_events_total", name="file_already_written")
-    finally:
-        pipeline.stop()
-        proxy.stop()
-        s3.stop()
     assert proxy.lost == 8, f"responses lost: {proxy.lost}"
     assert already >= proxy.lost, f"each lost response was found written and verified on retry ({already})"
     assert proxy.statuses.get(412, 0) >= proxy.lost, f"the retries met create-only's precondition: {proxy.statuses}"
