@@ -66,9 +66,6 @@ class S3Path:
     def exists(self):
         return self._info().type != pafs.FileType.NotFound
 
-    def is_dir(self):
-        return self._info().type == pafs.FileType.Directory
-
     def glob(self, pattern):
         """The entries of this folder whose names match `pattern` (one level, as the jobs use it)."""
         selector = pafs.FileSelector(self.key, allow_not_found=True)

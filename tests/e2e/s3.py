@@ -2,9 +2,12 @@
 loopback port, storing each bucket as a folder of plain files. The services reach it through
 their S3 clients (object_store, DuckDB's httpfs); the tests may also read the folder directly."""
 
+import http.client
+import http.server
 import os
 import secrets
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -98,9 +101,6 @@ class LosingProxy:
     server has stored the object, and the client sees its connection closed without a reply."""
 
     def __init__(self, upstream_port, lose_every=4, max_lost=8):
-        import http.server
-        import threading
-
         self.upstream_port, self.lose_every, self.max_lost = upstream_port, lose_every, max_lost
         self.puts, self.lost, self.statuses = 0, 0, {}
         self.lock = threading.Lock()
@@ -130,8 +130,6 @@ class LosingProxy:
         self.server.server_close()
 
     def forward(self, handler):
-        import http.client
-
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else None
         upstream = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=60)
