@@ -1,33 +1,61 @@
-"""Historical 1 min klines from Binance's REST API into the lake's `klines` table, one day at a time.
+"""Historical klines (OHLCV bars) from the venues' REST APIs into the lake's `klines` table, one
+UTC day at a time, whatever the source (tickflow_ops.kline_sources: Binance, Alpha Vantage,
+Finnhub).
 
-`GET {base_url}/api/v3/klines?symbol=&interval=1m&startTime=&endTime=&limit=1000`, paged until the
-day is covered. A day of one instrument is one file,
-`klines/date=<day>/symbol=<instrument_id>/klines-binance-<interval>.parquet`, replaced atomically,
-so backfilling a day again gives the same file. Columns follow schemas/kline.schema.json.
+A day of one instrument from one source is one file,
+`klines/date=<day>/symbol=<instrument_id>/klines-<venue>-<interval>.parquet`, replaced whole
+(atomically), so backfilling a day again gives the same file. Columns follow
+schemas/kline.schema.json; what a venue does not publish (trade counts, taker volumes) is null.
 Rows that break a candle's invariants are counted and left out, never written.
 """
 
-import csv
 import functools
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from tickflow_ops import settings
 from tickflow_ops.lake_paths import parquet_writer_args, replace
+from tickflow_ops.venue_http import VenueError
 
-DEFAULT_BASE_URL = "https://api.binance.com"  # api.binance.us for US users
-PAGE = 1000
 INTERVALS_MS = {"1m": 60_000, "5m": 300_000, "1h": 3_600_000}
+OPTIONAL = ("quote_volume", "trade_count", "taker_buy_volume", "taker_buy_quote_volume")
 
+
+class BackfillFailed(RuntimeError):
+    """A source could not be backfilled; the message names the cause and holds no secret."""
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One kline as a source read it: times in ms since the epoch (UTC), the open time inclusive and
+    the close time as open + length - 1 ms; decimals as the venue's exact strings, or Decimals."""
+    open_ms: int
+    close_ms: int
+    open: str | Decimal
+    high: str | Decimal
+    low: str | Decimal
+    close: str | Decimal
+    volume: str | Decimal
+    quote_volume: str | Decimal | None = None
+    trade_count: int | None = None
+    taker_buy_volume: str | Decimal | None = None
+    taker_buy_quote_volume: str | Decimal | None = None
+
+
+@dataclass
+class DayReport:
+    source: str
+    day: date
+    written: dict = field(default_factory=dict)  # instrument_id -> rows
+    rejected: dict = field(default_factory=dict)  # instrument_id -> rows left out
+
+    def as_dict(self) -> dict:
+        return {"source": self.source, "day": self.day.isoformat(), "written": self.written, "rejected": self.rejected}
 
 
 @functools.cache
@@ -42,94 +70,57 @@ def arrow_schema() -> pa.Schema:
         elif column.get("type") == "timestamp":
             kind = pa.timestamp(column["unit"], tz="UTC")
         else:
-            kind = {"string": pa.string(), "integer": pa.int64()}[spec["type"]]
+            kind = {"string": pa.string(), "integer": pa.int64()}[_json_type(spec)]
         fields.append(pa.field(name, kind, nullable=name not in contract["required"]))
     return pa.schema(fields)
 
 
-class BackfillFailed(RuntimeError):
-    pass
+def _json_type(spec: dict) -> str:
+    kinds = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
+    return next(k for k in kinds if k != "null")
 
 
-@dataclass
-class DayReport:
-    day: date
-    written: dict = field(default_factory=dict)  # instrument_id -> rows
-    rejected: dict = field(default_factory=dict)  # instrument_id -> rows left out
+def _decimal(value, scale: int) -> Decimal:
+    """`value` as a non-negative Decimal of at most `scale` decimals; anything else is refused."""
+    number = value if isinstance(value, Decimal) else Decimal(value)
+    if not number.is_finite() or number < 0 or number != number.quantize(Decimal(1).scaleb(-scale)):
+        raise InvalidOperation(str(value))
+    return number
 
 
-def base_url() -> str:
-    return os.environ.get("TICKFLOW_BINANCE_REST_URL", DEFAULT_BASE_URL).rstrip("/")
+def _optional_decimal(value, scale: int) -> Decimal | None:
+    return None if value is None else _decimal(value, scale)
 
 
-def binance_instruments() -> dict:
-    """Binance symbol -> instrument id, from the reference data."""
-    with open(settings.REPO / "schemas/reference/instruments.csv") as f:
-        return {row["binance_symbol"]: row["instrument_id"] for row in csv.DictReader(f) if row["binance_symbol"]}
-
-
-def session() -> requests.Session:
-    """Retries rate limits (429, 418) and server errors, honouring Retry-After."""
-    retry = Retry(total=5, backoff_factor=0.5, status_forcelist=(418, 429, 500, 502, 503, 504),
-                  allowed_methods=["GET"], respect_retry_after_header=True)
-    http = requests.Session()
-    http.mount("http://", HTTPAdapter(max_retries=retry))
-    http.mount("https://", HTTPAdapter(max_retries=retry))
-    return http
-
-
-def fetch(http: requests.Session, url: str, symbol: str, interval: str, start_ms: int, end_ms: int) -> list:
-    """Every kline of `symbol` opening in [start_ms, end_ms), in open-time order, once each."""
-    found = {}
-    cursor = start_ms
-    while cursor < end_ms:
-        response = http.get(f"{url}/api/v3/klines", timeout=30, params={
-            "symbol": symbol, "interval": interval, "startTime": cursor, "endTime": end_ms - 1, "limit": PAGE})
-        if response.status_code != 200:
-            raise BackfillFailed(f"{symbol}: HTTP {response.status_code} from {url}: {response.text[:300]}")
-        page = response.json()
-        for kline in page:
-            if start_ms <= kline[0] < end_ms:
-                found[kline[0]] = kline
-        if len(page) < PAGE:
-            break
-        cursor = page[-1][0] + INTERVALS_MS[interval]
-    return [found[t] for t in sorted(found)]
-
-
-def _decimal(text: str, scale: int) -> Decimal:
-    value = Decimal(text)
-    if value != value.quantize(Decimal(1).scaleb(-scale)) or value < 0:
-        raise InvalidOperation(text)
-    return value
-
-
-def rows(klines: list, instrument_id: str, symbol: str, interval: str) -> tuple[list, int]:
-    """Lake rows of `klines` and how many were left out for breaking a candle's invariants."""
+def rows(bars: list[Bar], instrument_id: str, venue: str, symbol: str, interval: str) -> tuple[list, int]:
+    """Lake rows of `bars` and how many were left out for breaking a candle's invariants."""
     good, rejected = [], 0
-    for k in klines:
+    for bar in bars:
         try:
-            o, h, low, c = (_decimal(k[i], 8) for i in (1, 2, 3, 4))
+            o, h, low, c = (_decimal(v, 8) for v in (bar.open, bar.high, bar.low, bar.close))
             row = {
-                "instrument_id": instrument_id, "venue": "binance", "venue_symbol": symbol, "interval": interval,
-                "open_time_us": datetime.fromtimestamp(k[0] / 1000, timezone.utc),
-                "close_time_us": datetime.fromtimestamp(k[6] / 1000, timezone.utc),
-                "open": o, "high": h, "low": low, "close": c, "volume": _decimal(k[5], 8),
-                "quote_volume": _decimal(k[7], 16), "trade_count": int(k[8]),
-                "taker_buy_volume": _decimal(k[9], 8), "taker_buy_quote_volume": _decimal(k[10], 16),
+                "instrument_id": instrument_id, "venue": venue, "venue_symbol": symbol, "interval": interval,
+                "open_time_us": datetime.fromtimestamp(bar.open_ms / 1000, timezone.utc),
+                "close_time_us": datetime.fromtimestamp(bar.close_ms / 1000, timezone.utc),
+                "open": o, "high": h, "low": low, "close": c, "volume": _decimal(bar.volume, 8),
+                "quote_volume": _optional_decimal(bar.quote_volume, 16),
+                "trade_count": None if bar.trade_count is None else int(bar.trade_count),
+                "taker_buy_volume": _optional_decimal(bar.taker_buy_volume, 8),
+                "taker_buy_quote_volume": _optional_decimal(bar.taker_buy_quote_volume, 16),
             }
-        except (InvalidOperation, IndexError, TypeError, ValueError):
+        except (InvalidOperation, TypeError, ValueError):
             rejected += 1
             continue
-        if h < max(o, c) or low > min(o, c) or row["trade_count"] < 0 or k[6] < k[0]:
+        if (h < max(o, c) or low > min(o, c) or (row["trade_count"] or 0) < 0 or bar.close_ms < bar.open_ms
+                or o == 0 or low == 0):
             rejected += 1
             continue
         good.append(row)
     return good, rejected
 
 
-def day_file(lake, day: date, instrument_id: str, interval: str):
-    return lake / "klines" / f"date={day.isoformat()}" / f"symbol={instrument_id}" / f"klines-binance-{interval}.parquet"
+def day_file(lake, day: date, instrument_id: str, interval: str, venue: str = "binance"):
+    return lake / "klines" / f"date={day.isoformat()}" / f"symbol={instrument_id}" / f"klines-{venue}-{interval}.parquet"
 
 
 def write(path, lake_rows: list) -> None:
@@ -141,23 +132,34 @@ def write(path, lake_rows: list) -> None:
     replace(temporary, path)
 
 
-def backfill_day(day: date, symbols: list[str] | None = None, interval: str = "1m", lake=None,
-                 url: str | None = None) -> DayReport:
-    """Fetches and writes `day` (UTC) for `symbols` (default: every Binance instrument) into `lake`
-    (default settings.lake()) from `url` (default TICKFLOW_BINANCE_REST_URL)."""
-    instruments = binance_instruments()
-    unknown = sorted(set(symbols or []) - set(instruments))
-    if unknown:
-        raise BackfillFailed(f"not Binance instruments in schemas/reference/instruments.csv: {unknown}")
+def day_bounds_ms(day: date) -> tuple[int, int]:
+    """[start, end) of the UTC day in ms since the epoch."""
     start = datetime.combine(day, datetime.min.time(), timezone.utc)
-    start_ms = int(start.timestamp() * 1000)
-    end_ms = int((start + timedelta(days=1)).timestamp() * 1000)
-    report, http = DayReport(day), session()
-    url, lake = url or base_url(), lake or settings.lake()
-    for symbol in symbols or sorted(instruments):
-        instrument_id = instruments[symbol]
-        good, rejected = rows(fetch(http, url, symbol, interval, start_ms, end_ms), instrument_id, symbol, interval)
-        path = day_file(lake, day, instrument_id, interval)
+    return int(start.timestamp() * 1000), int((start + timedelta(days=1)).timestamp() * 1000)
+
+
+def backfill_day(day: date, symbols: list[str] | None = None, interval: str = "1m", lake=None,
+                 url: str | None = None, source: str = "binance") -> DayReport:
+    """Fetches and writes `day` (UTC) for `symbols` (the source's symbols or instrument ids; default:
+    every instrument it serves) into `lake` (default settings.lake()) from `source` at `url`
+    (default: the source's variable, e.g. TICKFLOW_BINANCE_REST_URL)."""
+    from tickflow_ops.kline_sources import open_source
+
+    feed = open_source(source, url)
+    if interval not in feed.intervals:
+        raise BackfillFailed(f"{source} has no {interval} klines (it has {', '.join(feed.intervals)})")
+    wanted = feed.resolve(symbols)
+    start_ms, end_ms = day_bounds_ms(day)
+    report, lake = DayReport(source, day), lake or settings.lake()
+    for symbol, instrument_id in wanted.items():
+        try:
+            fetched = feed.fetch(symbol, interval, start_ms, end_ms)
+        except VenueError as error:
+            raise BackfillFailed(str(error)) from None
+        bars = {b.open_ms: b for b in fetched if b and start_ms <= b.open_ms < end_ms}  # once per open time
+        good, rejected = rows([bars[t] for t in sorted(bars)], instrument_id, feed.venue, symbol, interval)
+        rejected += sum(b is None for b in fetched)
+        path = day_file(lake, day, instrument_id, interval, feed.venue)
         if good:
             write(path, good)
         else:

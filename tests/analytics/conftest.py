@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dags"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))  # service_metrics
 
-from fake_binance_rest import FakeBinanceRest  # noqa: E402
+from fake_venues import FakeBinanceRest  # noqa: E402
 from fixture_lake import write_fixture_lake  # noqa: E402
 from tickflow_ops import klines  # noqa: E402
 
@@ -58,11 +58,12 @@ class Airflow:
         return self.run([f"{self.venv}/bin/python", str(REPO / script), *arguments], **env)
 
     def test_dag(self, dag_id, logical_date, conf=None, **env):
-        """dag.test() of one DAG: {"state", "tasks": {id: state}, "returned": {id: value}, "log"}."""
+        """dag.test() of one DAG: {"state", "tasks": {id: state}, "returned": {id: value}, "log"}
+        (the log: everything the run printed, task logs included)."""
         arguments = [str(REPO / "dags"), dag_id, logical_date] + ([json.dumps(conf)] if conf else [])
-        output = self.python("tests/analytics/run_dag.py", *arguments, **env).stdout
-        line = next(line for line in output.splitlines() if line.startswith("DAG-RUN-RESULT "))
-        return json.loads(line.removeprefix("DAG-RUN-RESULT ")) | {"log": output}
+        result = self.python("tests/analytics/run_dag.py", *arguments, **env)
+        line = next(line for line in result.stdout.splitlines() if line.startswith("DAG-RUN-RESULT "))
+        return json.loads(line.removeprefix("DAG-RUN-RESULT ")) | {"log": result.stdout + result.stderr}
 
 
 @pytest.fixture(scope="session")

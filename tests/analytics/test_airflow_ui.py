@@ -15,8 +15,8 @@ import urllib.request
 
 import pytest
 
-from fake_binance_rest import FakeBinanceRest
-from tickflow_ops import klines
+from fake_venues import FakeBinanceRest
+from tickflow_ops.kline_sources import open_source
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STARTUP_S = 300
@@ -77,7 +77,7 @@ class Api:
 @pytest.fixture(scope="module")
 def running_airflow(lake, tmp_path_factory):
     home, warehouse = tmp_path_factory.mktemp("airflow-ui-home"), tmp_path_factory.mktemp("airflow-ui-warehouse")
-    binance = FakeBinanceRest(symbols=tuple(klines.binance_instruments()))  # a run without params takes them all
+    binance = FakeBinanceRest(symbols=tuple(open_source("binance").symbols()))  # a run without params takes them all
     port = free_port()
     log = open(home / "standalone.log", "w")
     env = dict(os.environ, AIRFLOW_HOME=str(home), AIRFLOW_PORT=str(port), LAKE_URL=str(lake[0]),

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from fake_binance_rest import FakeBinanceRest
+from fake_venues import FakeAlphaVantage, FakeBinanceRest, FakeFinnhub
 from test_compaction import fingerprints
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,17 +95,52 @@ def test_the_compaction_dag_compacts_the_closed_day_once(airflow, lake, tmp_path
 
 
 def test_the_backfill_dag_writes_its_day_of_klines_idempotently(airflow, tmp_path):
+    """Binance runs; Alpha Vantage and Finnhub serve no BTCUSDT, so they are skipped and say why."""
     binance = FakeBinanceRest()
     try:
-        environment = {"LAKE_URL": str(tmp_path / "lake"), "TICKFLOW_BINANCE_REST_URL": binance.url}
+        environment = {"LAKE_URL": str(tmp_path / "lake"), "TICKFLOW_BINANCE_REST_URL": binance.url,
+                       "ALPHAVANTAGE_API_KEY": "", "FINNHUB_API_KEY": ""}
         runs = [airflow.test_dag("tickflow_klines_backfill", "2026-11-21T00:30:00+00:00",
                                  {"symbols": ["BTCUSDT"]}, **environment) for _ in range(2)]
     finally:
         binance.close()
     for run in runs:
         assert run["state"] == "success", run["log"][-4000:]
-        assert run["returned"]["backfill_klines"]["written"] == {"BTC-USDT": 1440}
+        assert run["tasks"] == {"backfill_binance": "success", "backfill_alphavantage": "skipped",
+                                "backfill_finnhub": "skipped"}, run["tasks"]
+        assert run["returned"]["backfill_binance"]["written"] == {"BTC-USDT": 1440}
+    assert "alphavantage serves none of ['BTCUSDT']" in runs[0]["log"]
     files = list((tmp_path / "lake/klines").rglob("*.parquet"))
     assert [f.relative_to(tmp_path / "lake").as_posix() for f in files] == [
         "klines/date=2026-11-20/symbol=BTC-USDT/klines-binance-1m.parquet"]
-    assert {r["symbol"] for r in binance.requests} == {"BTCUSDT"} and len(binance.requests) == 4
+    assert {r["symbol"] for r in binance.kline_requests} == {"BTCUSDT"} and len(binance.kline_requests) == 4
+
+
+def test_the_backfill_dag_reads_every_source_and_keeps_their_keys_out_of_its_log(airflow, tmp_path):
+    """All three sources for two instruments with canary keys; one Alpha Vantage answer is a
+    per-minute refusal (HTTP 200), which is waited out. The keys appear in no line of the run's
+    output (task logs included) and in no returned value."""
+    keys = {"ALPHAVANTAGE_API_KEY": "av-canary-5d1e0b", "FINNHUB_API_KEY": "fh-canary-93c2aa"}
+    servers = [FakeBinanceRest(), FakeAlphaVantage(keys["ALPHAVANTAGE_API_KEY"]), FakeFinnhub(keys["FINNHUB_API_KEY"])]
+    servers[1].refusals = [{"Note": "Our standard API call frequency is 5 calls per minute."}]
+    try:
+        environment = {"LAKE_URL": str(tmp_path / "lake"), "TICKFLOW_BINANCE_REST_URL": servers[0].url,
+                       "TICKFLOW_ALPHAVANTAGE_URL": servers[1].url, "TICKFLOW_FINNHUB_REST_URL": f"{servers[2].url}/api/v1",
+                       "TICKFLOW_ALPHAVANTAGE_THROTTLE_WAIT_S": "0.1", **keys}
+        run = airflow.test_dag("tickflow_klines_backfill", "2026-11-21T00:30:00+00:00",
+                               {"symbols": ["BTC-USDT", "AAPL"]}, **environment)
+    finally:
+        for server in servers:
+            server.close()
+    assert run["state"] == "success", run["log"][-4000:]
+    assert {task: value["written"] for task, value in run["returned"].items()} == {
+        "backfill_binance": {"BTC-USDT": 1440}, "backfill_alphavantage": {"AAPL": 960},
+        "backfill_finnhub": {"BTC-USDT": 1440, "AAPL": 390}}
+    files = sorted(f.relative_to(tmp_path / "lake/klines").as_posix() for f in (tmp_path / "lake/klines").rglob("*.parquet"))
+    assert files == ["date=2026-11-20/symbol=AAPL/klines-alphavantage-1m.parquet",
+                     "date=2026-11-20/symbol=AAPL/klines-finnhub-1m.parquet",
+                     "date=2026-11-20/symbol=BTC-USDT/klines-binance-1m.parquet",
+                     "date=2026-11-20/symbol=BTC-USDT/klines-finnhub-1m.parquet"]
+    assert len(servers[1].months) == 2, "the refused request was made again"
+    for key in keys.values():
+        assert key not in run["log"] and key not in json.dumps(run["returned"])

@@ -8,7 +8,7 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from fake_binance_rest import FakeBinanceRest, kline
+from fake_venues import FakeBinanceRest, kline
 from tickflow_ops import klines
 
 DAY = date(2026, 11, 20)
@@ -32,9 +32,9 @@ def read(path):
 def test_a_day_is_fetched_in_pages_and_written_with_the_served_values(binance, tmp_path):
     report = klines.backfill_day(DAY, ["BTCUSDT", "ETHUSDT"])
     assert report.written == {"BTC-USDT": 1440, "ETH-USDT": 1440} and report.rejected == {}
-    assert [(r["symbol"], int(r["startTime"]), r["limit"]) for r in binance.requests[:2]] == [
+    assert [(r["symbol"], int(r["startTime"]), r["limit"]) for r in binance.kline_requests[:2]] == [
         ("BTCUSDT", DAY_MS, "1000"), ("BTCUSDT", DAY_MS + 1000 * 60_000, "1000")]
-    assert len(binance.requests) == 4
+    assert len(binance.kline_requests) == 4
     rows = read(klines.day_file(tmp_path / "lake", DAY, "BTC-USDT", "1m"))
     assert len(rows) == 1440 and len({row[4] for row in rows}) == 1440
     served = kline("BTCUSDT", DAY_MS + 17 * 60_000)
@@ -56,7 +56,7 @@ def test_backfilling_a_day_again_gives_the_same_file(binance, tmp_path):
 def test_rate_limits_are_retried_after_the_venues_delay(binance):
     binance.throttle_next = 2
     assert klines.backfill_day(DAY, ["BTCUSDT"]).written == {"BTC-USDT": 1440}
-    assert len(binance.requests) == 4
+    assert len(binance.kline_requests) == 4
 
 
 def test_rows_that_break_candle_invariants_are_counted_and_left_out(binance, tmp_path):
@@ -70,7 +70,7 @@ def test_rows_that_break_candle_invariants_are_counted_and_left_out(binance, tmp
 def test_a_symbol_outside_the_reference_data_is_refused_before_any_request(binance):
     with pytest.raises(klines.BackfillFailed, match="NOPEUSDT"):
         klines.backfill_day(DAY, ["NOPEUSDT"])
-    assert binance.requests == []
+    assert binance.kline_requests == []
 
 
 def test_a_venue_error_is_reported_with_its_message(binance):

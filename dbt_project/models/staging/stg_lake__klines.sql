@@ -3,7 +3,7 @@ with source as (
 )
 
 select
-    instrument_id || '|' || interval || '|' || epoch_us(open_time_us) as kline_id,
+    instrument_id || '|' || venue || '|' || interval || '|' || epoch_us(open_time_us) as kline_id,
     instrument_id,
     venue,
     venue_symbol,
