@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dags"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))  # service_metrics
 
-from fake_venues import FakeBinanceRest  # noqa: E402
+from fake_venues import FakeBinanceRest, binance_klines_from_trades  # noqa: E402
 from fixture_lake import write_fixture_lake  # noqa: E402
 from tickflow_ops import klines  # noqa: E402
 
@@ -22,11 +22,16 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def lake(tmp_path_factory):
     """(lake directory, truth): the real pipeline's lake of a known 20 000-trade market (2023-11-14),
-    plus that day's BTCUSDT klines from the klines backfill."""
+    plus that day's klines of one Binance instrument (truth.kline_symbol: the busiest one with a
+    feed gap) from the klines backfill, served as the venue would make them from the trades it
+    executed (the market's trades and those its feed gaps lost)."""
     directory, truth = write_fixture_lake(tmp_path_factory.mktemp("fixture"), trades=20_000, faults_each=100)
-    binance = FakeBinanceRest()
+    gapped = {gap[2] for gap in truth.gaps if gap[1] == "binance"}
+    truth.kline_symbol = max(sorted(gapped), key=lambda s: sum(t["venue_symbol"] == s for t in truth.trades))
+    binance = FakeBinanceRest(symbols=[truth.kline_symbol],
+                              klines=binance_klines_from_trades(truth.trades, truth.gaps, truth.kline_symbol))
     try:
-        klines.backfill_day(date(2023, 11, 14), ["BTCUSDT"], lake=directory, url=binance.url)
+        klines.backfill_day(date(2023, 11, 14), [truth.kline_symbol], lake=directory, url=binance.url)
     finally:
         binance.close()
     return directory, truth

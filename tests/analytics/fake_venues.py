@@ -195,3 +195,26 @@ class FakeFinnhub(JsonServer):
         if not columns["t"]:
             return 200, {"s": "no_data"}
         return 200, {**columns, "s": "ok"}
+
+
+def binance_klines_from_trades(trades, gaps, symbol):
+    """A venue's own 1 min klines of `symbol` made from the trades it executed: the stream's
+    `trades` (dicts as tests/e2e/generate.py writes them) plus, for each feed gap of `gaps` (the
+    lake's feed-gap rows), the trades the stream never got (one unit of size each, at the gap's
+    start). Returns the FakeBinanceRest `klines` function: (symbol, open ms) -> array or None."""
+    executed = [(t["event_time_us"] // 1000, int(t["trade_id"]), Decimal(t["price"]), Decimal(t["size"]))
+                for t in trades if t["venue"] == "binance" and t["venue_symbol"] == symbol]
+    for gap in gaps:
+        if gap[1] == "binance" and gap[2] == symbol:
+            price = min(executed, key=lambda e: abs(e[0] - gap[5] // 1000))[2]
+            executed += [(gap[5] // 1000, int(gap[7]) + n, price, Decimal(1)) for n in range(gap[9])]
+    minutes = {}
+    for ms, trade_id, price, size in sorted(executed):
+        minutes.setdefault(ms // MINUTE_MS * MINUTE_MS, []).append((price, size))
+    table = {}
+    for open_ms, fills in minutes.items():
+        prices = [p for p, _ in fills]
+        volume, quote = sum(s for _, s in fills), sum(p * s for p, s in fills)
+        table[open_ms] = [open_ms, str(prices[0]), str(max(prices)), str(min(prices)), str(prices[-1]), str(volume),
+                          open_ms + MINUTE_MS - 1, str(quote), len(fills), str(volume / 2), str(quote / 2), "0"]
+    return lambda requested, open_ms: table.get(open_ms) if requested == symbol else None
