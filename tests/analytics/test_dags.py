@@ -14,7 +14,8 @@ from fake_venues import FakeAlphaVantage, FakeBinanceRest, FakeFinnhub
 from test_compaction import fingerprints
 
 REPO = Path(__file__).resolve().parents[2]
-DAG_IDS = {"tickflow_marts_hourly", "tickflow_data_quality", "tickflow_lake_compaction", "tickflow_klines_backfill"}
+DAG_IDS = {"tickflow_marts_hourly", "tickflow_data_quality", "tickflow_lake_compaction", "tickflow_klines_backfill",
+           "tickflow_pipeline_health", "tickflow_daily_report"}
 
 
 def integrity(airflow, folder):

@@ -135,15 +135,16 @@ class Market:
         return line, row
 
 
-def generate(directory, trades=100_000, seed=7, faults_each=400):
-    """Writes frames.jsonl and truth.json into `directory`; returns the Truth."""
+def generate(directory, trades=100_000, seed=7, faults_each=400, start_ms=T0_MS):
+    """Writes frames.jsonl and truth.json into `directory`, the market starting at `start_ms`;
+    returns the Truth."""
     market = Market(seed)
     truth = Truth()
     frames = []
     sent = []  # (frame, trade) of valid trades, for duplicates
     fault_kinds = ["duplicate", "malformed", "bad_price", "unknown_symbol", "late", "skew", "swap", "gap"]
     plan = {kind: set(market.rng.sample(range(1_000, trades), faults_each)) for kind in fault_kinds}
-    time_ms = T0_MS
+    time_ms = start_ms
     for i in range(trades):
         time_ms += market.rng.choice([0, 1, 2, 3, 4])
         trade = market.trade(time_ms)
