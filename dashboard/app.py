@@ -16,5 +16,6 @@ pages = [
     st.Page("views/anomalies.py", title="Anomalies", icon=":material/warning:", url_path="anomalies"),
     st.Page("views/quality.py", title="Data quality", icon=":material/science:", url_path="quality"),
     st.Page("views/health.py", title="Pipeline health", icon=":material/monitor_heart:", url_path="health"),
+    st.Page("views/reports.py", title="Daily reports", icon=":material/summarize:", url_path="reports"),
 ]
 st.navigation(pages).run()

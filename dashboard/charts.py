@@ -82,3 +82,11 @@ def throughput(history):
         figure.add_trace(go.Scatter(x=part["time"], y=part["rate"], mode="lines+markers", name=stage))
     figure.update_layout(height=300, margin={"t": 20, "b": 10}, yaxis_title="records/s")
     return figure
+
+
+def failed_checks(per_run):
+    """Failed pipeline-health checks per 10-minute interval (0 drawn as an empty bar)."""
+    figure = go.Figure(go.Bar(x=per_run["interval_start"], y=per_run["failed"], marker_color=DOWN, name="failed checks"))
+    figure.update_layout(height=220, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title="Failed checks per interval",
+                         yaxis={"rangemode": "tozero", "dtick": 1})
+    return figure

@@ -1,5 +1,6 @@
 """Pipeline health: each service up or down, records per second per stage, consumer lag, lake
-freshness; from the services' /metrics, or Prometheus when PROMETHEUS_URL is set."""
+freshness; from the services' /metrics, or Prometheus when PROMETHEUS_URL is set. Below, the
+scheduled checks of the pipeline-health DAG (its health table in the warehouse)."""
 
 import os
 from datetime import timedelta
@@ -10,6 +11,7 @@ import streamlit as st
 import charts
 import service_health
 import ui
+import warehouse_files
 from api_client import ApiUnavailable
 
 st.title("Pipeline health")
@@ -65,4 +67,26 @@ def figures():
         ui.empty("No trades in the lake today yet.")
 
 
+
+def scheduled_checks():
+    st.subheader("Scheduled checks (pipeline-health DAG, every 10 minutes)")
+    rows = warehouse_files.health_checks(since=ui.now() - timedelta(days=1))
+    if rows.empty:
+        ui.empty("No health checks in the last day: the tickflow_pipeline_health DAG records them (make airflow).")
+        return
+    latest = rows[rows["interval_start"] == rows["interval_start"].max()]
+    failed = latest[~latest["healthy"]]
+    when = latest["interval_start"].iloc[0].strftime("%Y-%m-%d %H:%M")
+    if failed.empty:
+        st.success(f"Every check passed in the latest interval ({when} UTC).", icon=":material/check_circle:")
+    else:
+        st.error(f"{len(failed)} of {len(latest)} checks failed in the latest interval ({when} UTC): "
+                 + "; ".join(f"{r.check_name} {r.subject}" for r in failed.itertuples()), icon=":material/error:")
+    st.dataframe(latest[["check_name", "subject", "value", "threshold", "healthy", "detail"]], hide_index=True,
+                 use_container_width=True)
+    per_run = rows.assign(failed=~rows["healthy"]).groupby("interval_start", as_index=False)["failed"].sum()
+    st.plotly_chart(charts.failed_checks(per_run), use_container_width=True, key="failed_checks_chart")
+
+
 figures()
+scheduled_checks()

@@ -84,6 +84,43 @@ def test_health_page_shows_each_service(dashboard, query_api, monkeypatch):
     assert values["query-api"] == "up" and values["producer"] == "down"
 
 
+def test_health_page_shows_the_scheduled_checks_of_the_latest_interval(dashboard, query_api, monkeypatch, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from tickflow_ops import health
+
+    monkeypatch.setenv("TICKFLOW_SERVICES", f"query-api={query_api.url}")
+    monkeypatch.setenv("TICKFLOW_WAREHOUSE", str(tmp_path))
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    older, latest = now - timedelta(minutes=20), now - timedelta(minutes=10)
+    health.record([health.Check("readiness", "lake-writer", 200, 200, True, "ready")], older, latest, now, tmp_path)
+    health.record([health.Check("readiness", "lake-writer", 0, 200, False, "no answer"),
+                   health.Check("feed_gaps", "lake", 0, 0, True)], latest, now, now, tmp_path)
+    app = dashboard("views/health.py")
+    assert any("1 of 2 checks failed" in str(e.value) and "readiness lake-writer" in str(e.value) for e in app.error)
+    table = app.dataframe[-1].value
+    assert list(table["check_name"]) == ["feed_gaps", "readiness"] and list(table["healthy"]) == [True, False]
+    assert '"failed checks"' in app.get("plotly_chart")[-1].proto.spec
+
+
+def test_reports_page_lists_the_daily_reports_newest_first(dashboard, monkeypatch, tmp_path):
+    monkeypatch.setenv("TICKFLOW_WAREHOUSE", str(tmp_path))
+    folder = tmp_path / "reports/daily"
+    folder.mkdir(parents=True)
+    for day in ("2023-11-13", "2023-11-14"):
+        (folder / f"{day}.html").write_text(f"<html><body><h1>Daily report: {day}</h1></body></html>")
+    app = dashboard("views/reports.py")
+    assert app.selectbox[0].options == ["2023-11-14", "2023-11-13"] and app.selectbox[0].value == "2023-11-14"
+    assert app.get("download_button"), "the report can be downloaded"
+    assert "<h1>Daily report: 2023-11-14</h1>" in app.get("iframe")[0].proto.srcdoc, "the chosen report is shown"
+
+
+def test_reports_page_says_how_reports_appear_when_there_is_none(dashboard, monkeypatch, tmp_path):
+    monkeypatch.setenv("TICKFLOW_WAREHOUSE", str(tmp_path))
+    app = dashboard("views/reports.py")
+    assert "No daily report yet" in texts(app)
+
+
 @pytest.mark.parametrize("page", ["views/overview.py", "views/instrument.py", "views/anomalies.py", "views/quality.py", "views/health.py"])
 def test_an_unreachable_api_is_a_banner_naming_it_not_a_traceback(page, monkeypatch):
     monkeypatch.setenv("TICKFLOW_API_URL", "http://127.0.0.1:9")

@@ -1,6 +1,8 @@
 -- The venue's klines rolled up to UTC days against tickflow's daily candles from the live trades
 -- (fct_candles_1d), per instrument, venue and day with klines, with the minute-level verdicts of
--- rpt_exchange_vs_stream_1m counted. The tolerance and its reasons are those of the 1-minute
+-- rpt_exchange_vs_stream_1m counted, and the venue's minutes outside the stream's range (not
+-- compared: the stream was not carrying the instrument then). A day the stream never carried
+-- the instrument has null stream columns. The tolerance and its reasons are those of the 1-minute
 -- report: exact for Binance's klines of the instruments the stream takes from Binance (outside
 -- feed gaps), closes within the relative tolerance otherwise.
 with venue_days as (
@@ -26,6 +28,7 @@ minutes as (
         venue,
         window_start::date as day,
         bool_or(exact) as exact,
+        count(*) filter (where venue_close is not null) as compared_venue_minutes,
         count(*) filter (where stream_trade_count is not null and venue_trade_count is null
                          and venue_volume is null) as minutes_only_in_stream,
         count(*) filter (where stream_close is null) as minutes_only_at_venue,
@@ -41,6 +44,7 @@ select
     v.day,
     m.exact,
     v.minutes as venue_minutes,
+    v.minutes - coalesce(m.compared_venue_minutes, 0) as venue_minutes_not_compared,
     s.trade_count as stream_trade_count,
     v.trade_count as venue_trade_count,
     s.volume as stream_volume,

@@ -1,6 +1,9 @@
 -- The venue's own 1-minute klines (the klines backfill) against tickflow's 1-minute candles built
--- from the live trades (fct_candles_1m), per instrument, venue and minute, on the days for which
--- the venue's klines were backfilled: the independent check a quant runs first.
+-- from the live trades (fct_candles_1m), per instrument, venue and minute: the independent check
+-- a quant runs first. Compared: the minutes of each instrument and day from its first to its last
+-- minute with a trade in the stream, on days with klines. Klines of times the stream was not
+-- carrying the instrument (history backfilled from before the pipeline ran, or after it stopped
+-- that day) are not compared; rpt_exchange_vs_stream_1d counts them.
 --
 -- Tolerance (var exchange_check_close_tolerance, 0.005 by default), and why:
 -- - `exact` comparisons: the klines come from the venue whose trades the stream carries and the
@@ -38,6 +41,13 @@ stream as (
     join backfilled_days as d on d.instrument_id = c.instrument_id and d.open_date = c.window_start::date
 ),
 
+stream_range as (
+    -- Per instrument and day: the minutes the stream was carrying it.
+    select instrument_id, window_start::date as day, min(window_start) as first_minute, max(window_start) as last_minute
+    from {{ ref('fct_candles_1m') }}
+    group by all
+),
+
 gap_minutes as (
     select instrument_id, minute from {{ ref('fct_data_coverage') }} where feed_gaps > 0
 ),
@@ -57,6 +67,10 @@ compared as (
         s.close as stream_close, k.close as venue_close
     from klines as k
     full outer join stream as s using (instrument_id, venue, window_start)
+    join stream_range as r
+        on r.instrument_id = coalesce(k.instrument_id, s.instrument_id)
+        and r.day = coalesce(k.window_start, s.window_start)::date
+        and coalesce(k.window_start, s.window_start) between r.first_minute and r.last_minute
 ),
 
 final as (
