@@ -4,8 +4,9 @@ source: Binance 1 min klines (no key), Alpha Vantage 1 min intraday bars of US e
 A source without its key is skipped, and says so. Re-running a day replaces its files with the
 same rows.
 
-For a range: `airflow backfill create --dag-id tickflow_klines_backfill --from-date 2026-01-01
---to-date 2026-01-31 --dag-run-conf '{"sources": ["alphavantage"], "symbols": ["AAPL"]}'`.
+The run at 00:30 on day D+1 backfills day D. For January 2026 from Alpha Vantage:
+`airflow backfill create --dag-id tickflow_klines_backfill --from-date 2026-01-02 --to-date
+2026-02-02 --dag-run-conf '{"sources": ["alphavantage"], "symbols": ["AAPL"]}'`.
 Base URLs: TICKFLOW_BINANCE_REST_URL, TICKFLOW_ALPHAVANTAGE_URL, TICKFLOW_FINNHUB_REST_URL
 (tickflow_ops.kline_sources). A free Alpha Vantage key allows 25 calls a day: one per instrument
 and day (two on the first of a month), so list a few `symbols` for it."""
