@@ -14,6 +14,9 @@ bash scripts/kafka.sh libs
 echo "== rust tests against Apache Kafka (the adapter, the stream-processor, the lake-writer)"
 cargo test --locked -p tickflow-kafka -p stream-processor -p lake-writer --test kafka --test processor --test lake_writer 2>&1 | tee -a "$log"
 
+echo "== fuzzing, smoke run (scripts/fuzz.sh runs for longer): every seed and kept crash replayed, 15 s per target"
+bash scripts/fuzz.sh --smoke
+
 echo "== end-to-end (Apache Kafka + producer + stream-processor + lake-writer, lake read by DuckDB and pyarrow) and analytics (dbt, Airflow)"
 cargo build --workspace --locked --bins
 venv="$(bash scripts/python-env.sh tests/requirements.txt)"

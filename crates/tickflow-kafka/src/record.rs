@@ -69,6 +69,13 @@ pub struct OwnedRecord(pub(crate) OwnedMessage);
 kafka_record!(Record<'_>);
 kafka_record!(OwnedRecord);
 
+/// A record made outside a consumer: tests and fuzzing build the records a topic could hold.
+impl From<OwnedMessage> for OwnedRecord {
+    fn from(message: OwnedMessage) -> Self {
+        OwnedRecord(message)
+    }
+}
+
 impl Record<'_> {
     pub fn detach(&self) -> OwnedRecord {
         OwnedRecord(self.0.detach())
