@@ -21,7 +21,7 @@ pub struct Assignment {
     policy: FlushPolicy,
     batches: BTreeMap<(&'static str, i32), Batch>,
     records_in: [Counter; 3],
-    unroutable: Counter,
+    metrics: ServiceMetrics,
     redelivered: Counter,
     /// Whether the group has assigned this member anything yet (an empty share included).
     pub joined: bool,
@@ -40,7 +40,7 @@ impl Assignment {
         let metrics = &writer.metrics;
         Assignment {
             records_in: INPUTS.map(|topic| metrics.counter_in(topic)),
-            unroutable: metrics.rejection("lake-writer", "unroutable"),
+            metrics: metrics.clone(),
             redelivered: ServiceMetrics::named(&metrics.events, "record_redelivered"),
             writer,
             policy,
@@ -58,8 +58,8 @@ impl Assignment {
         let Some(batch) = self.batches.get_mut(&(INPUTS[input], record.partition())) else { return Ok(None) };
         match batch.add(record) {
             Added::Routed => {}
-            Added::Unroutable => {
-                self.unroutable.inc();
+            Added::DeadLettered(reason) => {
+                self.metrics.rejection("lake-writer", reason.as_str()).inc();
             }
             Added::Redelivered => {
                 self.redelivered.inc();

@@ -1,12 +1,17 @@
 //! A batch: consecutive records of one topic partition, sorted into the lake files they will
-//! become (one per table, date and symbol). Routing a record reads only what its path needs.
+//! become (one per table, date and symbol). Routing a record reads only what its path needs; a
+//! record that cannot be placed (not JSON, no instrument or time, an unknown metric, a dead letter
+//! without its headers) becomes a dead letter of the lake-writer in the lake's `dead_letters`
+//! table, with its reason and its bytes, so nothing leaves the lake unaccounted for.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
-use tickflow_core::contract::MetricKind;
 use tickflow_core::contract::topics::{DEAD_LETTERS, ENRICHED_TRADES, REALTIME_METRICS};
+use tickflow_core::contract::{DeadLetter, MetricKind, RejectReason, Rejection, Stage};
+use tickflow_core::validate::json_rejection;
 use tickflow_kafka::KafkaRecord;
 use tickflow_lake::LakeTable;
 use tickflow_lake::commit::{FileRecords, LakeBatch};
@@ -32,8 +37,8 @@ pub struct Batch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Added {
     Routed,
-    /// Cannot be placed in any table; skipped, but part of the batch's range.
-    Unroutable,
+    /// Cannot be placed in its topic's table: routed to the lake's dead letters, for this reason.
+    DeadLettered(RejectReason),
     /// Older than what the partition already holds: dropped.
     Redelivered,
 }
@@ -43,7 +48,7 @@ pub enum Added {
 struct Locator<'a> {
     metric: Option<MetricKind>,
     #[serde(borrow)]
-    instrument_id: Option<&'a str>,
+    instrument_id: Option<Cow<'a, str>>,
     event_time_us: Option<i64>,
     window_start_us: Option<i64>,
     from_us: Option<i64>,
@@ -68,7 +73,7 @@ impl Batch {
         self.first_offset.is_none()
     }
 
-    /// Adds a record; an unroutable one is skipped but still advances the batch's range.
+    /// Adds a record (one that cannot be placed, as its dead letter).
     pub fn add(&mut self, record: &impl KafkaRecord) -> Added {
         let offset = record.offset();
         if self.next_offset.is_some_and(|next| offset < next) {
@@ -80,7 +85,10 @@ impl Batch {
             self.started = Instant::now();
         }
         self.last_offset = offset;
-        let Some(Route { table, date, symbol, line }) = route(self.topic, record) else { return Added::Unroutable };
+        let (Route { table, date, symbol, line }, added) = match route(self.topic, record) {
+            Ok(route) => (route, Added::Routed),
+            Err(rejection) => (dead_letter_route(self.topic, record, rejection), Added::DeadLettered(rejection.reason)),
+        };
         let path = data_file(table, &date, &symbol, self.topic, self.partition, offset).to_string();
         let key = format!("{}/{date}/{symbol}", table.name);
         let file = self.files.entry(key).or_insert_with(|| FileRecords {
@@ -96,7 +104,7 @@ impl Batch {
         file.lines.extend_from_slice(&line);
         file.lines.push(b'\n');
         self.bytes += line.len() + 1;
-        Added::Routed
+        added
     }
 
     /// An empty batch that continues this one's partition.
@@ -129,22 +137,52 @@ struct Route {
     line: Vec<u8>,
 }
 
-fn route(topic: &str, record: &impl KafkaRecord) -> Option<Route> {
+fn route(topic: &str, record: &impl KafkaRecord) -> Result<Route, Rejection> {
     let payload = record.payload();
     if topic == DEAD_LETTERS {
-        let letter = record.dead_letter()?;
+        let letter = record.dead_letter().ok_or(NO_HEADERS)?;
         let symbol = String::from_utf8_lossy(record.key()).into_owned();
-        let line = serde_json::to_vec(&letter).ok()?;
-        return Some(Route { table: LakeTable::DEAD_LETTERS, date: date_of(letter.rejected_at_us), symbol, line });
+        let line = serde_json::to_vec(&letter).map_err(|_| NO_HEADERS)?;
+        return Ok(Route { table: LakeTable::DEAD_LETTERS, date: date_of(letter.rejected_at_us), symbol, line });
     }
-    let locator: Locator<'_> = serde_json::from_slice(payload).ok()?;
-    let symbol = locator.instrument_id?.to_owned();
+    let locator: Locator<'_> = serde_json::from_slice(payload).map_err(|_| json_rejection(payload))?;
+    let symbol = locator.instrument_id.filter(|id| !id.is_empty()).ok_or(NO_INSTRUMENT)?.into_owned();
     let (table, time) = match (topic, locator.metric) {
-        (ENRICHED_TRADES, _) => (LakeTable::TRADES, locator.event_time_us?),
-        (REALTIME_METRICS, Some(MetricKind::Candle)) => (LakeTable::CANDLES, locator.window_start_us?),
-        (REALTIME_METRICS, Some(MetricKind::Anomaly)) => (LakeTable::ANOMALIES, locator.window_start_us?),
-        (REALTIME_METRICS, Some(MetricKind::FeedGap)) => (LakeTable::FEED_GAPS, locator.from_us?),
-        _ => return None,
+        (ENRICHED_TRADES, _) => (LakeTable::TRADES, locator.event_time_us),
+        (REALTIME_METRICS, Some(MetricKind::Candle)) => (LakeTable::CANDLES, locator.window_start_us),
+        (REALTIME_METRICS, Some(MetricKind::Anomaly)) => (LakeTable::ANOMALIES, locator.window_start_us),
+        (REALTIME_METRICS, Some(MetricKind::FeedGap)) => (LakeTable::FEED_GAPS, locator.from_us),
+        (REALTIME_METRICS, None) => return Err(NO_METRIC),
+        _ => return Err(Rejection::new(RejectReason::SchemaError, "a topic the lake-writer does not read")),
     };
-    Some(Route { table, date: date_of(time), symbol, line: payload.to_vec() })
+    Ok(Route { table, date: date_of(time.ok_or(NO_TIME)?), symbol, line: payload.to_vec() })
+}
+
+const NO_HEADERS: Rejection = Rejection::new(RejectReason::SchemaError, "a dead letter without its tickflow-* headers");
+const NO_INSTRUMENT: Rejection = Rejection::new(RejectReason::SchemaError, "no instrument_id");
+const NO_METRIC: Rejection = Rejection::new(RejectReason::SchemaError, "no metric kind");
+const NO_TIME: Rejection = Rejection::new(RejectReason::SchemaError, "no time to place it by");
+
+/// The dead letter of a record that cannot be placed: dated by the record's Kafka timestamp (the
+/// same on every replay), filed under its key (its instrument) or `unknown`.
+fn dead_letter_route(topic: &str, record: &impl KafkaRecord, rejection: Rejection) -> Route {
+    let rejected_at_us = record.timestamp_ms().map(|ms| ms.saturating_mul(1000)).unwrap_or_else(now_us);
+    let letter = DeadLetter {
+        reason: rejection.reason,
+        detail: rejection.detail.to_owned(),
+        stage: Stage::LakeWriter,
+        source_topic: topic.to_owned(),
+        source_partition: record.partition(),
+        source_offset: record.offset(),
+        rejected_at_us,
+        original_bytes: record.payload().to_vec(),
+    };
+    let key = String::from_utf8_lossy(record.key());
+    let symbol = if key.trim().is_empty() { "unknown".to_owned() } else { key.into_owned() };
+    let line = serde_json::to_vec(&letter).expect("a dead letter serializes");
+    Route { table: LakeTable::DEAD_LETTERS, date: date_of(rejected_at_us), symbol, line }
+}
+
+fn now_us() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }

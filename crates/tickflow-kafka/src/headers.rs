@@ -98,6 +98,7 @@ pub(crate) fn dead_letter_from(headers: Option<&impl Headers>, value: &[u8]) -> 
     let stage = match text(STAGE)?.as_str() {
         "producer" => Stage::Producer,
         "stream-processor" => Stage::StreamProcessor,
+        "lake-writer" => Stage::LakeWriter,
         _ => return None,
     };
     Some(DeadLetter {
@@ -116,6 +117,7 @@ pub fn stage_name(stage: Stage) -> &'static str {
     match stage {
         Stage::Producer => "producer",
         Stage::StreamProcessor => "stream-processor",
+        Stage::LakeWriter => "lake-writer",
     }
 }
 

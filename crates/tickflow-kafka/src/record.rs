@@ -24,6 +24,8 @@ pub trait KafkaRecord {
     fn provenance(&self) -> Option<Provenance>;
     /// A dead letter read back from its headers and value; `None` if a header is missing.
     fn dead_letter(&self) -> Option<DeadLetter>;
+    /// The record's timestamp (create or log-append time), ms since the epoch, if it has one.
+    fn timestamp_ms(&self) -> Option<i64>;
 }
 
 macro_rules! kafka_record {
@@ -55,6 +57,9 @@ macro_rules! kafka_record {
             }
             fn dead_letter(&self) -> Option<DeadLetter> {
                 dead_letter_from(self.0.headers(), self.payload())
+            }
+            fn timestamp_ms(&self) -> Option<i64> {
+                self.0.timestamp().to_millis()
             }
         }
     };

@@ -11,7 +11,7 @@ use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
 use prometheus_client::registry::Registry;
-use tickflow_core::contract::topics::{ALL_TOPICS, ENRICHED_TRADES};
+use tickflow_core::contract::topics::{ALL_TOPICS, DEAD_LETTERS, ENRICHED_TRADES, REALTIME_METRICS};
 use tickflow_core::processor::{ProcessorConfig, StreamProcessor};
 use tickflow_core::reference::ReferenceData;
 use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket};
@@ -48,10 +48,13 @@ fn enriched_trades(count: usize, seed: u64) -> Vec<(String, i64, Vec<u8>)> {
 }
 
 fn send(kafka: &KafkaArgs, trades: &[(String, i64, Vec<u8>)]) {
+    send_to(kafka, ENRICHED_TRADES, trades.iter().map(|(symbol, _, payload)| (symbol.as_bytes(), payload.as_slice())));
+}
+
+fn send_to<'a>(kafka: &KafkaArgs, topic: &'static str, records: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) {
     let producer = OutputProducer::new(kafka, ProducerTuning::default()).expect("producer");
-    for (symbol, _, payload) in trades {
-        let record = Outgoing { topic: ENRICHED_TRADES, partition: Some(0), key: symbol.as_bytes(), payload };
-        producer.send(record, None).expect("queued");
+    for (key, payload) in records {
+        producer.send(Outgoing { topic, partition: Some(0), key, payload }, None).expect("queued");
     }
     producer.flush(TIMEOUT).expect("acknowledged");
 }
@@ -89,7 +92,12 @@ struct Counts {
     rows_written: u64,
     files_written: u64,
     already_there: u64,
+    /// Dead letters written to the lake, and the lake-writer's rejections by reason.
+    dead_letter_rows: u64,
+    rejected: Vec<(&'static str, u64)>,
 }
+
+const REASONS: [&str; 3] = ["parse_error", "schema_error", "too_large"];
 
 /// Runs one lake-writer in `group` until `done` holds for its counts; returns its counts and
 /// how its run ended.
@@ -110,6 +118,8 @@ fn run_writer(
         rows_written: metrics.rows_written.get_or_create(&NameLabel { name: "trades".into() }).get(),
         files_written: metrics.files_written.get_or_create(&NameLabel { name: "trades".into() }).get(),
         already_there: metrics.events.get_or_create(&NameLabel { name: "file_already_written".into() }).get(),
+        dead_letter_rows: metrics.rows_written.get_or_create(&NameLabel { name: "dead_letters".into() }).get(),
+        rejected: REASONS.map(|reason| (reason, metrics.rejection("lake-writer", reason).get())).to_vec(),
     };
     let readiness = Readiness::default();
     let ended = run_until(
@@ -185,4 +195,54 @@ fn a_file_with_other_records_at_a_batch_path_stops_the_writer_and_stays_as_it_wa
         lake.runtime.block_on(async { lake.store.get(&path).await.expect("there").bytes().await.expect("body") });
     assert_eq!(&kept[..], b"someone else's file", "never overwritten");
     assert_eq!(counts.rows_written, 0);
+}
+
+/// T8 on the lake-writer's own inputs: records of every bad class written straight to
+/// `enriched_trades`, `realtime_metrics` and `dead_letters` among valid trades. Each one that
+/// cannot be placed is a dead letter in the lake (stage lake-writer, its reason counted); the
+/// writer never stops, every valid trade lands once, and no file is poisoned.
+#[test]
+fn bad_records_on_its_inputs_become_dead_letters_and_stop_nothing() {
+    let (_broker, kafka) = Broker::own_with_topics(&ALL_TOPICS);
+    let lake = Lake::new();
+    let valid = enriched_trades(600, 4);
+    let (first, second) = valid.split_at(300);
+    send(&kafka, first);
+    let bad_trades: [&[u8]; 7] = [
+        b"{\"trade_key\": \"x\", \"instrument_id\": \"BTC-USDT\"", // truncated JSON: parse_error
+        b"\xff\xfe not UTF-8",                                     // parse_error
+        b"",                                                       // a tombstone: parse_error
+        b"[1, 2, 3]",                                              // JSON, wrong shape: schema_error
+        b"{\"event_time_us\": 1700000000000000}",                  // no instrument: schema_error
+        b"{\"instrument_id\": \"BTC-USDT\"}",                      // no event time: schema_error
+        b"{\"instrument_id\": 7, \"event_time_us\": \"soon\"}",    // wrong types: schema_error
+    ];
+    send_to(&kafka, ENRICHED_TRADES, bad_trades.iter().map(|payload| (&b"BTC-USDT"[..], *payload)));
+    let bad_metrics: [&[u8]; 3] = [
+        b"{\"metric\": \"weather\", \"instrument_id\": \"BTC-USDT\", \"window_start_us\": 1}", // schema_error
+        b"{\"instrument_id\": \"BTC-USDT\", \"window_start_us\": 1}",                          // schema_error
+        b"not json at all",                                                                    // parse_error
+    ];
+    send_to(&kafka, REALTIME_METRICS, bad_metrics.iter().map(|payload| (&b"garbage\x00key"[..], *payload)));
+    send_to(&kafka, DEAD_LETTERS, [(&b""[..], &b"a dead letter without its headers"[..])]); // schema_error
+    send(&kafka, second);
+
+    let bad = (bad_trades.len() + bad_metrics.len() + 1) as u64;
+    let (counts, ended) =
+        run_writer(&kafka, &lake, "bad-input", |c| c.rows_written >= 600 && c.dead_letter_rows >= bad);
+    ended.expect("the writer ran on and stopped cleanly");
+    assert_eq!(
+        (counts.rows_written, counts.dead_letter_rows),
+        (600, bad),
+        "every valid trade once, every bad record a dead letter"
+    );
+    assert_eq!(counts.rejected, vec![("parse_error", 4), ("schema_error", 7), ("too_large", 0)]);
+    let files = lake.trade_files();
+    assert_eq!(files.iter().map(|f| f.3).sum::<i64>(), 600, "the trades files hold the valid trades only");
+    let letters = lake.runtime.block_on(async {
+        let listed: Vec<_> = lake.store.list(Some(&Path::from("dead_letters"))).try_collect().await.expect("lists");
+        listed.iter().map(|m| m.location.to_string()).collect::<Vec<_>>()
+    });
+    assert!(letters.iter().any(|p| p.contains("/symbol=BTC-USDT/")), "filed under the record's key: {letters:?}");
+    assert!(letters.iter().any(|p| p.contains("/symbol=unknown/")), "a keyless record under unknown: {letters:?}");
 }

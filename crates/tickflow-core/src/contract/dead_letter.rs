@@ -81,6 +81,7 @@ impl std::error::Error for Rejection {}
 pub enum Stage {
     Producer,
     StreamProcessor,
+    LakeWriter,
 }
 
 /// A rejected record with its original bytes and where it came from.
