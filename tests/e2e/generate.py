@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import bad_frames
+
 REPO = Path(__file__).resolve().parents[2]
 T0_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 
@@ -135,15 +137,18 @@ class Market:
         return line, row
 
 
-def generate(directory, trades=100_000, seed=7, faults_each=400, start_ms=T0_MS):
-    """Writes frames.jsonl and truth.json into `directory`, the market starting at `start_ms`;
-    returns the Truth."""
+def generate(directory, trades=100_000, seed=7, faults_each=400, start_ms=T0_MS, bad_input_each=0):
+    """Writes frames.jsonl and truth.json into `directory`, the market starting at `start_ms`,
+    with `bad_input_each` frames of every class of tests/e2e/bad_frames.py mixed in; returns the
+    Truth."""
     market = Market(seed)
     truth = Truth()
     frames = []
     sent = []  # (frame, trade) of valid trades, for duplicates
     fault_kinds = ["duplicate", "malformed", "bad_price", "unknown_symbol", "late", "skew", "swap", "gap"]
     plan = {kind: set(market.rng.sample(range(1_000, trades), faults_each)) for kind in fault_kinds}
+    bad_plan = {kind: set(market.rng.sample(range(1_000, trades), bad_input_each)) for kind in bad_frames.CLASSES}
+    last_binance = None
     time_ms = start_ms
     for i in range(trades):
         time_ms += market.rng.choice([0, 1, 2, 3, 4])
@@ -189,6 +194,13 @@ def generate(directory, trades=100_000, seed=7, faults_each=400, start_ms=T0_MS)
                 # A report naming a symbol nobody lists is dead-lettered by the producer.
                 frames.append({"missed": dict(line["missed"], venue="binance", venue_symbol="NOPEUSDT", ids=None)})
                 truth.reject("producer", "unknown_symbol")
+        if trade["venue"] == "binance":
+            last_binance = frame
+        for kind in bad_frames.CLASSES:
+            if i in bad_plan[kind] and last_binance is not None:
+                bad, (stage, reason) = bad_frames.bad_frame(kind, market, time_ms, frame["receive_time_us"], last_binance)
+                frames.append(bad)
+                truth.reject(stage, reason)
         if i in plan["swap"] and len(frames) >= 2 and frames[-2] is sent[-2][0]:
             frames[-1], frames[-2] = frames[-2], frames[-1]
             truth.trades[-1], truth.trades[-2] = truth.trades[-2], truth.trades[-1]
