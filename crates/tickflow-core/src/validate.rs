@@ -128,9 +128,26 @@ pub fn parse_size(text: &str) -> Result<Decimal, Rejection> {
     })
 }
 
-/// Checks a trade's values: positive price, positive size (zero exactly for a price-only
-/// update), and event time within the allowed skew of receive time.
+/// The longest venue symbol, instrument id, trade id or condition a trade may carry (real ids are
+/// at most a UUID's 36 characters), and the most conditions. Bounded so that any trade the
+/// producer accepts fits, written as a `raw_trades` record, in what the stream-processor reads
+/// (`max_message_bytes`): a frame under the limit could otherwise carry a trade id that, written
+/// twice (as itself and in the trade key), makes the record too large (found by fuzzing).
+pub const MAX_FIELD_BYTES: usize = 128;
+pub const MAX_CONDITIONS: usize = 16;
+
+/// Checks a trade's values: identity fields and conditions of a sane length, positive price,
+/// positive size (zero exactly for a price-only update), and event time within the allowed skew
+/// of receive time.
 pub fn check_values(trade: &Trade<'_>, rules: &ValidationRules) -> Result<(), Rejection> {
+    let fields =
+        [trade.venue_symbol.len(), trade.instrument_id.len(), trade.trade_id.as_ref().map_or(0, |id| id.len())];
+    if fields.into_iter().chain(trade.conditions.iter().map(|c| c.len())).any(|len| len > MAX_FIELD_BYTES)
+        || trade.conditions.len() > MAX_CONDITIONS
+        || trade.trade_key.len() > 3 * MAX_FIELD_BYTES
+    {
+        return Err(Rejection::new(RejectReason::SchemaError, "an identity field or condition is too long"));
+    }
     if !trade.price.is_positive() {
         return Err(Rejection::new(RejectReason::InvalidPrice, "price must be positive"));
     }

@@ -94,3 +94,37 @@ proptest! {
         prop_assert!(processor.process(&good, &mut Vec::new()).is_ok(), "a good record after a bad one is accepted");
     }
 }
+
+/// Found by `scripts/fuzz.sh` (venue_frame, kept in fuzz/regressions/): a frame under the size
+/// limit whose trade id is thousands of bytes long was accepted by the producer, and its
+/// `raw_trades` record (the id written twice) rejected by the stream-processor as too large.
+/// The producer now refuses it, and what it accepts the processor accepts.
+#[test]
+fn a_trade_id_too_long_for_a_record_is_refused_where_it_enters() {
+    let reference = reference();
+    let rules = ValidationRules::default();
+    let context = NormalizeContext { reference: &reference, rules: &rules, receive_time_us: T0 };
+    let frame = |id: &str| {
+        serde_json::json!({"channel": "market_trades", "timestamp": "2023-11-14T22:13:20.000Z", "sequence_num": 1,
+            "events": [{"type": "update", "trades": [{"trade_id": id, "product_id": "BTC-USD", "price": "100.5",
+            "size": "0.1", "side": "BUY", "time": "2023-11-14T22:13:20.000Z"}]}]})
+        .to_string()
+    };
+    let long = frame(&"7".repeat(7_000));
+    assert!(long.len() < rules.max_message_bytes, "the frame itself is within the limit");
+    let Ok(tickflow_core::venue::VenueFrame::Trades { trades, .. }) =
+        normalize(Venue::Coinbase, long.as_bytes(), &context)
+    else {
+        panic!("a readable frame")
+    };
+    assert_eq!(trades[0].as_ref().map_err(|r| r.reason), Err(RejectReason::SchemaError));
+
+    let normal = frame("12345");
+    let Ok(tickflow_core::venue::VenueFrame::Trades { trades, .. }) =
+        normalize(Venue::Coinbase, normal.as_bytes(), &context)
+    else {
+        panic!("a readable frame")
+    };
+    let record = serde_json::to_vec(trades[0].as_ref().expect("a normal id is accepted")).expect("serializes");
+    assert!(tickflow_core::validate::parse_trade(&record, &rules).is_ok());
+}
