@@ -48,10 +48,9 @@ def gather(marts: Path, day: date) -> dict:
     with duckdb.connect(str(marts), read_only=True) as db:
         db.execute("set TimeZone = 'UTC'")
         rows = _records(db, "select * from rpt_daily_instrument_report where day = ? order by instrument_id", day)
-        if not rows:
-            cut = db.execute("select max(event_time) from fct_trades").fetchone()[0]
-            raise ReportFailed(f"no trades on {day} in the published marts ({marts}, trades until {cut})")
         cut = db.execute("select max(event_time) from fct_trades").fetchone()[0]
+        if not rows:
+            raise ReportFailed(f"no trades on {day} in the published marts ({marts}, trades until {cut})")
         rejected = db.execute("select coalesce(sum(rejected), 0) from fct_data_coverage where minute::date = ?",
                               [day]).fetchone()[0]
         top = [r["instrument_id"] for r in sorted(rows, key=lambda r: -r["trade_count"])[:TOP_INSTRUMENTS]]

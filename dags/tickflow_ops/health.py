@@ -153,9 +153,11 @@ def rows_in(files) -> int:
 def lake_checks(lake, start: datetime, end: datetime, now: datetime) -> list[Check]:
     as_of = min(end, now)
     try:
-        trades = written_files(lake, "trades", start, end)
-        recent = written_files(lake, "trades", as_of - timedelta(seconds=threshold("lake_freshness") + 3600), as_of)
-        newest = max((written for _, written in recent), default=None)
+        # One listing of the trades files serves both the interval's count and the freshness.
+        since = min(start, as_of - timedelta(seconds=threshold("lake_freshness") + 3600))
+        listed = written_files(lake, "trades", since, max(end, as_of))
+        trades = [(path, written) for path, written in listed if start <= written < end]
+        newest = max((written for _, written in listed if written < as_of), default=None)
         if newest:
             freshness = _measured("lake_freshness", "lake", (as_of - newest).total_seconds(),
                                   f"newest trades file written {newest.isoformat()}")

@@ -41,8 +41,8 @@ def test_bad_input_at_volume_is_dead_lettered_exactly_and_stops_nothing(market, 
         not_utf8 = [(b"\xff\xfe\xfd not UTF-8 " + str(n).encode(), None) for n in range(PER_CLASS)]
         unknown_kind = [(b'{"quote": 1}', [("tickflow-kind", b"quote")]) for _ in range(PER_CLASS)]
         write_raw(pipeline.bootstrap, not_utf8 + unknown_kind)
-        truth.rejections[("stream-processor", "parse_error")] = truth.rejections.get(("stream-processor", "parse_error"), 0) + PER_CLASS
-        truth.rejections[("stream-processor", "schema_error")] = truth.rejections.get(("stream-processor", "schema_error"), 0) + PER_CLASS
+        for injected in [("stream-processor", "parse_error"), ("stream-processor", "schema_error")]:
+            truth.rejections[injected] = truth.rejections.get(injected, 0) + PER_CLASS
         assert producer.process.wait(300) == 0, producer.tail()
         reconcile(pipeline, market_dir, truth)
         for service in pipeline.consumers():
