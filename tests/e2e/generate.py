@@ -145,7 +145,7 @@ def generate(directory, trades=100_000, seed=7, faults_each=400, start_ms=T0_MS,
     truth = Truth()
     frames = []
     sent = []  # (frame, trade) of valid trades, for duplicates
-    fault_kinds = ["duplicate", "malformed", "bad_price", "unknown_symbol", "late", "skew", "swap", "gap"]
+    fault_kinds = ["duplicate", "malformed", "bad_price", "unknown_symbol", "late", "skew", "swap", "gap", "revising"]
     plan = {kind: set(market.rng.sample(range(1_000, trades), faults_each)) for kind in fault_kinds}
     bad_plan = {kind: set(market.rng.sample(range(1_000, trades), bad_input_each)) for kind in bad_frames.CLASSES}
     last_binance = None
@@ -180,6 +180,15 @@ def generate(directory, trades=100_000, seed=7, faults_each=400, start_ms=T0_MS,
             late_frame["receive_time_us"] = frame["receive_time_us"]
             frames.append(late_frame)
             truth.trades.append(dict(late, is_late=True))  # kept, marked late, in no realtime candle
+        if i in plan["revising"]:
+            # A new trade of the instrument just traded, a second older: within the allowed
+            # lateness (2 s) of any watermark, so its window's candle is revised, not closed.
+            index = [s for _, s, _ in market.listed].index(trade["venue_symbol"])
+            revising = market.trade(time_ms - 1_000, index=index)
+            revising_frame = market.frame(revising)
+            revising_frame["receive_time_us"] = frame["receive_time_us"]
+            frames.append(revising_frame)
+            truth.trades.append(revising)
         if i in plan["skew"]:
             skewed = market.trade(time_ms + 3_600_000, index=0)
             skewed_frame = market.frame(skewed)

@@ -119,3 +119,18 @@ def candle_mismatches(db):
            or e.c <> f.c or e.volume <> f.volume or e.n <> f.n or e.qv <> f.qv
            or e.buy <> f.buy or e.sell <> f.sell or abs(e.vwap - f.vwap) > 1e-9 * abs(e.vwap)""").fetchone()[0]
     return not_one, differing
+
+
+def revision_check(db):
+    """Candle emissions per window: (windows revised within the allowed lateness, i.e. emitted
+    more than once before their final record; windows whose revisions are not 0, 1, .. k
+    each once with exactly one final record, at k)."""
+    return db.execute("""
+        with w as (select instrument_id, window_length_us, window_start_us, count(*) n,
+                          count(distinct revision) distinct_revisions, min(revision) lo, max(revision) hi,
+                          count(*) filter (where is_final) finals, max(revision) filter (where is_final) final_revision
+                   from lake_candles group by all)
+        select count(*) filter (where n - finals >= 2),
+               count(*) filter (where n <> distinct_revisions or lo <> 0 or hi <> n - 1 or finals <> 1
+                                      or final_revision <> hi)
+        from w""").fetchone()

@@ -1,14 +1,16 @@
 """End to end: Apache Kafka and the three services as separate processes, a known market of 100 000
 trades over 59 instruments mixed with duplicates, malformed frames, bad prices, unknown
-symbols, clock-skewed, out-of-order and late trades (kept, marked late), and reports of unrecoverable feed gaps; the lake read back with DuckDB and pyarrow
-and reconciled against the ground truth. Then the same run with the stream-processor and the
-lake-writer each killed with SIGKILL three times while they work, with the broker killed
-with SIGKILL twice, and with three stream-processors and two lake-writers sharing the work in
-their consumer groups while one of each is killed for good and new ones join."""
+symbols, clock-skewed and out-of-order trades, trades a second behind (their candles revised)
+and a minute behind (kept, marked late), and reports of unrecoverable feed gaps; the lake read
+back with DuckDB and pyarrow and every layer (raw_trades, enriched_trades, the lake) reconciled
+against the ground truth. Then the same run with the lake-writer (T1) and the stream-processor
+(T2) each killed with SIGKILL ten times while they work, with the broker killed with SIGKILL
+twice, and with three stream-processors and two lake-writers sharing the work in their
+consumer groups while one of each is killed for good and new ones join."""
 
 import contextlib
+import os
 import random
-import threading
 import time
 
 import pytest
@@ -16,7 +18,8 @@ import pytest
 from generate import generate
 import fixture_lake
 from lake_check import (candle_mismatches, connect, gap_rows, late_reconciliation, pyarrow_trade_keys, refresh,
-                        rejection_counts, trade_reconciliation)
+                        rejection_counts, revision_check, trade_reconciliation)
+from layers import clean, layer_reports, publish
 from pipeline import Pipeline, metric_sum
 
 from fixture_lake import TIMEOUT_S
@@ -52,6 +55,7 @@ def reconcile(pipeline, market_dir, truth):
     not_one, differing = candle_mismatches(db)
     assert not_one == 0, "every window has exactly one final candle"
     assert differing == 0, "final candles equal the recomputation from the ground truth"
+    return layer_reports(pipeline, db, truth)
 
 
 def test_every_trade_lands_once_and_candles_match(market, tmp_path):
@@ -62,45 +66,60 @@ def test_every_trade_lands_once_and_candles_match(market, tmp_path):
         producer = pipeline.producer(market_dir / "frames.jsonl", rate=0)
         producer.start()
         assert producer.process.wait(TIMEOUT_S) == 0, producer.tail()
-        reconcile(pipeline, market_dir, truth)
+        reports = reconcile(pipeline, market_dir, truth)
+        publish("clean run", reports, trades=len(truth.trades))
+        assert clean(reports), reports
+        # T9: trades up to the allowed lateness behind revise their window's candle; every
+        # window's emissions are revisions 0..k, the last one final (once).
+        revised, broken = revision_check(connect(pipeline.lake, market_dir / "truth.jsonl"))
+        assert revised > 0 and broken == 0, (revised, broken)
     finally:
         pipeline.stop()
 
 
 @contextlib.contextmanager
-def streaming(market_dir, tmp_path):
-    """The pipeline, with the market streaming in at 8 000 frames/s: (pipeline, producer)."""
+def streaming(market_dir, tmp_path, rate=8_000):
+    """The pipeline, with the market streaming in at `rate` frames/s: (pipeline, producer)."""
     pipeline = Pipeline(tmp_path)
     try:
         pipeline.start()
-        producer = pipeline.producer(market_dir / "frames.jsonl", rate=8_000)
+        producer = pipeline.producer(market_dir / "frames.jsonl", rate=rate)
         producer.start()
+        producer.started_at = time.monotonic()
         yield pipeline, producer
     finally:
         pipeline.stop()
 
 
-def test_sigkill_of_processor_and_lake_writer_changes_nothing(market, tmp_path):
+KILL_SEED = int(os.environ.get("TICKFLOW_KILL_SEED", "11"))
+
+
+@pytest.mark.parametrize("victim", ["lake-writer", "stream-processor"])
+def test_ten_sigkills_at_random_moments_change_nothing(victim, market, tmp_path):
+    """T1 (lake-writer) and T2 (stream-processor): the service killed with SIGKILL ten times at
+    random moments while the 100 000-trade market streams in (1 000 frames/s: the ten kills,
+    each after the restarted service took in records again, fall inside the feed), started
+    again each time. Every
+    layer holds every trade once and each window one final candle equal to the recomputation.
+    The moments come from TICKFLOW_KILL_SEED (default 11): the same seed replays the same kills."""
     market_dir, truth = market
-    rng = random.Random(11)
-    with streaming(market_dir, tmp_path) as (pipeline, producer):
-        victims = [pipeline.processor, pipeline.lake_writer] * 3
-        rng.shuffle(victims)
-
-        def killer():
-            for service in victims:
-                # Kill it while it works: once it is up and has taken in records, at a random moment.
-                pipeline.wait_until_working(service)
-                time.sleep(rng.uniform(0.1, 1.2))
-                service.kill()
-                service.start()
-
-        thread = threading.Thread(target=killer)
-        thread.start()
-        thread.join()
+    rng = random.Random(f"{KILL_SEED}-{victim}")
+    with streaming(market_dir, tmp_path, rate=1_000) as (pipeline, producer):
+        service = pipeline.lake_writer if victim == "lake-writer" else pipeline.processor
+        moments = []
+        for _ in range(10):
+            # Kill it while it works: once it is up and has taken in records, at a random moment.
+            pipeline.wait_until_working(service)
+            time.sleep(rng.uniform(0.2, 3.0))
+            moments.append(round(time.monotonic() - producer.started_at, 1))
+            service.kill()
+            service.start()
         assert producer.process.wait(TIMEOUT_S) == 0, producer.tail()
-        assert pipeline.processor.starts == 4 and pipeline.lake_writer.starts == 4
-        reconcile(pipeline, market_dir, truth)
+        assert service.starts == 11
+        reports = reconcile(pipeline, market_dir, truth)
+        publish(f"T{1 if victim == 'lake-writer' else 2}: {victim} SIGKILLed 10 times", reports, seed=KILL_SEED,
+                trades=len(truth.trades), kill_seconds_into_feed=moments)
+        assert clean(reports), f"seed {KILL_SEED}: {reports}"
 
 
 def test_sigkill_of_the_broker_twice_loses_nothing_acknowledged(market, tmp_path):
