@@ -8,6 +8,11 @@
 #                                              settings in DIR (formatted on first use), in the
 #                                              foreground; the controller listens on a free port.
 #                                              HEAP: -Xmx (default 512m).
+#
+# With KAFKA_SCRAM_USER and KAFKA_SCRAM_PASSWORD set when DIR is first formatted, PORT is a
+# SASL_PLAINTEXT listener that takes only SCRAM-SHA-512 logins: that user, and the broker's own
+# (a random password kept in DIR). Clients then need KAFKA_PROPERTIES=security.protocol=
+# SASL_PLAINTEXT,sasl.mechanism=SCRAM-SHA-512,sasl.username=USER,sasl.password=PASSWORD.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 version=4.4.0
@@ -59,15 +64,26 @@ broker() {
   # The controller's port is kept with the data: a restart finds the same quorum.
   if [ -s "$dir/controller.port" ]; then controller="$(cat "$dir/controller.port")"; else
     controller="$(free_port)"; echo "$controller" > "$dir/controller.port"; fi
-  cat > "$dir/server.properties" <<PROPERTIES
+  local listener=PLAINTEXT scram=()
+  if [ -n "${KAFKA_SCRAM_USER:-}" ] || [ -s "$dir/broker.password" ]; then
+    listener=SASL_PLAINTEXT
+    [ -s "$dir/broker.password" ] || (umask 077; python3 -c 'import secrets; print(secrets.token_hex(16))' > "$dir/broker.password")
+    local broker_password
+    broker_password="$(cat "$dir/broker.password")"
+    scram=(--add-scram "SCRAM-SHA-512=[name=broker,password=$broker_password]")
+    if [ -n "${KAFKA_SCRAM_USER:-}" ]; then
+      scram+=(--add-scram "SCRAM-SHA-512=[name=$KAFKA_SCRAM_USER,password=${KAFKA_SCRAM_PASSWORD:?KAFKA_SCRAM_PASSWORD is not set}]")
+    fi
+  fi
+  (umask 077; cat > "$dir/server.properties" <<PROPERTIES
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listener://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=$listener://127.0.0.1:$port
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=$listener:$listener,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=$listener
 log.dirs=$dir/log
 # One node: every internal topic has one replica.
 offsets.topic.replication.factor=1
@@ -80,12 +96,20 @@ auto.create.topics.enable=false
 # A consumer group starts at once (no 3 s wait for more members).
 group.initial.rebalance.delay.ms=0
 PROPERTIES
+  )
+  if [ "$listener" = SASL_PLAINTEXT ]; then
+    cat >> "$dir/server.properties" <<PROPERTIES
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="$broker_password";
+PROPERTIES
+  fi
   local java_opts=(-Xms128m "-Xmx$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
                    "-Dlog4j2.configurationFile=$TICKFLOW_ROOT/scripts/kafka/log4j2.yaml")
   if [ ! -f "$dir/log/meta.properties" ]; then
     java "${java_opts[@]}" -cp "$classpath" kafka.tools.StorageTool format \
       --cluster-id "$(java -cp "$classpath" kafka.tools.StorageTool random-uuid)" \
-      --config "$dir/server.properties" --ignore-formatted >/dev/null
+      --config "$dir/server.properties" --ignore-formatted ${scram[@]+"${scram[@]}"} >/dev/null
   fi
   exec java "${java_opts[@]}" -cp "$classpath" kafka.Kafka "$dir/server.properties"
 }

@@ -18,7 +18,7 @@ class QueryApi:
         self.log_path = Path(log_dir) / f"query-api-{self.port}.log"
         self.command = [binary("query-api"), "--addr", f"127.0.0.1:{self.port}", "--lake-url", str(lake),
                         "--marts", str(marts), "--marts-check-ms", "200", *flags]
-        self.env = dict(os.environ, RUST_LOG="info", **(env or {}))
+        self.env = {**os.environ, "RUST_LOG": "info", **(env or {})}
         self.process = None
 
     def start(self, timeout=30):

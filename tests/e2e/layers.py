@@ -15,11 +15,12 @@ from decimal import Decimal
 from confluent_kafka import Consumer, TopicPartition
 
 
-def read_topic(bootstrap, topic, timeout_s=120):
-    """Every committed record of `topic`: a list of (headers dict, value bytes)."""
+def read_topic(bootstrap, topic, timeout_s=120, **config):
+    """Every committed record of `topic`: a list of (headers dict, value bytes). `config` adds
+    librdkafka properties (e.g. SASL's)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"layers-{uuid.uuid4()}",
                          "enable.auto.commit": False, "isolation.level": "read_committed",
-                         "auto.offset.reset": "earliest"})
+                         "auto.offset.reset": "earliest", **config})
     try:
         partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in partitions}

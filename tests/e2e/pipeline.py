@@ -68,15 +68,18 @@ class Pipeline:
     """The broker and the consumer services: `processors` stream-processor and `lake_writers`
     lake-writer instances, each pair of kinds sharing its topics' partitions in a consumer group.
     The lake is a folder of `workdir`, or `lake_url` (e.g. s3://...) with the lake-writer's
-    `lake_env`, read back from the folder `lake` (where an S3 test server keeps it)."""
+    `lake_env`, read back from the folder `lake` (where an S3 test server keeps it). `env` is added
+    to every process's environment (the broker's too)."""
 
-    def __init__(self, workdir, processor_args=(), processors=1, lake_writers=1, lake_url=None, lake=None, lake_env=None):
+    def __init__(self, workdir, processor_args=(), processors=1, lake_writers=1, lake_url=None, lake=None, lake_env=None,
+                 env=None):
         self.workdir = Path(workdir)
         self.lake = Path(lake) if lake else self.workdir / "lake"
         self.lake_url = lake_url or str(self.lake)
         port = free_port()
         self.bootstrap = f"127.0.0.1:{port}"
         self.env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=self.bootstrap, RUST_LOG="info", KAFKA_TOPIC_PARTITIONS="4")
+        self.env.update(env or {})
         self.lake_env = dict(self.env, **(lake_env or {}))
         self.ports = {"producer": free_port()}
         self.processor_args = list(processor_args)

@@ -9,7 +9,8 @@ import time
 import duckdb
 
 from lake_check import refresh
-from pipeline import Pipeline, Service, binary, free_port, metric_sum, scrape, wait_for_port, wait_until_still
+from pipeline import Pipeline, metric_sum, scrape, wait_for_port, wait_until_still
+from venues import Venues
 
 TRADES = 6_000
 VENUES_WITH_IDS = "('binance', 'coinbase')"
@@ -55,23 +56,13 @@ def scalar(db, sql):
 
 
 def test_the_lake_holds_the_venues_trades_except_inside_reported_gaps(tmp_path):
-    ports = {name: free_port() for name in ["binance_ws", "binance_rest", "coinbase_ws", "finnhub_ws", "producer"]}
-    manifest = tmp_path / "manifest.jsonl"
+    venues = Venues(tmp_path)
+    ports, manifest = venues.ports, venues.manifest
     pipeline = Pipeline(tmp_path)
-    simulator = Service("exchange-sim", [
-        binary("exchange-sim"), "--manifest", str(manifest),
-        "--binance-ws-port", str(ports["binance_ws"]), "--binance-rest-port", str(ports["binance_rest"]),
-        "--coinbase-ws-port", str(ports["coinbase_ws"]), "--finnhub-ws-port", str(ports["finnhub_ws"]),
-        "--rate", "2000", "--max-trades", str(TRADES), "--open-on-first-connection", "--ping-interval-ms", "300",
-        "--disconnect-every", "60", "--rest-unavailable", "--short-snapshot", "1"], pipeline.env, tmp_path)
-    producer = Service("producer", [
-        binary("producer"), "--http-addr", f"127.0.0.1:{ports['producer']}", "--source", "binance,coinbase,finnhub",
-        "--binance-ws-url", f"ws://127.0.0.1:{ports['binance_ws']}",
-        "--binance-rest-url", f"http://127.0.0.1:{ports['binance_rest']}",
-        "--coinbase-ws-url", f"ws://127.0.0.1:{ports['coinbase_ws']}",
-        "--finnhub-ws-url", f"ws://127.0.0.1:{ports['finnhub_ws']}",
-        "--feed-watchdog-ms", "2000", "--feed-backoff-max-ms", "200", "--binance-backfill-budget-ms", "0"],
-        dict(pipeline.env, FINNHUB_API_KEY="e2e-simulator-key"), tmp_path)
+    simulator = venues.simulator(pipeline.env, TRADES, 2000, "--disconnect-every", "60", "--rest-unavailable",
+                                 "--short-snapshot", "1")
+    producer = venues.producer(dict(pipeline.env, FINNHUB_API_KEY="e2e-simulator-key"),
+                               "--feed-watchdog-ms", "2000", "--feed-backoff-max-ms", "200", "--binance-backfill-budget-ms", "0")
     try:
         pipeline.start()
         simulator.start()

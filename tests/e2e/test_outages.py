@@ -16,33 +16,13 @@ import urllib.request
 
 import duckdb
 
-from pipeline import Pipeline, Service, binary, free_port, wait_for_port
+from pipeline import Pipeline, wait_for_port
+from venues import Venues
 from test_feed_gaps import scalar, wait_for_lines, wait_until_settled
 
 TRADES = 30_000
 RATE = 1_500
 OUTAGE_MS = 9_000
-
-
-def simulator(pipeline, tmp_path, ports, manifest, *faults):
-    return Service("exchange-sim", [
-        binary("exchange-sim"), "--manifest", str(manifest),
-        "--binance-ws-port", str(ports["binance_ws"]), "--binance-rest-port", str(ports["binance_rest"]),
-        "--coinbase-ws-port", str(ports["coinbase_ws"]), "--finnhub-ws-port", str(ports["finnhub_ws"]),
-        "--rate", str(RATE), "--max-trades", str(TRADES), "--open-on-first-connection", "--ping-interval-ms", "300",
-        "--fault-venues", "binance", "--disconnect-every", "1200", "--outage-ms", str(OUTAGE_MS), *faults],
-        pipeline.env, tmp_path)
-
-
-def producer(pipeline, tmp_path, ports, *extra):
-    return Service("producer", [
-        binary("producer"), "--http-addr", f"127.0.0.1:{ports['producer']}", "--source", "binance,coinbase,finnhub",
-        "--binance-ws-url", f"ws://127.0.0.1:{ports['binance_ws']}",
-        "--binance-rest-url", f"http://127.0.0.1:{ports['binance_rest']}",
-        "--coinbase-ws-url", f"ws://127.0.0.1:{ports['coinbase_ws']}",
-        "--finnhub-ws-url", f"ws://127.0.0.1:{ports['finnhub_ws']}",
-        "--feed-watchdog-ms", "3000", "--feed-backoff-max-ms", "500", *extra],
-        dict(pipeline.env, FINNHUB_API_KEY="e2e-simulator-key"), tmp_path)
 
 
 class HoldWatcher(threading.Thread):
@@ -60,11 +40,13 @@ class HoldWatcher(threading.Thread):
 
 
 def run_outage(tmp_path, processor_args=(), faults=(), producer_args=()):
-    ports = {name: free_port() for name in ["binance_ws", "binance_rest", "coinbase_ws", "finnhub_ws", "producer"]}
-    manifest = tmp_path / "manifest.jsonl"
+    venues = Venues(tmp_path)
+    ports, manifest = venues.ports, venues.manifest
     pipeline = Pipeline(tmp_path, processor_args)
-    sim = simulator(pipeline, tmp_path, ports, manifest, *faults)
-    feed = producer(pipeline, tmp_path, ports, *producer_args)
+    sim = venues.simulator(pipeline.env, TRADES, RATE, "--fault-venues", "binance", "--disconnect-every", "1200",
+                           "--outage-ms", str(OUTAGE_MS), *faults)
+    feed = venues.producer(dict(pipeline.env, FINNHUB_API_KEY="e2e-simulator-key"),
+                           "--feed-watchdog-ms", "3000", "--feed-backoff-max-ms", "500", *producer_args)
     watcher = HoldWatcher(pipeline)
     try:
         pipeline.start()

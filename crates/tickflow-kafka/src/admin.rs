@@ -2,8 +2,12 @@
 
 use std::time::Duration;
 
+use std::sync::Mutex;
+
+use rdkafka::ClientContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{BaseProducer, DeliveryResult, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::settings::{KafkaArgs, KafkaError};
@@ -40,7 +44,56 @@ pub fn ensure_compacted_topic(
     create(args, &[new_topic], timeout)
 }
 
+/// Remembers the broker refusing the client's credentials. librdkafka reports that as a global
+/// error (heard only by a client that polls its main queue, which the admin client does not)
+/// and keeps trying, so without this a wrong password would look like a broker not up yet.
+#[derive(Default)]
+struct CredentialsWatch {
+    refused: Mutex<Option<String>>,
+}
+
+impl ClientContext for CredentialsWatch {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        let refused = matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed)
+        );
+        if refused {
+            *self.refused.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(reason.to_owned());
+        } else {
+            tracing::warn!(%error, reason, "Kafka client error");
+        }
+    }
+}
+
+impl ProducerContext for CredentialsWatch {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
+}
+
+/// Connects as the settings say and asks for the cluster's metadata, listening for the broker's
+/// answer to the credentials: `Err(Authentication)` if it refused them. A broker that does not
+/// answer within `timeout` is not an error here (creating the topics reports it).
+pub fn check_credentials(args: &KafkaArgs, timeout: Duration) -> Result<(), KafkaError> {
+    let probe: BaseProducer<CredentialsWatch> = args
+        .client_config()
+        .create_with_context(CredentialsWatch::default())
+        .map_err(KafkaError::client("creating a client"))?;
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        probe.poll(Duration::from_millis(20));
+        if let Some(reason) = probe.context().refused.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(KafkaError::Authentication(reason));
+        }
+        if probe.client().fetch_metadata(None, Duration::from_millis(100)).is_ok() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
 fn create(args: &KafkaArgs, new_topics: &[NewTopic<'_>], timeout: Duration) -> Result<(), KafkaError> {
+    check_credentials(args, timeout)?;
     let admin: AdminClient<DefaultClientContext> =
         args.client_config().create().map_err(KafkaError::client("creating the admin client"))?;
     let options = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));

@@ -22,6 +22,11 @@ pub enum KafkaError {
     /// with the same instance id); a new client is needed.
     #[error("Kafka: {context}: {cause} (fatal: the client cannot go on; restart the service)")]
     Fatal { context: &'static str, cause: rdkafka::error::KafkaError },
+    /// The broker refused the client's credentials: waiting cannot help.
+    #[error(
+        "Kafka refused the credentials: {0} (check sasl.mechanism, sasl.username and sasl.password in KAFKA_PROPERTIES)"
+    )]
+    Authentication(String),
 }
 
 impl KafkaError {
@@ -32,7 +37,10 @@ impl KafkaError {
     /// Whether retrying later can succeed (the broker is down or busy), as opposed to a
     /// setting that will never work.
     pub fn is_transient(&self) -> bool {
-        !matches!(self, KafkaError::Config(_) | KafkaError::Rebalance(_) | KafkaError::Fatal { .. })
+        !matches!(
+            self,
+            KafkaError::Config(_) | KafkaError::Rebalance(_) | KafkaError::Fatal { .. } | KafkaError::Authentication(_)
+        )
     }
 }
 
