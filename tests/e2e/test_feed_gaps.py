@@ -55,6 +55,61 @@ def scalar(db, sql):
     return db.execute(sql).fetchone()[0]
 
 
+def reconcile_with_manifest(db, pipeline, manifest, trades):
+    """Every trade the simulator made is in the lake exactly once, or inside a feed gap reported
+    for its instrument (by id where the venue numbers its trades, else by time), and nothing else
+    is; returns how many trades the gaps report missing by id."""
+    db.execute(f"""create table manifest as select * from read_json('{manifest}', format = 'newline_delimited',
+                   columns = {{venue: 'VARCHAR', symbol: 'VARCHAR', id: 'UBIGINT', price: 'VARCHAR', qty: 'VARCHAR',
+                               time_us: 'BIGINT', side: 'VARCHAR', conditions: 'VARCHAR[]'}})""")
+    assert scalar(db, "select count(*) from manifest") == trades
+
+    # Venues with trade ids: by id, exactly.
+    db.execute(f"""create table id_trades as
+        select m.*,
+               exists (select 1 from lake_trades t where t.venue = m.venue and t.venue_symbol = m.symbol
+                       and t.trade_id = m.id::varchar) as delivered,
+               exists (select 1 from lake_feed_gaps g where g.venue = m.venue and g.venue_symbol = m.symbol
+                       and g.first_missing_trade_id is not null
+                       and m.id between g.first_missing_trade_id::ubigint and g.last_missing_trade_id::ubigint)
+                   as reported_by_id,
+               exists (select 1 from lake_feed_gaps g where g.venue = m.venue and g.venue_symbol = m.symbol
+                       and g.first_missing_trade_id is null
+                       and m.time_us between epoch_us(g.from_us) and epoch_us(g.to_us)) as reported_by_time
+        from manifest m where venue in {VENUES_WITH_IDS}""")
+    lost = scalar(db, "select count(*) from id_trades where not delivered and not reported_by_id and not reported_by_time")
+    both = scalar(db, "select count(*) from id_trades where delivered and reported_by_id")
+    assert (lost, both) == (0, 0), f"lost {lost}, delivered although reported missing {both}\n{pipeline.logs()}"
+    reported = scalar(db, "select coalesce(sum(missing_trades), 0) from lake_feed_gaps where missing_trades is not null")
+    assert reported == scalar(db, "select count(*) from id_trades where reported_by_id"), "ids reported = ids missing"
+    duplicated = scalar(db, f"""select count(*) from (select venue, venue_symbol, trade_id from lake_trades
+                                where venue in {VENUES_WITH_IDS} group by all having count(*) > 1)""")
+    unexpected = scalar(db, f"""select count(*) from lake_trades t where venue in {VENUES_WITH_IDS} and not exists
+                                (select 1 from manifest m where m.venue = t.venue and m.symbol = t.venue_symbol
+                                 and m.id::varchar = t.trade_id)""")
+    assert (duplicated, unexpected) == (0, 0)
+
+    # Finnhub has no ids: trades compare as a multiset of (symbol, time, price, size); a missing
+    # one must lie in a reported gap's time range. Equal trades in different frames are
+    # different trades (the identity is the frame and the position in it), so none is dropped.
+    db.execute("""create table finnhub as
+        select symbol, time_us // 1000 as t_ms, price::DECIMAL(18,8) as price, qty::DECIMAL(18,8) as size, time_us,
+               row_number() over (partition by symbol, time_us // 1000, price::DECIMAL(18,8), qty::DECIMAL(18,8)) as n
+        from manifest where venue = 'finnhub'""")
+    db.execute("""create table finnhub_lake as
+        select venue_symbol as symbol, epoch_ms(event_time_us) as t_ms, price, size,
+               row_number() over (partition by venue_symbol, epoch_ms(event_time_us), price, size) as n
+        from lake_trades where venue = 'finnhub'""")
+    uncovered = scalar(db, """select count(*) from finnhub m
+        where not exists (select 1 from finnhub_lake l where l.symbol = m.symbol and l.t_ms = m.t_ms
+                          and l.price = m.price and l.size = m.size and l.n = m.n)
+          and not exists (select 1 from lake_feed_gaps g where g.venue = 'finnhub' and g.venue_symbol = m.symbol
+                          and m.time_us between epoch_us(g.from_us) and epoch_us(g.to_us))""")
+    assert uncovered == 0, f"{uncovered} Finnhub trades neither delivered nor inside a reported gap"
+    assert scalar(db, "select count(*) from finnhub_lake anti join finnhub using (symbol, t_ms, price, size, n)") == 0
+    return reported
+
+
 def test_the_lake_holds_the_venues_trades_except_inside_reported_gaps(tmp_path):
     venues = Venues(tmp_path)
     ports, manifest = venues.ports, venues.manifest
@@ -74,55 +129,8 @@ def test_the_lake_holds_the_venues_trades_except_inside_reported_gaps(tmp_path):
         assert producer.process.returncode == 0, producer.tail()
         db = duckdb.connect()
         wait_until_settled(pipeline, db)
-        db.execute(f"""create table manifest as select * from read_json('{manifest}', format = 'newline_delimited',
-                       columns = {{venue: 'VARCHAR', symbol: 'VARCHAR', id: 'UBIGINT', price: 'VARCHAR', qty: 'VARCHAR',
-                                   time_us: 'BIGINT', side: 'VARCHAR', conditions: 'VARCHAR[]'}})""")
-        assert scalar(db, "select count(*) from manifest") == TRADES
-
-        # Venues with trade ids: by id, exactly.
-        db.execute(f"""create table id_trades as
-            select m.*,
-                   exists (select 1 from lake_trades t where t.venue = m.venue and t.venue_symbol = m.symbol
-                           and t.trade_id = m.id::varchar) as delivered,
-                   exists (select 1 from lake_feed_gaps g where g.venue = m.venue and g.venue_symbol = m.symbol
-                           and g.first_missing_trade_id is not null
-                           and m.id between g.first_missing_trade_id::ubigint and g.last_missing_trade_id::ubigint)
-                       as reported_by_id,
-                   exists (select 1 from lake_feed_gaps g where g.venue = m.venue and g.venue_symbol = m.symbol
-                           and g.first_missing_trade_id is null
-                           and m.time_us between epoch_us(g.from_us) and epoch_us(g.to_us)) as reported_by_time
-            from manifest m where venue in {VENUES_WITH_IDS}""")
-        lost = scalar(db, "select count(*) from id_trades where not delivered and not reported_by_id and not reported_by_time")
-        both = scalar(db, "select count(*) from id_trades where delivered and reported_by_id")
-        assert (lost, both) == (0, 0), f"lost {lost}, delivered although reported missing {both}\n{pipeline.logs()}"
-        reported = scalar(db, "select coalesce(sum(missing_trades), 0) from lake_feed_gaps where missing_trades is not null")
-        assert reported == scalar(db, "select count(*) from id_trades where reported_by_id"), "ids reported = ids missing"
+        reported = reconcile_with_manifest(db, pipeline, manifest, TRADES)
         assert reported > 0, "the faults lost nothing: the test shows nothing"
-        duplicated = scalar(db, f"""select count(*) from (select venue, venue_symbol, trade_id from lake_trades
-                                    where venue in {VENUES_WITH_IDS} group by all having count(*) > 1)""")
-        unexpected = scalar(db, f"""select count(*) from lake_trades t where venue in {VENUES_WITH_IDS} and not exists
-                                    (select 1 from manifest m where m.venue = t.venue and m.symbol = t.venue_symbol
-                                     and m.id::varchar = t.trade_id)""")
-        assert (duplicated, unexpected) == (0, 0)
-
-        # Finnhub has no ids: trades compare as a multiset of (symbol, time, price, size); a missing
-        # one must lie in a reported gap's time range. Equal trades in different frames are
-        # different trades (the identity is the frame and the position in it), so none is dropped.
-        db.execute("""create table finnhub as
-            select symbol, time_us // 1000 as t_ms, price::DECIMAL(18,8) as price, qty::DECIMAL(18,8) as size, time_us,
-                   row_number() over (partition by symbol, time_us // 1000, price::DECIMAL(18,8), qty::DECIMAL(18,8)) as n
-            from manifest where venue = 'finnhub'""")
-        db.execute("""create table finnhub_lake as
-            select venue_symbol as symbol, epoch_ms(event_time_us) as t_ms, price, size,
-                   row_number() over (partition by venue_symbol, epoch_ms(event_time_us), price, size) as n
-            from lake_trades where venue = 'finnhub'""")
-        uncovered = scalar(db, """select count(*) from finnhub m
-            where not exists (select 1 from finnhub_lake l where l.symbol = m.symbol and l.t_ms = m.t_ms
-                              and l.price = m.price and l.size = m.size and l.n = m.n)
-              and not exists (select 1 from lake_feed_gaps g where g.venue = 'finnhub' and g.venue_symbol = m.symbol
-                              and m.time_us between epoch_us(g.from_us) and epoch_us(g.to_us))""")
-        assert uncovered == 0, f"{uncovered} Finnhub trades neither delivered nor inside a reported gap"
-        assert scalar(db, "select count(*) from finnhub_lake anti join finnhub using (symbol, t_ms, price, size, n)") == 0
 
         gaps = db.execute("""select venue, count(*), count(distinct gap_key) from lake_feed_gaps group by venue
                              order by venue""").fetchall()

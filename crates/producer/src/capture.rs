@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::resume::VenueResume;
 use serde::{Deserialize, Serialize};
 use tickflow_core::contract::Venue;
 
@@ -57,6 +58,8 @@ pub struct VenueRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum VenueEvent {
+    /// Before its first connection the client was told where the previous run left the feed.
+    Resumed { from: VenueResume },
     /// The handshake completed; the client follows these symbols.
     Connected { symbols: Vec<String> },
     /// A text frame as received.

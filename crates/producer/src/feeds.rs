@@ -6,8 +6,9 @@ use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use producer::capture::Tap;
-use producer::live::{self, ClientOutput, FeedCounters, LiveOptions, Trust, binance, coinbase, finnhub};
+use producer::capture::{Tap, VenueEvent};
+use producer::live::{self, ClientOutput, FeedCounters, LiveOptions, Protocol, Trust, binance, coinbase, finnhub};
+use producer::resume::ResumePoints;
 use producer::source::{Pace, Received, ReplaySource, SyntheticSource};
 use tickflow_core::contract::Venue;
 use tickflow_core::feed::Backoff;
@@ -112,6 +113,8 @@ pub struct SourcePlan<'a> {
     /// Where the sources record what they receive (the capture), if anywhere.
     pub tap: Tap,
     pub shutdown: &'a Shutdown,
+    /// Where the venue clients pick up (the previous run's last trades in `raw_trades`).
+    pub resume: &'a ResumePoints,
 }
 
 /// Checks every setting the sources need, before anything waits for Kafka: a mistake in them
@@ -189,6 +192,7 @@ pub fn start(plan: &SourcePlan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                     .with_api_key(finnhub::ApiKey::new(live.binance_api_key.clone()))
                     .with_backfill_budget(Duration::from_millis(live.binance_backfill_budget_ms));
                     let out = ClientOutput::new(Venue::Binance, frames.clone()).recording(number, plan.tap.clone());
+                    let client = resumed(client, plan.resume, &out);
                     let (options, shutdown, counters) = (options.clone(), shutdown.clone(), counters.clone());
                     clients.push(Box::pin(live::run_recorded(client, options, out, shutdown, counters)));
                 }
@@ -199,6 +203,7 @@ pub fn start(plan: &SourcePlan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                 let client = coinbase::Coinbase::new(&plan.live.coinbase_ws_url, products, counters.clone());
                 let (options, out) =
                     (options.clone(), ClientOutput::new(Venue::Coinbase, frames).recording(0, plan.tap.clone()));
+                let client = resumed(client, plan.resume, &out);
                 clients.push(Box::pin(live::run_recorded(client, options, out, shutdown, counters)));
             }
             SourceKind::Finnhub => {
@@ -211,6 +216,7 @@ pub fn start(plan: &SourcePlan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                 let client = finnhub::Finnhub::new(&plan.live.finnhub_ws_url, key, symbols, counters.clone())?;
                 let (options, out) =
                     (options.clone(), ClientOutput::new(Venue::Finnhub, frames).recording(0, plan.tap.clone()));
+                let client = resumed(client, plan.resume, &out);
                 clients.push(Box::pin(live::run_recorded(client, options, out, shutdown, counters)));
             }
         }
@@ -227,6 +233,22 @@ pub fn start(plan: &SourcePlan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
         })?);
     }
     Ok(threads)
+}
+
+/// `client`, told where the previous run left its venue's feed (if it left anything); recorded
+/// through `out`, so a replay of the capture resumes its client alike.
+fn resumed<P: Protocol>(mut client: P, points: &ResumePoints, out: &ClientOutput) -> P {
+    if let Some(from) = points.venue(client.venue()) {
+        out.at(tickflow_service::now_us());
+        out.record(|| VenueEvent::Resumed { from: from.clone() });
+        client.resume(from);
+    }
+    client
+}
+
+/// Whether any of `kinds` is a live venue feed (whose clients resume where a previous run left).
+pub fn has_live_feeds(kinds: &[SourceKind]) -> bool {
+    kinds.iter().any(|k| matches!(k, SourceKind::Binance | SourceKind::Coinbase | SourceKind::Finnhub))
 }
 
 /// The symbols asked for, or the venue's default ones. Blank entries are no symbols: an empty

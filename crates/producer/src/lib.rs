@@ -1,9 +1,10 @@
 //! The producer's parts, for its binary and its tests: where frames come from (`source`, and the
 //! live venue clients in `live`), how they are recorded (`capture`) and how they become
-//! `raw_trades` records (`publish`).
+//! `raw_trades` records (`publish`), and where the clients pick up after a restart (`resume`).
 
 pub mod capture;
 pub mod live;
 pub mod publish;
+pub mod resume;
 pub mod sessions;
 pub mod source;

@@ -21,6 +21,7 @@ use tickflow_service::{Service, ServiceArgs, now_us, run_service};
 
 use producer::capture::{self, Tap};
 use producer::publish::Publisher;
+use producer::resume::{self, ResumePoints};
 use producer::sessions::VenueSessions;
 
 use crate::feeds::{LiveArgs, SourceKind};
@@ -60,6 +61,14 @@ struct Args {
     /// as fast as possible.
     #[arg(long, env = "PRODUCER_RATE", default_value_t = 1_000.0)]
     rate: f64,
+    /// How many of the last records of each `raw_trades` partition are read at start to find
+    /// where the venue clients pick up (each symbol's last delivered trade); 0: start afresh.
+    #[arg(long, env = "PRODUCER_RESUME_RECORDS", default_value_t = 20_000)]
+    resume_records: i64,
+    /// A venue whose last record in `raw_trades` is older than this many seconds starts afresh
+    /// (a long stop is not backfilled trade by trade; the time is logged as not recovered).
+    #[arg(long, env = "PRODUCER_RESUME_MAX_AGE_S", default_value_t = 900)]
+    resume_max_age_s: i64,
     /// Stop after this many synthetic trades.
     #[arg(long, env = "SYNTHETIC_MAX_TRADES")]
     max_trades: Option<u64>,
@@ -101,6 +110,23 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         None => (Tap::none(), None),
     };
+    let resume = if feeds::has_live_feeds(&args.sources) && args.resume_records > 0 {
+        let mut points = resume::read(&args.kafka, partitions, args.resume_records)?;
+        for (venue, away_since_us) in
+            points.forget_older_than(now_us() - args.resume_max_age_s.saturating_mul(1_000_000))
+        {
+            tracing::warn!(
+                venue = venue.as_str(),
+                away_since_us,
+                max_age_s = args.resume_max_age_s,
+                "the venue's last trades in raw_trades are too old to resume from: its trades since are not recovered"
+            );
+        }
+        tracing::info!(symbols = points.symbols(), "venue clients resume after the last trades in raw_trades");
+        points
+    } else {
+        ResumePoints::default()
+    };
     let sources = feeds::start(&feeds::SourcePlan {
         kinds: &args.sources,
         replay_file: args.replay_file.as_deref(),
@@ -114,6 +140,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         frames: frames_tx,
         tap,
         shutdown: &shutdown,
+        resume: &resume,
     })?;
     let mut sessions =
         VenueSessions::new(&reference, &feeds::followed(&args.sources, &args.live, &reference), &metrics_for_feeds);

@@ -207,7 +207,6 @@ fn search_back(
     timeout: Duration,
     matches: &impl Fn(&OwnedRecord) -> bool,
 ) -> Result<Option<OwnedRecord>, KafkaError> {
-    const QUIET: Duration = Duration::from_millis(300);
     let probe = consumer(args, "tickflow-probe", ConsumerTuning::default())?;
     let (low, high) = watermarks(&probe, topic, partition, timeout)?;
     if high <= low {
@@ -216,35 +215,68 @@ fn search_back(
     let mut span = 1i64;
     loop {
         let start = (high - span).max(low);
-        assign(&probe, &[(topic, partition, StartAt::Offset(start))])?;
-        let deadline = Instant::now() + timeout;
-        let (mut found, mut read_any, mut quiet_since) = (None, false, Instant::now());
-        loop {
-            match probe.0.poll(Duration::from_millis(50)) {
-                Some(Ok(message)) => {
-                    let message = OwnedRecord(message.detach());
-                    read_any = true;
-                    quiet_since = Instant::now();
-                    let at_end = message.offset() >= high - 1;
-                    if matches(&message) {
-                        found = Some(message);
-                    }
-                    if at_end {
-                        break;
-                    }
-                }
-                Some(Err(error)) => {
-                    return Err(KafkaError::Client { context: "reading back a partition", cause: error });
-                }
-                None if read_any && quiet_since.elapsed() >= QUIET => break,
-                None if Instant::now() > deadline => return Err(KafkaError::Timeout("reading back a partition")),
-                None => {}
+        let mut found = None;
+        read_range(&probe, topic, partition, start, high, timeout, &mut |record| {
+            if matches(&record) {
+                found = Some(record);
             }
-        }
+        })?;
         if found.is_some() || start == low {
             return Ok(found);
         }
         span = span.saturating_mul(16);
+    }
+}
+
+/// Hands the last `count` records of a partition (fewer if it holds fewer) to `visit`, oldest first.
+pub fn read_tail(
+    args: &KafkaArgs,
+    topic: &str,
+    partition: i32,
+    count: i64,
+    timeout: Duration,
+    visit: &mut impl FnMut(OwnedRecord),
+) -> Result<(), KafkaError> {
+    let probe = consumer(args, "tickflow-probe", ConsumerTuning::default())?;
+    let (low, high) = watermarks(&probe, topic, partition, timeout)?;
+    if high <= low || count <= 0 {
+        return Ok(());
+    }
+    read_range(&probe, topic, partition, (high - count).max(low), high, timeout, visit)
+}
+
+/// Reads a partition from `start` up to the high watermark `high` (or, where offsets end before
+/// it, until nothing more arrives), handing each record to `visit`.
+fn read_range(
+    probe: &Reader,
+    topic: &str,
+    partition: i32,
+    start: i64,
+    high: i64,
+    timeout: Duration,
+    visit: &mut impl FnMut(OwnedRecord),
+) -> Result<(), KafkaError> {
+    const QUIET: Duration = Duration::from_millis(300);
+    assign(probe, &[(topic, partition, StartAt::Offset(start))])?;
+    let deadline = Instant::now() + timeout;
+    let (mut read_any, mut quiet_since) = (false, Instant::now());
+    loop {
+        match probe.0.poll(Duration::from_millis(50)) {
+            Some(Ok(message)) => {
+                let message = OwnedRecord(message.detach());
+                read_any = true;
+                quiet_since = Instant::now();
+                let at_end = message.offset() >= high - 1;
+                visit(message);
+                if at_end {
+                    return Ok(());
+                }
+            }
+            Some(Err(error)) => return Err(KafkaError::Client { context: "reading back a partition", cause: error }),
+            None if read_any && quiet_since.elapsed() >= QUIET => return Ok(()),
+            None if Instant::now() > deadline => return Err(KafkaError::Timeout("reading back a partition")),
+            None => {}
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use super::rest::{HttpRest, Rest, request_line};
 use super::secret::ApiKey;
 use super::{ClientOutput, FeedCounters, Flow, Protocol, Trust};
 use crate::capture::VenueEvent;
+use crate::resume::{LastTrade, VenueResume};
 use tickflow_core::contract::{GapReason, Venue};
 use tickflow_core::feed::{IdCheck, MissedTrades, RestRetries, RestStep, TradeIds};
 use tickflow_core::venue::{BinanceEvent, BinanceRestTrade, binance_event, binance_stream_path};
@@ -269,6 +270,18 @@ impl Protocol for Binance {
                 MissedTrades::span(Venue::Binance, symbol, GapReason::Disconnected, from_us, now, now)
             });
         }
+    }
+
+    /// Each symbol's last delivered id is where the first connection's backfill starts; symbols
+    /// without one are fetched back to when the previous run last delivered anything.
+    fn resume(&mut self, from: &VenueResume) {
+        let Some(away_since_us) = from.away_since_us else { return };
+        for symbol in &self.symbols {
+            if let Some(LastTrade { id: Some(id), time_us }) = from.last_trades.get(symbol) {
+                self.ids.check(symbol, *id, *time_us);
+            }
+        }
+        self.started_ms = Some(away_since_us / 1000);
     }
 
     fn stopped(&mut self, out: &ClientOutput) -> anyhow::Result<()> {

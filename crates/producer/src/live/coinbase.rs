@@ -16,6 +16,7 @@ use tickflow_core::contract::{GapReason, Venue};
 use tickflow_core::feed::{IdCheck, MissedTrades, TradeIds};
 
 use super::{ClientOutput, FeedCounters, Flow, Protocol};
+use crate::resume::{LastTrade, VenueResume};
 
 pub const DEFAULT_WS_URL: &str = "wss://advanced-trade-ws.coinbase.com";
 
@@ -198,6 +199,18 @@ impl Protocol for Coinbase {
     fn disconnected(&mut self, out: &ClientOutput) {
         self.awaiting_snapshot = None;
         self.away_since_us.get_or_insert(out.now_us());
+    }
+
+    /// The first subscription's snapshot is checked against each product's last delivered id:
+    /// what it does not reach back to is reported, as after a reconnect.
+    fn resume(&mut self, from: &VenueResume) {
+        let Some(away_since_us) = from.away_since_us else { return };
+        for product in &self.products {
+            if let Some(LastTrade { id: Some(id), time_us }) = from.last_trades.get(product) {
+                self.ids.check(product, *id, *time_us);
+            }
+        }
+        self.away_since_us = Some(away_since_us);
     }
 
     fn recovering(&self, now_us: i64) -> bool {

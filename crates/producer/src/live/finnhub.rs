@@ -12,6 +12,7 @@ use tickflow_core::venue::{FinnhubMessage, finnhub_message};
 
 pub use super::secret::ApiKey;
 use super::{ClientOutput, FeedCounters, Flow, Protocol};
+use crate::resume::VenueResume;
 
 pub const DEFAULT_WS_URL: &str = "wss://ws.finnhub.io";
 /// Symbols a free key may subscribe to.
@@ -105,6 +106,14 @@ impl Protocol for Finnhub {
 
     fn disconnected(&mut self, _out: &ClientOutput) {
         self.outages.disconnected(&self.symbols);
+    }
+
+    /// Each symbol's time from its last delivered trade (or, if none is known, from when the
+    /// previous run last delivered anything) to its next trade is reported, as after a reconnect.
+    fn resume(&mut self, from: &VenueResume) {
+        let Some(away_since_us) = from.away_since_us else { return };
+        let latest = from.last_trades.iter().map(|(symbol, last)| (symbol.clone(), last.time_us));
+        self.outages.resumed(latest, away_since_us);
     }
 
     fn stopped(&mut self, out: &ClientOutput) -> anyhow::Result<()> {

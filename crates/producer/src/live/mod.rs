@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
+use crate::resume::VenueResume;
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use prometheus_client::metrics::counter::Counter;
@@ -246,6 +247,10 @@ pub trait Protocol {
     fn stopped(&mut self, _out: &ClientOutput) -> anyhow::Result<()> {
         Ok(())
     }
+    /// Before the first connection: the previous run's last delivered trades (read back from
+    /// `raw_trades`), so that the first connection recovers or reports what was missed since,
+    /// as a reconnect does.
+    fn resume(&mut self, _from: &VenueResume) {}
     /// `text` without the secrets this protocol puts in its URL or messages.
     fn redact(&self, text: String) -> String {
         text

@@ -186,6 +186,10 @@ impl Replay {
         let Some(replayed) = &mut self.clients[at].1 else { return Ok(()) };
         let Replayed { protocol, out, link, stopped } = replayed;
         let handled = match event {
+            VenueEvent::Resumed { from } => {
+                protocol.resume(&from);
+                Ok(())
+            }
             VenueEvent::Connected { .. } => on_connected(protocol.as_mut(), out, link, at_us).map(drop),
             VenueEvent::Text { text } => on_text(protocol.as_mut(), out, link, &text, at_us).map(drop),
             VenueEvent::Disconnected { reason } => Ok(on_disconnected(protocol.as_mut(), out, link, reason, at_us)?),

@@ -101,6 +101,7 @@ fn events<'a>(lines: &'a [CaptureLine], kind: &'a str) -> impl Iterator<Item = &
 
 fn event_kind(event: &VenueEvent) -> &'static str {
     match event {
+        VenueEvent::Resumed { .. } => "resumed",
         VenueEvent::Connected { .. } => "connected",
         VenueEvent::Text { .. } => "text",
         VenueEvent::Control { .. } => "control",

@@ -35,6 +35,16 @@ impl Outages {
         self.disconnected(symbols);
     }
 
+    /// A previous run of the client delivered each symbol's trades up to `latest` (symbol, event
+    /// time) and anything at all until `since_us`: the first subscription is then a reconnect.
+    pub fn resumed(&mut self, latest: impl IntoIterator<Item = (String, i64)>, since_us: i64) {
+        self.first_subscribed_us = Some(since_us);
+        for (symbol, time_us) in latest {
+            let known = self.latest_us.entry(symbol).or_insert(time_us);
+            *known = (*known).max(time_us);
+        }
+    }
+
     /// The connection ended: after a first subscription, every symbol may miss trades from its
     /// latest delivered one on, until its next trade (or the stop) closes the gap.
     pub fn disconnected(&mut self, symbols: &[String]) {
@@ -89,5 +99,15 @@ mod tests {
         assert_eq!(outages.trade("MSFT", 4_100_000), Some((1_000_000, 4_100_999)));
         assert_eq!(outages.close_all(5_000_000), vec![("AAPL".to_owned(), 3_300_000, 5_000_000)]);
         assert!(outages.close_all(6_000_000).is_empty());
+    }
+
+    #[test]
+    fn a_resumed_client_reports_from_the_previous_runs_last_trades() {
+        let symbols = vec!["AAPL".to_owned(), "MSFT".to_owned()];
+        let mut outages = Outages::new(1_000);
+        outages.resumed([("AAPL".to_owned(), 1_500_000)], 2_000_000);
+        outages.subscribed(&symbols, 9_000_000); // the restarted client's first connection
+        assert_eq!(outages.trade("AAPL", 9_100_000), Some((1_500_000, 9_100_999)));
+        assert_eq!(outages.trade("MSFT", 9_200_000), Some((2_000_000, 9_200_999)), "no last trade: from the stop");
     }
 }
