@@ -65,8 +65,12 @@ def topic_trades(bootstrap, topic):
     watermarks or feed gaps, not trades)."""
     found = Counter()
     for headers, value in read_topic(bootstrap, topic):
-        if "tickflow-kind" not in headers:
+        if "tickflow-kind" in headers:
+            continue
+        try:
             found[trade_identity(json.loads(value))] += 1
+        except (ValueError, KeyError, TypeError):
+            pass  # bytes written straight to the topic as bad input: the processor dead-letters them
     return found
 
 

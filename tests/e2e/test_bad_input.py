@@ -11,6 +11,7 @@ from confluent_kafka import Producer
 
 from generate import generate
 from pipeline import Pipeline, metric_sum
+from layers import clean, publish
 from test_pipeline import reconcile
 
 PER_CLASS = 1_000
@@ -44,7 +45,11 @@ def test_bad_input_at_volume_is_dead_lettered_exactly_and_stops_nothing(market, 
         for injected in [("stream-processor", "parse_error"), ("stream-processor", "schema_error")]:
             truth.rejections[injected] = truth.rejections.get(injected, 0) + PER_CLASS
         assert producer.process.wait(300) == 0, producer.tail()
-        reconcile(pipeline, market_dir, truth)
+        reports = reconcile(pipeline, market_dir, truth)
+        crashes = sum(not service.alive() for service in pipeline.consumers())
+        publish("T8: 1 000 bad inputs of each of 17 classes", reports, trades=len(truth.trades), crashes=crashes,
+                dead_letters=sum(truth.rejections.values()), dead_letter_counts="exact per (stage, reason)")
+        assert clean(reports), reports
         for service in pipeline.consumers():
             assert service.alive(), f"{service.name} stopped\n{pipeline.logs()}"
         # What the stream-processor counted agrees with the lake.

@@ -10,6 +10,7 @@ import duckdb
 
 from lake_check import refresh
 from pipeline import Pipeline, metric_sum, scrape, wait_for_port, wait_until_still
+from layers import publish
 from venues import Venues
 
 TRADES = 6_000
@@ -58,7 +59,8 @@ def scalar(db, sql):
 def reconcile_with_manifest(db, pipeline, manifest, trades):
     """Every trade the simulator made is in the lake exactly once, or inside a feed gap reported
     for its instrument (by id where the venue numbers its trades, else by time), and nothing else
-    is; returns how many trades the gaps report missing by id."""
+    is. Returns the figures in layers.py's shape, with `reported_by_id`: how many trades the gaps
+    report missing by id, and `in_reported_gaps`: trades not delivered and inside a reported gap."""
     db.execute(f"""create table manifest as select * from read_json('{manifest}', format = 'newline_delimited',
                    columns = {{venue: 'VARCHAR', symbol: 'VARCHAR', id: 'UBIGINT', price: 'VARCHAR', qty: 'VARCHAR',
                                time_us: 'BIGINT', side: 'VARCHAR', conditions: 'VARCHAR[]'}})""")
@@ -106,8 +108,13 @@ def reconcile_with_manifest(db, pipeline, manifest, trades):
           and not exists (select 1 from lake_feed_gaps g where g.venue = 'finnhub' and g.venue_symbol = m.symbol
                           and m.time_us between epoch_us(g.from_us) and epoch_us(g.to_us))""")
     assert uncovered == 0, f"{uncovered} Finnhub trades neither delivered nor inside a reported gap"
-    assert scalar(db, "select count(*) from finnhub_lake anti join finnhub using (symbol, t_ms, price, size, n)") == 0
-    return reported
+    finnhub_unexpected = scalar(db, "select count(*) from finnhub_lake anti join finnhub using (symbol, t_ms, price, size, n)")
+    assert finnhub_unexpected == 0
+    finnhub_missing = scalar(db, "select count(*) from finnhub anti join finnhub_lake using (symbol, t_ms, price, size, n)")
+    return {"layer": "lake vs the venues' manifest", "expected": trades, "found": scalar(db, "select count(*) from lake_trades"),
+            "lost": lost + uncovered, "duplicated": duplicated, "unexpected": unexpected + finnhub_unexpected,
+            "in_reported_gaps": scalar(db, "select count(*) from id_trades where not delivered") + finnhub_missing,
+            "reported_by_id": reported}
 
 
 def test_the_lake_holds_the_venues_trades_except_inside_reported_gaps(tmp_path):
@@ -129,8 +136,9 @@ def test_the_lake_holds_the_venues_trades_except_inside_reported_gaps(tmp_path):
         assert producer.process.returncode == 0, producer.tail()
         db = duckdb.connect()
         wait_until_settled(pipeline, db)
-        reported = reconcile_with_manifest(db, pipeline, manifest, TRADES)
-        assert reported > 0, "the faults lost nothing: the test shows nothing"
+        figures = reconcile_with_manifest(db, pipeline, manifest, TRADES)
+        publish("Venue faults: a drop every 60 frames, REST down, 1-trade snapshots", [figures], trades=TRADES)
+        assert figures["reported_by_id"] > 0, "the faults lost nothing: the test shows nothing"
 
         gaps = db.execute("""select venue, count(*), count(distinct gap_key) from lake_feed_gaps group by venue
                              order by venue""").fetchall()

@@ -67,11 +67,14 @@ def test_every_trade_lands_once_and_candles_match(market, tmp_path):
         producer.start()
         assert producer.process.wait(TIMEOUT_S) == 0, producer.tail()
         reports = reconcile(pipeline, market_dir, truth)
-        publish("clean run", reports, trades=len(truth.trades))
-        assert clean(reports), reports
         # T9: trades up to the allowed lateness behind revise their window's candle; every
-        # window's emissions are revisions 0..k, the last one final (once).
+        # window's emissions are revisions 0..k, the last one final (once). Trades later than
+        # that are kept, marked late, and change no final candle (reconcile checks both).
         revised, broken = revision_check(connect(pipeline.lake, market_dir / "truth.jsonl"))
+        late = sum(1 for t in truth.trades if t.get("is_late"))
+        publish("Clean run; T9: out-of-order, revising and late trades", reports, trades=len(truth.trades),
+                windows_revised=revised, revision_sequences_broken=broken, late_trades_kept_marked=late)
+        assert clean(reports), reports
         assert revised > 0 and broken == 0, (revised, broken)
     finally:
         pipeline.stop()
@@ -138,7 +141,9 @@ def test_sigkill_of_the_broker_twice_loses_nothing_acknowledged(market, tmp_path
         assert pipeline.broker.starts == 3
         assert pipeline.processor.starts == 1 and pipeline.lake_writer.starts == 1
         assert pipeline.processor.alive() and pipeline.lake_writer.alive(), pipeline.logs()
-        reconcile(pipeline, market_dir, truth)
+        reports = reconcile(pipeline, market_dir, truth)
+        publish("T4: broker SIGKILLed twice", reports, trades=len(truth.trades), service_restarts=0)
+        assert clean(reports), reports
 
 
 def owned(pipeline, services, topic):
@@ -199,7 +204,10 @@ def test_the_groups_move_partitions_and_their_state_through_kills_and_joins(mark
         wait_until(lambda: sum(owned(pipeline, joining[1:], t)[0] for t in lake_inputs) >= 1,
                    "a new lake-writer takes partitions over")
         assert producer.process.wait(TIMEOUT_S) == 0, producer.tail()
-        reconcile(pipeline, market_dir, truth)
+        reports = reconcile(pipeline, market_dir, truth)
+        publish("Groups: 3 processors and 2 lake-writers, one of each SIGKILLed for good, one of each joining", reports,
+                trades=len(truth.trades))
+        assert clean(reports), reports
         assert sum(owned(pipeline, pipeline.processors, "raw_trades")) == 4
         assert all(sum(owned(pipeline, pipeline.lake_writers, t)) == 4 for t in lake_inputs)
     finally:

@@ -13,6 +13,7 @@ import duckdb
 
 from pipeline import Pipeline, wait_for_port
 from test_feed_gaps import reconcile_with_manifest, scalar, wait_for_lines, wait_until_recovered, wait_until_settled
+from layers import publish
 from venues import Venues
 
 TRADES = 12_000
@@ -50,7 +51,9 @@ def test_a_killed_producer_resumes_where_raw_trades_ends(tmp_path):
         assert producer.starts == 3 and producer.process.returncode == 0, producer.tail()
         db = duckdb.connect()
         wait_until_settled(pipeline, db)
-        reconcile_with_manifest(db, pipeline, venues.manifest, TRADES)
+        figures = reconcile_with_manifest(db, pipeline, venues.manifest, TRADES)
+        publish("T3: producer SIGKILLed twice mid-feed, venues trading on", [figures], trades=TRADES,
+                down_s="2-4 each time")
         assert scalar(db, "select count(*) from lake_feed_gaps where venue = 'binance'") == 0, \
             f"Binance's REST API was up: every trade missed while the producer was down is backfilled\n{pipeline.logs()}"
         backfilled = scalar(db, """select count(*) from lake_trades where venue = 'binance'

@@ -16,6 +16,7 @@ from generate import generate
 from lake_check import connect, trade_reconciliation
 from pipeline import REPO, Pipeline, metric_sum
 from s3 import LosingProxy, S3Server, dbt_venv, httpfs_extension, wait_until
+from layers import clean, publish
 from test_pipeline import reconcile
 
 sys.path.insert(0, str(REPO / "dags"))
@@ -166,9 +167,11 @@ def test_an_s3_outage_of_30_s_loses_nothing_and_holds_memory(market, tmp_path):
                    "writing resumes", timeout=60, period=0.2)
         resumed_after = time.time() - restarted
         assert producer.process.wait(300) == 0, producer.tail()
-        reconcile(pipeline, market_dir, truth)
+        reports = reconcile(pipeline, market_dir, truth)
         assert pipeline.lake_writer.starts == 1, "the lake-writer rode the outage out"
-    print(f"\nT5: S3 down 30 s: lake-writer peak RSS {peak:.0f} MB, writing resumed {resumed_after:.1f} s after recovery")
+    publish("T5: S3 server SIGKILLed, down 30 s", reports, trades=len(truth.trades), lake_writer_peak_rss_mb=round(peak),
+            rss_cap_mb=OUTAGE_RSS_CAP_MB, resumed_after_s=round(resumed_after, 1), commit_retries=retries)
+    assert clean(reports), reports
     assert resumed_after < 30, f"writing resumed {resumed_after:.1f} s after the store came back"
     assert peak < OUTAGE_RSS_CAP_MB, f"the lake-writer's memory stayed under {OUTAGE_RSS_CAP_MB} MB: {peak:.0f} MB"
 
@@ -182,8 +185,11 @@ def test_a_put_whose_response_is_lost_is_verified_not_duplicated(market, tmp_pat
     losing = lambda port: LosingProxy(port, lose_every=4, max_lost=8)  # noqa: E731
     with streaming_to_s3(market_dir, tmp_path, rate=0, proxy=losing) as (_, pipeline, producer, proxy):
         assert producer.process.wait(300) == 0, producer.tail()
-        reconcile(pipeline, market_dir, truth)
+        reports = reconcile(pipeline, market_dir, truth)
         already = lake_writer_metric(pipeline, "tickflow_events_total", name="file_already_written")
+    publish("T6: 8 PUT responses lost after the object was stored", reports, trades=len(truth.trades),
+            responses_lost=proxy.lost, verified_already_written=already)
+    assert clean(reports), reports
     assert proxy.lost == 8, f"responses lost: {proxy.lost}"
     assert already >= proxy.lost, f"each lost response was found written and verified on retry ({already})"
     assert proxy.statuses.get(412, 0) >= proxy.lost, f"the retries met create-only's precondition: {proxy.statuses}"
