@@ -8,6 +8,7 @@
 #                                              settings in DIR (formatted on first use), in the
 #                                              foreground; the controller listens on a free port.
 #                                              HEAP: -Xmx (default 512m).
+#   scripts/kafka.sh join DIR PORT FIRST_DIR   a second broker (node 2) joining FIRST_DIR's cluster
 #
 # With KAFKA_SCRAM_USER and KAFKA_SCRAM_PASSWORD set when DIR is first formatted, PORT is a
 # SASL_PLAINTEXT listener that takes only SCRAM-SHA-512 logins: that user, and the broker's own
@@ -114,9 +115,44 @@ PROPERTIES
   exec java "${java_opts[@]}" -cp "$classpath" kafka.Kafka "$dir/server.properties"
 }
 
+# A second node, broker only (node.id 2), joining the cluster of the broker kept in FIRST_DIR:
+# the same cluster id and controller. The tests use it to hold partitions that can be taken away
+# while the first broker stays up.
+join() {
+  local dir="$1" port="$2" first="$3" heap="${4:-384m}"
+  mkdir -p "$dir"
+  dir="$(cd "$dir" && pwd)"
+  first="$(cd "$first" && pwd)"
+  local classpath controller cluster
+  classpath="$(libs)/*"
+  controller="$(cat "$first/controller.port")"
+  cluster="$(sed -n 's/^cluster.id=//p' "$first/log/meta.properties")"
+  [ -n "$cluster" ] || { echo "$first holds no formatted broker" >&2; exit 1; }
+  cat > "$dir/server.properties" <<PROPERTIES
+process.roles=broker
+node.id=2
+controller.quorum.voters=1@127.0.0.1:$controller
+listeners=PLAINTEXT://127.0.0.1:$port
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/log
+auto.create.topics.enable=false
+PROPERTIES
+  local java_opts=(-Xms128m "-Xmx$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
+                   "-Dlog4j2.configurationFile=$TICKFLOW_ROOT/scripts/kafka/log4j2.yaml")
+  if [ ! -f "$dir/log/meta.properties" ]; then
+    java "${java_opts[@]}" -cp "$classpath" kafka.tools.StorageTool format --cluster-id "$cluster" \
+      --config "$dir/server.properties" --ignore-formatted >/dev/null
+  fi
+  exec java "${java_opts[@]}" -cp "$classpath" kafka.Kafka "$dir/server.properties"
+}
+
 need_java
 case "${1:-}" in
   libs) libs ;;
   broker) shift; [ $# -ge 2 ] || { echo "usage: scripts/kafka.sh broker DIR PORT [HEAP]" >&2; exit 2; }; broker "$@" ;;
-  *) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  join) shift; [ $# -ge 3 ] || { echo "usage: scripts/kafka.sh join DIR PORT FIRST_DIR [HEAP]" >&2; exit 2; }; join "$@" ;;
+  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -25,7 +25,7 @@ out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 TICKFLOW_RELIABILITY_OUT="$out" TICKFLOW_BIN_DIR="$CARGO_TARGET_DIR/debug" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
   tests/e2e/test_pipeline.py tests/e2e/test_producer_restart.py tests/e2e/test_feed_gaps.py tests/e2e/test_bad_input.py \
-  tests/e2e/test_secrets.py "tests/e2e/test_s3_lake.py::test_an_s3_outage_of_30_s_loses_nothing_and_holds_memory" \
+  tests/e2e/test_secrets.py tests/e2e/test_backpressure.py "tests/e2e/test_s3_lake.py::test_an_s3_outage_of_30_s_loses_nothing_and_holds_memory" \
   "tests/e2e/test_s3_lake.py::test_a_put_whose_response_is_lost_is_verified_not_duplicated"
 table="$(python3 scripts/reliability_table.py "$out")"
 echo "$table"

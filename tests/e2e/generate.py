@@ -119,6 +119,14 @@ class Market:
                     % (trade["venue_symbol"], trade["price"], ms, trade["size"]))
         return {"venue": venue, "receive_time_us": trade["event_time_us"] + 2_000, "frame": text}
 
+    def behind(self, trade, frame, ms):
+        """A new trade of the instrument `trade` is of, `ms` older, received with `frame`: (trade, frame)."""
+        index = [s for _, s, _ in self.listed].index(trade["venue_symbol"])
+        older = self.trade(trade["event_time_us"] // 1000 - ms, index=index)
+        older_frame = self.frame(older)
+        older_frame["receive_time_us"] = frame["receive_time_us"]
+        return older, older_frame
+
     def missed(self, trade, count):
         """A client's report that `count` trades of the instrument after `trade` are lost: ids
         skipped where the venue numbers its trades. Returns the capture line and the lake row."""
@@ -173,20 +181,14 @@ def generate(directory, trades=100_000, seed=7, faults_each=400, start_ms=T0_MS,
                 {"e": "trade", "E": time_ms, "s": "NOPEUSDT", "t": i, "p": "1.5", "q": "2", "T": time_ms, "m": True})})
             truth.reject("producer", "unknown_symbol")
         if i in plan["late"]:
-            # A new trade of the instrument just traded, a minute older than its watermark.
-            index = [s for _, s, _ in market.listed].index(trade["venue_symbol"])
-            late = market.trade(time_ms - 60_000, index=index)
-            late_frame = market.frame(late)
-            late_frame["receive_time_us"] = frame["receive_time_us"]
+            # A minute older than its instrument's watermark: kept, marked late, in no realtime candle.
+            late, late_frame = market.behind(trade, frame, 60_000)
             frames.append(late_frame)
-            truth.trades.append(dict(late, is_late=True))  # kept, marked late, in no realtime candle
+            truth.trades.append(dict(late, is_late=True))
         if i in plan["revising"]:
-            # A new trade of the instrument just traded, a second older: within the allowed
-            # lateness (2 s) of any watermark, so its window's candle is revised, not closed.
-            index = [s for _, s, _ in market.listed].index(trade["venue_symbol"])
-            revising = market.trade(time_ms - 1_000, index=index)
-            revising_frame = market.frame(revising)
-            revising_frame["receive_time_us"] = frame["receive_time_us"]
+            # A second older: within the allowed lateness (2 s) of any watermark, so its
+            # window's candle is revised, not closed.
+            revising, revising_frame = market.behind(trade, frame, 1_000)
             frames.append(revising_frame)
             truth.trades.append(revising)
         if i in plan["skew"]:

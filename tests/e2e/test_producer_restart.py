@@ -52,8 +52,12 @@ def test_a_killed_producer_resumes_where_raw_trades_ends(tmp_path):
         db = duckdb.connect()
         wait_until_settled(pipeline, db)
         figures = reconcile_with_manifest(db, pipeline, venues.manifest, TRADES)
+        per_venue = lambda sql: dict(db.execute(sql).fetchall())  # noqa: E731
+        made = per_venue("select venue, count(*) from manifest group by 1")
+        landed = per_venue("select venue, count(*) from lake_trades group by 1")
         publish("T3: producer SIGKILLed twice mid-feed, venues trading on", [figures], trades=TRADES,
-                down_s="2-4 each time")
+                down_s="2-4 each time", **{f"{venue}_made_landed": f"{made[venue]}/{landed.get(venue, 0)}"
+                                           for venue in sorted(made)})
         assert scalar(db, "select count(*) from lake_feed_gaps where venue = 'binance'") == 0, \
             f"Binance's REST API was up: every trade missed while the producer was down is backfilled\n{pipeline.logs()}"
         backfilled = scalar(db, """select count(*) from lake_trades where venue = 'binance'
