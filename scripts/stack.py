@@ -227,7 +227,10 @@ def build(args):
                 "--binance-ws-url", f"wss://127.0.0.1:{port}", "--binance-rest-url", f"https://127.0.0.1:{port + 1}",
                 "--coinbase-ws-url", f"wss://127.0.0.1:{port + 2}", "--finnhub-ws-url", f"wss://127.0.0.1:{port + 3}",
                 # What the clients receive is recorded, for replays: --source replay --replay-file <capture>.
-                "--capture-dir", str(data / "capture"), "--capture-rotate-mb", "64"]
+                "--capture-dir", str(data / "capture"), "--capture-rotate-mb", "64",
+                # Each run starts a new simulator, a new exchange whose trades do not continue the
+                # previous run's: there is nothing to resume from (it would read as huge id gaps).
+                "--resume-records", "0"]
     stack["stream-processor"] = Process("stream-processor", [str(bin_dir / "stream-processor")],
                                         logs / "stream-processor.log", progress.SERVICES["stream-processor"])
     stack["lake-writer"] = Process("lake-writer", [str(bin_dir / "lake-writer"), "--lake-url", str(data / "lake")],
