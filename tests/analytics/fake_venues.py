@@ -19,7 +19,7 @@ import json
 import threading
 import zlib
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
@@ -215,6 +215,8 @@ def binance_klines_from_trades(trades, gaps, symbol):
     for open_ms, fills in minutes.items():
         prices = [p for p, _ in fills]
         volume, quote = sum(s for _, s in fills), sum(p * s for p, s in fills)
+        # Taker-buy halves on the venue's own scales (8 decimals for base, Binance's quote strings).
+        taker_base = (volume / 2).quantize(Decimal("1e-8"), rounding=ROUND_DOWN)
         table[open_ms] = [open_ms, str(prices[0]), str(max(prices)), str(min(prices)), str(prices[-1]), str(volume),
-                          open_ms + MINUTE_MS - 1, str(quote), len(fills), str(volume / 2), str(quote / 2), "0"]
+                          open_ms + MINUTE_MS - 1, str(quote), len(fills), str(taker_base), str(quote / 2), "0"]
     return lambda requested, open_ms: table.get(open_ms) if requested == symbol else None
