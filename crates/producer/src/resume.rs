@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tickflow_core::contract::Venue;
 use tickflow_core::contract::topics::RAW_TRADES;
+use tickflow_core::feed::TradeIds;
 use tickflow_kafka::headers::RecordKind;
 use tickflow_kafka::{KafkaArgs, KafkaRecord, OwnedRecord, consumer};
 
@@ -31,7 +32,19 @@ pub struct LastTrade {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VenueResume {
     pub last_trades: HashMap<String, LastTrade>,
-    pub away_since_us: Option<i64>,
+    pub away_since_us: i64,
+}
+
+impl VenueResume {
+    /// Marks each of `symbols`' last delivered id as seen in `ids` (a client's id tracker), so
+    /// the first connection's trades after it are checked as after a reconnect.
+    pub fn seed(&self, symbols: &[String], ids: &mut TradeIds) {
+        for symbol in symbols {
+            if let Some(LastTrade { id: Some(id), time_us }) = self.last_trades.get(symbol) {
+                ids.check(symbol, *id, *time_us);
+            }
+        }
+    }
 }
 
 /// Resume points of every venue, gathered from `raw_trades` records.
@@ -57,7 +70,7 @@ impl ResumePoints {
         let Ok(trade) = serde_json::from_slice::<TradeView<'_>>(payload) else { return };
         let Some(venue) = Venue::ALL.into_iter().find(|v| v.as_str() == trade.venue) else { return };
         let resume = self.venues.entry(venue).or_default();
-        resume.away_since_us = Some(resume.away_since_us.unwrap_or(i64::MIN).max(trade.receive_time_us));
+        resume.away_since_us = resume.away_since_us.max(trade.receive_time_us);
         let id = trade.trade_id.and_then(|id| id.parse::<u64>().ok());
         let candidate = LastTrade { id, time_us: trade.event_time_us };
         let later = |known: &LastTrade| match (candidate.id, known.id) {
@@ -92,7 +105,8 @@ impl ResumePoints {
         let mut forgotten: Vec<(Venue, i64)> = self
             .venues
             .iter()
-            .filter_map(|(venue, resume)| resume.away_since_us.filter(|t| *t < oldest_us).map(|t| (*venue, t)))
+            .filter(|(_, resume)| resume.away_since_us < oldest_us)
+            .map(|(venue, resume)| (*venue, resume.away_since_us))
             .collect();
         forgotten.sort_by_key(|(venue, _)| venue.as_str());
         for (venue, _) in &forgotten {
@@ -169,10 +183,10 @@ mod tests {
         let binance = points.venue(Venue::Binance).expect("binance");
         assert_eq!(binance.last_trades["BTCUSDT"], LastTrade { id: Some(12), time_us: 5_000 });
         assert_eq!(binance.last_trades["ETHUSDT"], LastTrade { id: Some(7), time_us: 4_000 });
-        assert_eq!(binance.away_since_us, Some(9_500));
+        assert_eq!(binance.away_since_us, 9_500);
         let finnhub = points.venue(Venue::Finnhub).expect("finnhub");
         assert_eq!(finnhub.last_trades["AAPL"], LastTrade { id: None, time_us: 3_000 });
-        assert_eq!(finnhub.away_since_us, Some(3_200));
+        assert_eq!(finnhub.away_since_us, 3_200);
         assert!(points.venue(Venue::Coinbase).is_none());
         assert_eq!(points.symbols(), 3);
         assert_eq!(points.forget_older_than(5_000), vec![(Venue::Finnhub, 3_200)], "a stop too long ago");

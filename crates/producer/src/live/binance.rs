@@ -11,7 +11,7 @@ use super::rest::{HttpRest, Rest, request_line};
 use super::secret::ApiKey;
 use super::{ClientOutput, FeedCounters, Flow, Protocol, Trust};
 use crate::capture::VenueEvent;
-use crate::resume::{LastTrade, VenueResume};
+use crate::resume::VenueResume;
 use tickflow_core::contract::{GapReason, Venue};
 use tickflow_core::feed::{IdCheck, MissedTrades, RestRetries, RestStep, TradeIds};
 use tickflow_core::venue::{BinanceEvent, BinanceRestTrade, binance_event, binance_stream_path};
@@ -275,13 +275,8 @@ impl Protocol for Binance {
     /// Each symbol's last delivered id is where the first connection's backfill starts; symbols
     /// without one are fetched back to when the previous run last delivered anything.
     fn resume(&mut self, from: &VenueResume) {
-        let Some(away_since_us) = from.away_since_us else { return };
-        for symbol in &self.symbols {
-            if let Some(LastTrade { id: Some(id), time_us }) = from.last_trades.get(symbol) {
-                self.ids.check(symbol, *id, *time_us);
-            }
-        }
-        self.started_ms = Some(away_since_us / 1000);
+        from.seed(&self.symbols, &mut self.ids);
+        self.started_ms = Some(from.away_since_us / 1000);
     }
 
     fn stopped(&mut self, out: &ClientOutput) -> anyhow::Result<()> {

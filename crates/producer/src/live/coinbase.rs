@@ -16,7 +16,7 @@ use tickflow_core::contract::{GapReason, Venue};
 use tickflow_core::feed::{IdCheck, MissedTrades, TradeIds};
 
 use super::{ClientOutput, FeedCounters, Flow, Protocol};
-use crate::resume::{LastTrade, VenueResume};
+use crate::resume::VenueResume;
 
 pub const DEFAULT_WS_URL: &str = "wss://advanced-trade-ws.coinbase.com";
 
@@ -204,13 +204,8 @@ impl Protocol for Coinbase {
     /// The first subscription's snapshot is checked against each product's last delivered id:
     /// what it does not reach back to is reported, as after a reconnect.
     fn resume(&mut self, from: &VenueResume) {
-        let Some(away_since_us) = from.away_since_us else { return };
-        for product in &self.products {
-            if let Some(LastTrade { id: Some(id), time_us }) = from.last_trades.get(product) {
-                self.ids.check(product, *id, *time_us);
-            }
-        }
-        self.away_since_us = Some(away_since_us);
+        from.seed(&self.products, &mut self.ids);
+        self.away_since_us = Some(from.away_since_us);
     }
 
     fn recovering(&self, now_us: i64) -> bool {

@@ -111,9 +111,8 @@ impl Protocol for Finnhub {
     /// Each symbol's time from its last delivered trade (or, if none is known, from when the
     /// previous run last delivered anything) to its next trade is reported, as after a reconnect.
     fn resume(&mut self, from: &VenueResume) {
-        let Some(away_since_us) = from.away_since_us else { return };
         let latest = from.last_trades.iter().map(|(symbol, last)| (symbol.clone(), last.time_us));
-        self.outages.resumed(latest, away_since_us);
+        self.outages.resumed(latest, from.away_since_us);
     }
 
     fn stopped(&mut self, out: &ClientOutput) -> anyhow::Result<()> {
