@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+import duckdb
 import requests
 from confluent_kafka import Producer
 
@@ -25,8 +26,6 @@ from pipeline import REPO, Pipeline, binary, free_port, scrape, wait_for_port
 from s3 import S3Server, httpfs_extension
 from test_feed_gaps import wait_for_lines, wait_until_settled
 from venues import Venues
-
-import duckdb
 
 sys.path.insert(0, str(REPO / "tests/analytics"))
 from query_api import QueryApi  # noqa: E402
