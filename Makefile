@@ -1,4 +1,4 @@
-.PHONY: run clean marts airflow core-demo test test-fast bench bench-pipeline bench-marts bench-api fmt
+.PHONY: run clean marts airflow core-demo test test-fast bench bench-pipeline bench-peers bench-marts bench-api fmt
 
 # Run the pipeline on embedded defaults (until Ctrl-C; `make run DURATION=60` for a minute;
 # `make run OBSERVE=1` also runs Prometheus on 127.0.0.1:9090 with the alert rules).
@@ -33,6 +33,10 @@ bench:
 # The whole pipeline on a local Apache Kafka: throughput, latency, CPU, RSS (figures in BENCHMARKS.md).
 bench-pipeline:
 	bash scripts/bench-pipeline.sh $(ARGS)
+
+# Spark, Flink and DuckDB against the stream-processor on the same raw_trades (P2).
+bench-peers:
+	bash scripts/bench-peers.sh $(ARGS)
 
 # dbt build of the marts over a generated lake of 10 M trades (P7; figures in BENCHMARKS.md).
 bench-marts:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests/e2e"))
 from pipeline import Service, free_port, wait_for_port  # noqa: E402
-from progress import scrape  # noqa: E402
+from service_metrics import metric_sum, samples, scrape  # noqa: E402
 
 import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
@@ -54,8 +54,8 @@ def peak_rss_mb(pid):
 
 def counter(port, name):
     """Sum of a Prometheus counter family on a service's /metrics, or None if unreachable."""
-    values = scrape(port)
-    return sum(v for k, v in values.items() if k.startswith(name + "{")) if values else None
+    text = scrape(port)
+    return metric_sum(text, name) if text else None
 
 
 COMMIT_STAGES = ("commit", "commit_outputs", "commit_state")
@@ -64,9 +64,9 @@ COMMIT_STAGES = ("commit", "commit_outputs", "commit_state")
 def histogram_buckets(port, stage):
     """The cumulative buckets {le: count} of a service's `tickflow_latency_seconds{name=stage}`."""
     buckets = {}
-    for key, value in scrape(port).items():
-        if key.startswith("tickflow_latency_seconds_bucket{") and f'name="{stage}"' in key:
-            le = key.split('le="')[1].split('"')[0]
+    for name, labels, value in samples(scrape(port)):
+        if name == "tickflow_latency_seconds_bucket" and labels.get("name") == stage:
+            le = labels["le"]
             buckets[float("inf") if le == "+Inf" else float(le)] = value
     return buckets
 

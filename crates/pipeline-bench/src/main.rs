@@ -5,9 +5,12 @@
 //!   long after its close each candle became visible.
 //! - `copy`: the baseline, a bare consume-and-produce copy of `raw_trades` to another topic with
 //!   the same client settings the services use, and no processing at all.
+//! - `peers-input`: the peers benchmark's `raw_trades` (`scripts/peers_bench.py`): the synthetic
+//!   market with duplicates, stragglers, late trades and invalid records mixed in.
 
 mod copy;
 mod observe;
+mod peers_input;
 
 use std::process::ExitCode;
 
@@ -28,8 +31,12 @@ struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Latency of enriched trades and candles, read from the ends of the output topics.
     Observe(observe::ObserveArgs),
+    /// The baseline: a bare consume-and-produce copy of raw_trades.
     Copy(copy::CopyArgs),
+    /// Write the peers benchmark's raw_trades: the synthetic market with faults mixed in.
+    PeersInput(peers_input::PeersInputArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +47,7 @@ fn main() -> ExitCode {
             let report = match args.command {
                 Command::Observe(observe) => serde_json::to_value(observe::run(&args.kafka, &observe)?)?,
                 Command::Copy(copy) => serde_json::to_value(copy::run(&args.kafka, &copy)?)?,
+                Command::PeersInput(input) => serde_json::to_value(peers_input::run(&args.kafka, &input)?)?,
             };
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
