@@ -22,7 +22,7 @@ use serde::Serialize;
 use tickflow_core::contract::Watermark;
 use tickflow_core::contract::topics::RAW_TRADES;
 use tickflow_core::reference::ReferenceData;
-use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket};
+use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket, synthetic_reference};
 use tickflow_kafka::admin::ensure_topics;
 use tickflow_kafka::consumer::{self, ConsumerTuning};
 use tickflow_kafka::headers::{KIND_WATERMARK, OutputHeaders};
@@ -34,6 +34,7 @@ pub struct PeersInputArgs {
     /// Trades of the synthetic market (before duplicates are added).
     #[arg(long, default_value_t = 2_000_000)]
     trades: u64,
+    /// Seed of the synthetic market and of the faults.
     #[arg(long, default_value_t = 7)]
     seed: u64,
     /// Share of trades sent a second time.
@@ -49,13 +50,23 @@ pub struct PeersInputArgs {
     /// Share of trades held back inside the allowed lateness (2 s by default).
     #[arg(long, default_value_t = 0.005)]
     straggler_share: f64,
+    /// How far behind a straggler arrives, in event time.
     #[arg(long, default_value_t = 1.0)]
     straggler_seconds: f64,
     /// Share of trades held back beyond the allowed lateness.
     #[arg(long, default_value_t = 0.001)]
     late_share: f64,
+    /// How far behind a late trade arrives, in event time.
     #[arg(long, default_value_t = 10.0)]
     late_seconds: f64,
+    /// Trade this many synthetic instruments (`synthetic_reference`) instead of the bundled
+    /// catalogue's 59; the services then need the catalogue: see --reference-out.
+    #[arg(long)]
+    instruments: Option<usize>,
+    /// Write the catalogue's instruments.csv into this folder (for TICKFLOW_REFERENCE_DIR, next to
+    /// a copy of schemas/reference/calendars.csv).
+    #[arg(long)]
+    reference_out: Option<std::path::PathBuf>,
     /// Share of records that are invalid (not counting towards the trades).
     #[arg(long, default_value_t = 0.001)]
     invalid_share: f64,
@@ -84,7 +95,14 @@ pub fn run(kafka: &KafkaArgs, args: &PeersInputArgs) -> anyhow::Result<PeersInpu
     ensure_topics(kafka, &[RAW_TRADES], Duration::from_secs(30))?;
     let metadata = consumer::consumer(kafka, "tickflow-bench-peers-input", ConsumerTuning::default())?;
     let partitions = consumer::partition_count(&metadata, RAW_TRADES, Duration::from_secs(30))?;
-    let reference = ReferenceData::bundled()?;
+    let reference = match args.instruments {
+        Some(count) => synthetic_reference(count),
+        None => ReferenceData::bundled()?,
+    };
+    if let Some(dir) = &args.reference_out {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("instruments.csv"), reference.instruments_csv())?;
+    }
     let config = SyntheticConfig { seed: args.seed, trades_per_second: args.trades_per_second, ..SyntheticConfig::default() };
     let mut market = SyntheticMarket::new(&reference, config);
     let records_in = |seconds: f64| (seconds * args.trades_per_second).round().max(1.0) as u64;

@@ -115,6 +115,37 @@ impl ReferenceData {
         &self.instruments
     }
 
+    /// The instruments as the CSV [`ReferenceData::from_csv`] reads (with the calendars' CSV), for a
+    /// catalogue built in code, such as [`crate::synthetic::synthetic_reference`], to be handed
+    /// to the services through `TICKFLOW_REFERENCE_DIR`.
+    pub fn instruments_csv(&self) -> String {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let header = ["instrument_id", "asset_class", "exchange", "base_asset", "quote_currency", "calendar"];
+        let venues = ["finnhub_symbol", "binance_symbol", "coinbase_product"];
+        let _ = writer.write_record(header.iter().chain(&venues));
+        for instrument in &self.instruments {
+            let symbol = |venue: Venue| {
+                instrument.venue_symbols.iter().find(|(v, _)| *v == venue).map_or("", |(_, s)| s.as_str())
+            };
+            let asset_class = match instrument.asset_class {
+                AssetClass::Equity => "equity",
+                AssetClass::Crypto => "crypto",
+            };
+            let _ = writer.write_record([
+                instrument.id.as_str(),
+                asset_class,
+                &instrument.exchange,
+                &instrument.base_asset,
+                &instrument.quote_currency,
+                &self.calendars[instrument.calendar].name,
+                symbol(Venue::Finnhub),
+                symbol(Venue::Binance),
+                symbol(Venue::Coinbase),
+            ]);
+        }
+        String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
+    }
+
     pub fn calendars(&self) -> &[Calendar] {
         &self.calendars
     }
