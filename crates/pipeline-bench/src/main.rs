@@ -19,7 +19,11 @@ use tickflow_kafka::KafkaArgs;
 use tickflow_service::{ServiceArgs, run_service};
 
 #[derive(Debug, Parser)]
-#[command(name = "pipeline-bench", version, about = "tickflow benchmark helpers: the latency observer, the copy baseline, the peers input")]
+#[command(
+    name = "pipeline-bench",
+    version,
+    about = "tickflow benchmark helpers: the latency observer, the copy baseline, the peers input"
+)]
 struct Args {
     #[command(flatten)]
     kafka: KafkaArgs,

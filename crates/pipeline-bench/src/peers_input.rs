@@ -23,11 +23,11 @@ use tickflow_core::contract::Watermark;
 use tickflow_core::contract::topics::RAW_TRADES;
 use tickflow_core::reference::ReferenceData;
 use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket, synthetic_reference};
+use tickflow_kafka::KafkaArgs;
 use tickflow_kafka::admin::ensure_topics;
 use tickflow_kafka::consumer::{self, ConsumerTuning};
 use tickflow_kafka::headers::{KIND_WATERMARK, OutputHeaders};
 use tickflow_kafka::producer::{Outgoing, OutputProducer, ProducerTuning};
-use tickflow_kafka::KafkaArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct PeersInputArgs {
@@ -103,7 +103,8 @@ pub fn run(kafka: &KafkaArgs, args: &PeersInputArgs) -> anyhow::Result<PeersInpu
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("instruments.csv"), reference.instruments_csv())?;
     }
-    let config = SyntheticConfig { seed: args.seed, trades_per_second: args.trades_per_second, ..SyntheticConfig::default() };
+    let config =
+        SyntheticConfig { seed: args.seed, trades_per_second: args.trades_per_second, ..SyntheticConfig::default() };
     let mut market = SyntheticMarket::new(&reference, config);
     let records_in = |seconds: f64| (seconds * args.trades_per_second).round().max(1.0) as u64;
     let (duplicate_reach, straggler_records, late_records) =

@@ -210,14 +210,16 @@ fn the_topics_are_the_ones_schemas_declares_for_every_language() {
 
 #[test]
 fn a_catalogue_written_as_csv_reads_back_the_same() {
-    let calendars = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/reference/calendars.csv"))
-        .expect("bundled calendars");
+    let calendars =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/reference/calendars.csv"))
+            .expect("bundled calendars");
     for catalogue in [reference(), tickflow_core::synthetic::synthetic_reference(1_000)] {
         let csv = catalogue.instruments_csv();
         let read = tickflow_core::reference::ReferenceData::from_csv(&csv, &calendars).expect("written CSV reads");
         assert_eq!(read.instruments(), catalogue.instruments());
     }
-    let bundled = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/reference/instruments.csv"))
-        .expect("bundled instruments");
+    let bundled =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/reference/instruments.csv"))
+            .expect("bundled instruments");
     assert_eq!(reference().instruments_csv().lines().next(), bundled.lines().next(), "same header");
 }
