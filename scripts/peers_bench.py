@@ -39,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests/e2e"))
 from layers import read_topic  # noqa: E402
 from pipeline_bench import Bench, drain  # noqa: E402
 
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
 from confluent_kafka import Consumer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
@@ -133,8 +135,6 @@ def create_topics(bootstrap, names):
 
 def dump_raw_trades(bootstrap, path):
     """raw_trades as Parquet (partition, offset, value): the batch engine's input."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "peers-dump", "enable.auto.commit": False,
                          "auto.offset.reset": "earliest"})
     partitions = consumer.list_topics("raw_trades", timeout=30).topics["raw_trades"].partitions
@@ -236,7 +236,7 @@ def main():
         reference = None
         if "tickflow" in engines:
             print("tickflow stream-processor ...", flush=True)
-            records, seconds, cpu, rss, _ = drain(bench.processor(run), "tickflow_records_in_total",
+            _, seconds, cpu, rss, _ = drain(bench.processor(run), "tickflow_records_in_total",
                                                   "tickflow_records_in_total")
             results["tickflow"] = {"seconds": seconds, "cpu": cpu, "rss_mb": rss, "startup_seconds": 0.0,
                                    "startup_cpu": 0.0}

@@ -241,7 +241,7 @@ def soak_window(bench, services, everyone, seconds):
     # encoded, sent and acknowledged (commit_state).
     commits = {f"{stage} p{int(q * 100)}_ms_at_most": bucket_quantile(commit_start[stage], commit_end[stage], q)
                for stage in COMMIT_STAGES for q in (0.5, 0.99)}
-    state_bytes = sum(v for k, v in scrape(services[0].port).items() if k.startswith("tickflow_state_bytes{"))
+    state_bytes = counter(services[0].port, "tickflow_state_bytes") or 0.0
     observed = json.loads(observer.communicate(timeout=120)[0])
     return {"seconds": seconds, "processed": processed, "cpu": cpu, "observed": observed,
             "processor_receive_to_enriched": inside, "processor_commit": commits, "state_bytes": state_bytes}

@@ -121,14 +121,16 @@ pub fn run(kafka: &KafkaArgs, args: &PeersInputArgs) -> anyhow::Result<PeersInpu
         *sent += 1;
         Ok(())
     };
+    let (late_until, straggle_until) = (args.late_share, args.late_share + args.straggler_share);
     for index in 0..args.trades {
         let trade = market.next_trade();
         let payload = serde_json::to_vec(&trade)?;
         let key = trade.instrument_id.to_string();
-        report.first_event_time_us = if index == 0 { trade.event_time_us } else { report.first_event_time_us };
+        if index == 0 {
+            report.first_event_time_us = trade.event_time_us;
+        }
         report.last_event_time_us = report.last_event_time_us.max(trade.event_time_us);
         let roll: f64 = rng.random();
-        let (late_until, straggle_until) = (args.late_share, args.late_share + args.straggler_share);
         if roll < late_until {
             held.entry(index + late_records).or_default().push((key.clone(), payload.clone()));
             report.late += 1;
