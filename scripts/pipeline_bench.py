@@ -237,8 +237,8 @@ def soak_window(bench, services, everyone, seconds):
     # The processor's own view: the producer's receive time to the enriched trade sent (bucket bounds).
     inside = {f"p{int(q * 100)}_ms_at_most": bucket_quantile(inside_start, inside_end, q) for q in (0.5, 0.99)}
     commit_end = {stage: histogram_buckets(services[0].port, stage) for stage in COMMIT_STAGES}
-    # Each commit: outputs acknowledged (commit_outputs), then every changed partition's state
-    # encoded, sent and acknowledged (commit_state).
+    # Each commit: the previous checkpoint's outputs acknowledged (commit_outputs; normally long
+    # since), then its partitions' state encoded, sent and acknowledged (commit_state).
     commits = {f"{stage} p{int(q * 100)}_ms_at_most": bucket_quantile(commit_start[stage], commit_end[stage], q)
                for stage in COMMIT_STAGES for q in (0.5, 0.99)}
     state_bytes = counter(services[0].port, "tickflow_state_bytes") or 0.0

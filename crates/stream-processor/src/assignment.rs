@@ -39,7 +39,8 @@ pub struct Setup {
 /// The assignment's own metrics, created once.
 #[derive(Debug, Clone)]
 struct AssignmentMetrics {
-    /// A commit's whole cost, and its two stages: outputs acknowledged, state saved.
+    /// How long a commit stops the poll loop, and its two stages: waiting for the outputs sent
+    /// before the checkpoint to be acknowledged (normally none), saving the state.
     commit: Histogram,
     commit_outputs: Histogram,
     commit_state: Histogram,
@@ -65,6 +66,18 @@ impl AssignmentMetrics {
     }
 }
 
+/// How long a commit waits for outputs to be acknowledged before the processor gives up (and a
+/// restart replays them).
+const ACKNOWLEDGE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A commit under way: the state and position of each partition that had changed when it was
+/// taken, saved once every output sent before `outputs_mark` is acknowledged.
+#[derive(Debug)]
+struct Checkpoint {
+    outputs_mark: u64,
+    snapshots: Vec<PartitionSnapshot>,
+}
+
 #[derive(Debug)]
 pub struct Assignment {
     setup: Setup,
@@ -73,6 +86,8 @@ pub struct Assignment {
     own: AssignmentMetrics,
     /// Whether the group has assigned this member anything yet (an empty share included).
     pub joined: bool,
+    /// The checkpoint waiting for its outputs to be acknowledged.
+    pending: Option<Checkpoint>,
     /// Set when a record's processing failed half-way: that state must never be saved, so the
     /// partitions are given up without writing anything and the next owner replays.
     failed: bool,
@@ -82,7 +97,7 @@ impl Assignment {
     pub fn new(setup: Setup) -> Self {
         let counters = WorkerCounters::new(&setup.metrics);
         let own = AssignmentMetrics::new(&setup.metrics);
-        Assignment { setup, workers: BTreeMap::new(), counters, own, joined: false, failed: false }
+        Assignment { setup, workers: BTreeMap::new(), counters, own, joined: false, pending: None, failed: false }
     }
 
     /// Processes one record of an owned partition.
@@ -111,8 +126,33 @@ impl Assignment {
         self.setup.producer.poll();
     }
 
-    /// Finishes every owned partition's work so far; returns the offsets to commit.
+    /// Commits without stopping the poll loop for the outputs in flight. Each call first saves
+    /// the checkpoint the previous call took, once every output sent before it is acknowledged
+    /// (normally long since; while the outputs cannot be written, the call waits, which is what
+    /// pauses the processor and bounds what is in flight to about two commit intervals of
+    /// output), and returns its offsets; then it takes a new checkpoint: the state and position
+    /// of every partition that changed, with a mark after the outputs sent so far. A crash before
+    /// a checkpoint is saved repeats work but loses nothing.
     pub fn commit(&mut self) -> anyhow::Result<Vec<NextOffset>> {
+        anyhow::ensure!(!self.failed, "a record's processing failed; its partition's state is not saved");
+        let started = Instant::now();
+        let mut offsets = Vec::new();
+        if let Some(checkpoint) = self.pending.take() {
+            self.setup
+                .producer
+                .wait_acknowledged_before(checkpoint.outputs_mark, ACKNOWLEDGE_TIMEOUT)
+                .context("outputs were not acknowledged; stopping so a restart replays them")?;
+            self.own.commit_outputs.observe(started.elapsed().as_secs_f64());
+            offsets = self.save(checkpoint.snapshots)?;
+        }
+        self.pending = self.checkpoint(|_| true);
+        self.own.commit.observe(started.elapsed().as_secs_f64());
+        Ok(offsets)
+    }
+
+    /// Finishes every owned partition's work so far, waiting for its outputs; returns the
+    /// offsets to commit. For the last commit before leaving the group.
+    pub fn commit_all(&mut self) -> anyhow::Result<Vec<NextOffset>> {
         self.finish(|_| true)
     }
 
@@ -122,40 +162,72 @@ impl Assignment {
     }
 
     /// Waits for every output to be acknowledged, saves the state of each chosen partition that
-    /// changed, and returns their offsets: a crash anywhere in between repeats work but loses
-    /// nothing.
+    /// changed (and the pending checkpoint, which is now complete), and returns their offsets: a
+    /// crash anywhere in between repeats work but loses nothing.
     fn finish(&mut self, chosen: impl Fn(i32) -> bool) -> anyhow::Result<Vec<NextOffset>> {
         anyhow::ensure!(!self.failed, "a record's processing failed; its partition's state is not saved");
         let started = Instant::now();
         self.setup
             .producer
-            .flush(Duration::from_secs(120))
+            .flush(ACKNOWLEDGE_TIMEOUT)
             .context("outputs were not acknowledged; stopping so a restart replays them")?;
-        let flushed = Instant::now();
-        self.own.commit_outputs.observe((flushed - started).as_secs_f64());
-        let mut offsets = Vec::new();
+        self.own.commit_outputs.observe(started.elapsed().as_secs_f64());
+        let newer = self.checkpoint(chosen).map(|c| c.snapshots).unwrap_or_default();
+        let mut snapshots = self.pending.take().map(|c| c.snapshots).unwrap_or_default();
+        snapshots.retain(|old| !newer.iter().any(|new| new.partition == old.partition));
+        snapshots.extend(newer);
+        let offsets = self.save(snapshots)?;
+        self.own.commit.observe(started.elapsed().as_secs_f64());
+        Ok(offsets)
+    }
+
+    /// The state and position of each chosen partition that changed since its last checkpoint,
+    /// with a mark after every output sent so far; `None` when nothing changed.
+    fn checkpoint(&mut self, chosen: impl Fn(i32) -> bool) -> Option<Checkpoint> {
+        let outputs_mark = self.setup.producer.mark();
+        let mut snapshots = Vec::new();
         for worker in self.workers.values_mut().filter(|w| w.dirty && chosen(w.partition)) {
+            worker.dirty = false;
             let Some(next_offset) = worker.next_offset else { continue };
-            let bytes = self.setup.changelog.save(&PartitionSnapshot {
+            snapshots.push(PartitionSnapshot {
                 topic: RAW_TRADES.to_owned(),
                 partition: worker.partition,
                 next_offset,
                 processor: worker.processor().snapshot(),
-            })?;
-            let labels = PartitionLabels { topic: RAW_TRADES.to_owned(), partition: worker.partition.to_string() };
+            });
+        }
+        (!snapshots.is_empty()).then(|| Checkpoint { outputs_mark, snapshots })
+    }
+
+    /// Sends each snapshot to the changelog and waits for it; returns the offsets they make safe.
+    fn save(&self, snapshots: Vec<PartitionSnapshot>) -> anyhow::Result<Vec<NextOffset>> {
+        let started = Instant::now();
+        let mut offsets = Vec::new();
+        for snapshot in snapshots {
+            let bytes = self.setup.changelog.save(&snapshot)?;
+            let labels = PartitionLabels { topic: RAW_TRADES.to_owned(), partition: snapshot.partition.to_string() };
             self.setup.metrics.state_bytes.get_or_create(&labels).set(bytes as i64);
-            offsets.push(NextOffset { topic: RAW_TRADES.to_owned(), partition: worker.partition, offset: next_offset });
+            offsets.push(NextOffset {
+                topic: RAW_TRADES.to_owned(),
+                partition: snapshot.partition,
+                offset: snapshot.next_offset,
+            });
         }
         if !offsets.is_empty() {
             self.setup.changelog.flush()?;
+            self.own.commit_state.observe(started.elapsed().as_secs_f64());
         }
-        for worker in self.workers.values_mut().filter(|w| chosen(w.partition)) {
-            worker.dirty = false;
-        }
-        // The commit's whole cost: outputs acknowledged, state encoded, sent and acknowledged.
-        self.own.commit_state.observe(flushed.elapsed().as_secs_f64());
-        self.own.commit.observe(started.elapsed().as_secs_f64());
         Ok(offsets)
+    }
+
+    /// Forgets the checkpoint under way (its outputs may never be acknowledged): its partitions
+    /// that are still owned count as changed again.
+    fn drop_pending(&mut self) {
+        for snapshot in self.pending.take().map(|c| c.snapshots).unwrap_or_default() {
+            if let Some(worker) = self.workers.get_mut(&snapshot.partition) {
+                worker.dirty = true;
+            }
+        }
     }
 
     /// Sets the held-source gauges: a venue is held while any owned partition's processor holds it.
@@ -199,7 +271,12 @@ impl PartitionOwner for Assignment {
 
     fn revoked(&mut self, partitions: &[TopicPartition], lost: bool) -> Result<Vec<NextOffset>, OwnerError> {
         let leaving: BTreeSet<i32> = partitions.iter().map(|p| p.partition).collect();
-        let offsets = if lost || self.failed { Vec::new() } else { self.finish(|p| leaving.contains(&p))? };
+        let offsets = if lost || self.failed {
+            self.drop_pending();
+            Vec::new()
+        } else {
+            self.finish(|p| leaving.contains(&p))?
+        };
         for partition in &leaving {
             self.workers.remove(partition);
             self.setup.metrics.clear_lag(RAW_TRADES, *partition);

@@ -38,7 +38,8 @@ pub struct GroupSettings {
     /// The group whose members share `raw_trades`' partitions; its state is kept in the
     /// compacted topic `<group>-state`.
     pub membership: Membership,
-    /// How often outputs are flushed, state saved and offsets committed.
+    /// How often a checkpoint of the state is taken (and the previous one saved and its offsets
+    /// committed once its outputs are acknowledged).
     pub commit_interval: Duration,
 }
 
@@ -112,7 +113,7 @@ pub fn run(
             last_commit = Instant::now();
         }
     }
-    let offsets = member.with_owner(Assignment::commit)?;
+    let offsets = member.with_owner(Assignment::commit_all)?;
     member.commit(&offsets)?;
     member.leave();
     tracing::info!("stream-processor stopped after a final commit");

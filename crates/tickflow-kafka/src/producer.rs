@@ -1,5 +1,8 @@
-//! An idempotent producer that can tell whether everything it sent was acknowledged.
+//! An idempotent producer that can tell whether everything it sent was acknowledged, or
+//! everything it sent before a mark, without waiting ([`OutputProducer::mark`]).
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -11,19 +14,61 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use crate::headers::OutputHeaders;
 use crate::settings::{KafkaArgs, KafkaError};
 
-/// Counts delivery reports; failures are logged without the payload.
+/// Counts delivery reports and tracks which records are still waiting for theirs; failures are
+/// logged without the payload.
 #[derive(Debug, Default)]
 pub struct DeliveryCounter {
     delivered: AtomicU64,
     failed: AtomicU64,
+    outstanding: Mutex<Outstanding>,
+}
+
+/// Records are numbered in the order they are queued; this knows the lowest number still
+/// waiting for its delivery report, so "everything queued before record N is acknowledged" is a
+/// comparison, whatever order the reports of different partitions arrive in.
+#[derive(Debug, Default)]
+struct Outstanding {
+    /// The lowest number not yet reported (every number below it is).
+    first_waiting: u64,
+    /// Whether each number from `first_waiting` on has been reported.
+    reported: VecDeque<bool>,
+}
+
+impl Outstanding {
+    fn queue(&mut self) -> u64 {
+        self.reported.push_back(false);
+        self.first_waiting + self.reported.len() as u64 - 1
+    }
+
+    fn report(&mut self, number: u64) {
+        let Some(slot) = number.checked_sub(self.first_waiting).and_then(|i| self.reported.get_mut(i as usize)) else {
+            return;
+        };
+        *slot = true;
+        while self.reported.front() == Some(&true) {
+            self.reported.pop_front();
+            self.first_waiting += 1;
+        }
+    }
+
+    fn next_number(&self) -> u64 {
+        self.first_waiting + self.reported.len() as u64
+    }
+}
+
+impl DeliveryCounter {
+    fn outstanding(&self) -> std::sync::MutexGuard<'_, Outstanding> {
+        self.outstanding.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl ClientContext for DeliveryCounter {}
 
 impl ProducerContext for DeliveryCounter {
-    type DeliveryOpaque = ();
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
+    fn delivery(&self, result: &DeliveryResult<'_>, number: Self::DeliveryOpaque) {
+        self.outstanding().report(number as u64);
         match result {
             Ok(_) => {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
@@ -117,7 +162,22 @@ impl OutputProducer {
 
     /// Queues a record; waits while librdkafka's queue is full.
     pub fn send(&self, record: Outgoing<'_>, headers: Option<OutputHeaders>) -> Result<(), KafkaError> {
-        let mut base: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(record.topic).key(record.key).payload(record.payload);
+        let number = self.producer.context().outstanding().queue();
+        let sent = self.send_numbered(record, headers, number as usize);
+        if sent.is_err() {
+            self.producer.context().outstanding().report(number); // never queued: nothing to wait for
+        }
+        sent
+    }
+
+    fn send_numbered(
+        &self,
+        record: Outgoing<'_>,
+        headers: Option<OutputHeaders>,
+        number: usize,
+    ) -> Result<(), KafkaError> {
+        let mut base: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(record.topic, number).key(record.key).payload(record.payload);
         if let Some(partition) = record.partition {
             base = base.partition(partition);
         }
@@ -141,6 +201,36 @@ impl OutputProducer {
         self.producer.poll(Duration::ZERO);
     }
 
+    /// A mark after every record sent so far, for [`OutputProducer::acknowledged_before`].
+    pub fn mark(&self) -> u64 {
+        self.producer.context().outstanding().next_number()
+    }
+
+    /// Whether every record sent before `mark` is acknowledged, without waiting (serve delivery
+    /// reports with [`OutputProducer::poll`]); `Undelivered` if any record was not delivered.
+    pub fn acknowledged_before(&self, mark: u64) -> Result<bool, KafkaError> {
+        let context = self.producer.context();
+        let failed = context.failed.load(Ordering::Relaxed);
+        if failed > 0 {
+            return Err(KafkaError::Undelivered(failed));
+        }
+        Ok(context.outstanding().first_waiting >= mark)
+    }
+
+    /// Waits until every record sent before `mark` is acknowledged; `Undelivered` if any record
+    /// was not delivered, a timeout error if they are not acknowledged within `timeout`.
+    pub fn wait_acknowledged_before(&self, mark: u64, timeout: Duration) -> Result<(), KafkaError> {
+        let started = std::time::Instant::now();
+        while !self.acknowledged_before(mark)? {
+            if started.elapsed() >= timeout {
+                let cause = rdkafka::error::KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut);
+                return Err(KafkaError::Client { context: "waiting for records to be acknowledged", cause });
+            }
+            self.producer.poll(Duration::from_millis(5));
+        }
+        Ok(())
+    }
+
     /// Waits until every record sent so far is acknowledged; `Undelivered` if any was not.
     /// Returns how many were delivered since the last flush.
     pub fn flush(&self, timeout: Duration) -> Result<u64, KafkaError> {
@@ -151,5 +241,28 @@ impl OutputProducer {
             return Err(KafkaError::Undelivered(failed));
         }
         Ok(context.delivered.swap(0, Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outstanding;
+
+    #[test]
+    fn the_first_waiting_record_moves_only_when_everything_before_it_is_reported() {
+        let mut outstanding = Outstanding::default();
+        let numbers: Vec<u64> = (0..4).map(|_| outstanding.queue()).collect();
+        assert_eq!(numbers, [0, 1, 2, 3]);
+        assert_eq!(outstanding.next_number(), 4);
+        outstanding.report(2); // another partition's report arrives first
+        outstanding.report(1);
+        assert_eq!(outstanding.first_waiting, 0, "record 0 is still waiting");
+        outstanding.report(0);
+        assert_eq!(outstanding.first_waiting, 3);
+        outstanding.report(3);
+        outstanding.report(3); // a repeated or unknown report changes nothing
+        outstanding.report(99);
+        assert_eq!(outstanding.first_waiting, 4);
+        assert_eq!(outstanding.queue(), 4);
     }
 }
