@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt::Write;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
@@ -31,6 +32,8 @@ pub struct Batch {
     pub forced_last: Option<i64>,
     /// The next offset this partition expects; anything older is a redelivery.
     pub next_offset: Option<i64>,
+    /// The key of the file a record goes to, reused from record to record.
+    key: String,
 }
 
 /// What happened to a record offered to a batch.
@@ -66,6 +69,7 @@ impl Batch {
             bytes: 0,
             started: Instant::now(),
             forced_last,
+            key: String::new(),
         }
     }
 
@@ -85,20 +89,28 @@ impl Batch {
             self.started = Instant::now();
         }
         self.last_offset = offset;
-        let (Route { table, date, symbol, line }, added) = match route(self.topic, record) {
+        let (Route { table, time_us, symbol, line }, added) = match route(self.topic, record) {
             Ok(route) => (route, Added::Routed),
             Err(rejection) => (dead_letter_route(self.topic, record, rejection), Added::DeadLettered(rejection.reason)),
         };
-        let path = data_file(table, &date, &symbol, self.topic, self.partition, offset).to_string();
-        let key = format!("{}/{date}/{symbol}", table.name);
-        let file = self.files.entry(key).or_insert_with(|| FileRecords {
-            table,
-            path,
-            first_offset: offset,
-            last_offset: offset,
-            records: 0,
-            lines: Vec::new(),
-        });
+        // Files are found by table, day and symbol; the path is made once, for the file's first record.
+        self.key.clear();
+        let _ = write!(self.key, "{}/{}/{symbol}", table.name, time_us.div_euclid(DAY_US));
+        let file = match self.files.get_mut(self.key.as_str()) {
+            Some(file) => file,
+            None => {
+                let path = data_file(table, &date_of(time_us), &symbol, self.topic, self.partition, offset).to_string();
+                let file = FileRecords {
+                    table,
+                    path,
+                    first_offset: offset,
+                    last_offset: offset,
+                    records: 0,
+                    lines: Vec::new(),
+                };
+                self.files.entry(self.key.clone()).or_insert(file)
+            }
+        };
         file.last_offset = offset;
         file.records += 1;
         file.lines.extend_from_slice(&line);
@@ -129,24 +141,26 @@ impl Batch {
     }
 }
 
-/// Where a record goes: its table, date and symbol partition, and the line it adds.
-struct Route {
+/// Where a record goes: its table, the time that dates it, its symbol, and the line it adds.
+struct Route<'a> {
     table: LakeTable,
-    date: String,
-    symbol: String,
-    line: Vec<u8>,
+    time_us: i64,
+    symbol: Cow<'a, str>,
+    line: Cow<'a, [u8]>,
 }
 
-fn route(topic: &str, record: &impl KafkaRecord) -> Result<Route, Rejection> {
+const DAY_US: i64 = 86_400_000_000;
+
+fn route<'a>(topic: &str, record: &'a impl KafkaRecord) -> Result<Route<'a>, Rejection> {
     let payload = record.payload();
     if topic == DEAD_LETTERS {
         let letter = record.dead_letter().ok_or(NO_HEADERS)?;
-        let symbol = String::from_utf8_lossy(record.key()).into_owned();
+        let symbol = String::from_utf8_lossy(record.key());
         let line = serde_json::to_vec(&letter).map_err(|_| NO_HEADERS)?;
-        return Ok(Route { table: LakeTable::DEAD_LETTERS, date: date_of(letter.rejected_at_us), symbol, line });
+        return Ok(Route { table: LakeTable::DEAD_LETTERS, time_us: letter.rejected_at_us, symbol, line: line.into() });
     }
     let locator: Locator<'_> = serde_json::from_slice(payload).map_err(|_| json_rejection(payload))?;
-    let symbol = locator.instrument_id.filter(|id| !id.is_empty()).ok_or(NO_INSTRUMENT)?.into_owned();
+    let symbol = locator.instrument_id.filter(|id| !id.is_empty()).ok_or(NO_INSTRUMENT)?;
     let (table, time) = match (topic, locator.metric) {
         (ENRICHED_TRADES, _) => (LakeTable::TRADES, locator.event_time_us),
         (REALTIME_METRICS, Some(MetricKind::Candle)) => (LakeTable::CANDLES, locator.window_start_us),
@@ -155,7 +169,7 @@ fn route(topic: &str, record: &impl KafkaRecord) -> Result<Route, Rejection> {
         (REALTIME_METRICS, None) => return Err(NO_METRIC),
         _ => return Err(Rejection::new(RejectReason::SchemaError, "a topic the lake-writer does not read")),
     };
-    Ok(Route { table, date: date_of(time.ok_or(NO_TIME)?), symbol, line: payload.to_vec() })
+    Ok(Route { table, time_us: time.ok_or(NO_TIME)?, symbol, line: payload.into() })
 }
 
 const NO_HEADERS: Rejection = Rejection::new(RejectReason::SchemaError, "a dead letter without its tickflow-* headers");
@@ -165,7 +179,7 @@ const NO_TIME: Rejection = Rejection::new(RejectReason::SchemaError, "no time to
 
 /// The dead letter of a record that cannot be placed: dated by the record's Kafka timestamp (the
 /// same on every replay), filed under its key (its instrument) or `unknown`.
-fn dead_letter_route(topic: &str, record: &impl KafkaRecord, rejection: Rejection) -> Route {
+fn dead_letter_route<'a>(topic: &str, record: &'a impl KafkaRecord, rejection: Rejection) -> Route<'a> {
     let rejected_at_us = record.timestamp_ms().map(|ms| ms.saturating_mul(1000)).unwrap_or_else(now_us);
     let letter = DeadLetter {
         reason: rejection.reason,
@@ -178,9 +192,9 @@ fn dead_letter_route(topic: &str, record: &impl KafkaRecord, rejection: Rejectio
         original_bytes: record.payload().to_vec(),
     };
     let key = String::from_utf8_lossy(record.key());
-    let symbol = if key.trim().is_empty() { "unknown".to_owned() } else { key.into_owned() };
+    let symbol = if key.trim().is_empty() { Cow::Borrowed("unknown") } else { key };
     let line = serde_json::to_vec(&letter).expect("a dead letter serializes");
-    Route { table: LakeTable::DEAD_LETTERS, date: date_of(rejected_at_us), symbol, line }
+    Route { table: LakeTable::DEAD_LETTERS, time_us: rejected_at_us, symbol, line: line.into() }
 }
 
 fn now_us() -> i64 {
