@@ -53,7 +53,8 @@ struct Args {
     /// without it; its trades that arrive later are kept, marked late.
     #[arg(long, env = "PROCESSOR_MAX_HOLD", default_value = "2m", value_parser = parse_duration_us)]
     max_hold: i64,
-    /// How often outputs are flushed, state saved and offsets committed.
+    /// How often a checkpoint of the state is taken; the previous one is saved and its offsets
+    /// committed then, once its outputs are acknowledged.
     #[arg(long, env = "PROCESSOR_COMMIT_INTERVAL", default_value = "1s", value_parser = parse_duration_us)]
     commit_interval: i64,
 }
