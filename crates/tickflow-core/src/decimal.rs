@@ -200,24 +200,47 @@ fn parse_exponent(text: &[u8]) -> Result<i64, DecimalError> {
     Ok(if negative { -value } else { value })
 }
 
-/// Writes `units * 10^-scale` in plain notation with trailing fractional zeros removed.
+/// Writes `units * 10^-scale` in plain notation with trailing fractional zeros removed. On the
+/// encoding hot path of every service: the digits are made in one pass (in 64-bit arithmetic
+/// whenever the value fits) and written at once.
 fn write_scaled(f: &mut fmt::Formatter<'_>, units: i128, scale: u32) -> fmt::Result {
+    const MAX: usize = 80; // 39 digits of an i128, or `scale` + 1 when that is more
+    let scale = (scale as usize).min(MAX - 2);
+    // Digits of the magnitude, least significant first, at least `scale + 1` of them.
+    let mut digits = [b'0'; MAX];
+    let mut len = 0;
     let magnitude = units.unsigned_abs();
-    let one = 10u128.pow(scale);
-    let (whole, mut fraction) = (magnitude / one, magnitude % one);
+    if let Ok(mut rest) = u64::try_from(magnitude) {
+        while rest > 0 {
+            digits[len] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            len += 1;
+        }
+    } else {
+        let mut rest = magnitude;
+        while rest > 0 {
+            digits[len] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            len += 1;
+        }
+    }
+    let len = len.max(scale + 1);
+    let zeros = digits[..scale].iter().take_while(|&&d| d == b'0').count();
+    let mut text = [0u8; MAX + 2];
+    let mut at = 0;
+    let mut push = |byte: u8| {
+        text[at] = byte;
+        at += 1;
+    };
     if units < 0 {
-        f.write_str("-")?;
+        push(b'-');
     }
-    write!(f, "{whole}")?;
-    if fraction == 0 {
-        return Ok(());
+    digits[scale..len].iter().rev().for_each(|&d| push(d));
+    if zeros < scale {
+        push(b'.');
+        digits[zeros..scale].iter().rev().for_each(|&d| push(d));
     }
-    let mut width = scale as usize;
-    while fraction % 10 == 0 {
-        fraction /= 10;
-        width -= 1;
-    }
-    write!(f, ".{fraction:0width$}")
+    f.write_str(std::str::from_utf8(&text[..at]).map_err(|_| fmt::Error)?)
 }
 
 impl fmt::Display for Decimal {
@@ -310,5 +333,29 @@ mod tests {
         assert_eq!(Decimal::from_units(0).to_string(), "0");
         assert_eq!(Decimal::from_units(i64::MIN).to_string(), "-92233720368.54775808");
         assert_eq!(Notional::from_units(15).to_string(), "0.0000000000000015");
+        assert_eq!(Notional::from_units(i128::MIN).to_string(), "-17014118346046923173168.7303715884105728");
+        assert_eq!(Notional::from_units(-20_000_000_000_000_000).to_string(), "-2");
+    }
+
+    /// The digit-by-digit writer against the arithmetic definition, over values that fit in 64
+    /// bits and values that do not, at the scales the contract uses.
+    #[test]
+    fn display_agrees_with_the_arithmetic_definition() {
+        fn reference(units: i128, scale: u32) -> String {
+            let one = 10u128.pow(scale);
+            let (whole, fraction) = (units.unsigned_abs() / one, units.unsigned_abs() % one);
+            let sign = if units < 0 { "-" } else { "" };
+            let fraction = format!("{fraction:0width$}", width = scale as usize);
+            let fraction = fraction.trim_end_matches('0');
+            if fraction.is_empty() { format!("{sign}{whole}") } else { format!("{sign}{whole}.{fraction}") }
+        }
+        let mut value: i128 = 1;
+        for step in 0..2_000i128 {
+            value = value.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407 + step);
+            for units in [value, value >> 64, value >> 100, (value >> 64) / 1_000 * 1_000, -(value >> 90)] {
+                assert_eq!(Decimal::from_units(units as i64).to_string(), reference(i128::from(units as i64), SCALE));
+                assert_eq!(Notional::from_units(units).to_string(), reference(units, 16));
+            }
+        }
     }
 }
