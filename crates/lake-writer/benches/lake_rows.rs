@@ -11,60 +11,34 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lake_writer::batch::Batch;
 use object_store::memory::InMemory;
+use rdkafka::Timestamp;
+use rdkafka::message::OwnedMessage;
 use serde::de::IgnoredAny;
-use tickflow_core::contract::DeadLetter;
 use tickflow_core::contract::topics::{ENRICHED_TRADES, REALTIME_METRICS};
 use tickflow_core::processor::{ProcessorConfig, StreamProcessor};
 use tickflow_core::reference::ReferenceData;
 use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket};
-use tickflow_kafka::KafkaRecord;
-use tickflow_kafka::headers::{Provenance, RecordKind};
+use tickflow_kafka::{KafkaRecord, OwnedRecord};
 use tickflow_lake::commit::commit_batch;
 
 const TRADES: usize = 120_000;
 
-/// A record as the lake-writer's consumer hands it on.
-struct Stored {
-    offset: i64,
-    key: Vec<u8>,
-    payload: Vec<u8>,
-}
-
-impl KafkaRecord for Stored {
-    fn topic(&self) -> &str {
-        ""
-    }
-    fn partition(&self) -> i32 {
-        0
-    }
-    fn offset(&self) -> i64 {
-        self.offset
-    }
-    fn key(&self) -> &[u8] {
-        &self.key
-    }
-    fn payload(&self) -> &[u8] {
-        &self.payload
-    }
-    fn header(&self, _: &str) -> Option<&[u8]> {
-        None
-    }
-    fn kind(&self) -> RecordKind {
-        RecordKind::Trade
-    }
-    fn provenance(&self) -> Option<Provenance> {
-        None
-    }
-    fn dead_letter(&self) -> Option<DeadLetter> {
-        None
-    }
-    fn timestamp_ms(&self) -> Option<i64> {
-        Some(1_700_000_000_000)
-    }
+/// A record of `topic` as the lake-writer's consumer hands it on.
+fn stored(topic: &str, offset: usize, key: &[u8], payload: Vec<u8>) -> OwnedRecord {
+    let timestamp = Timestamp::CreateTime(1_700_000_000_000);
+    OwnedRecord::from(OwnedMessage::new(
+        Some(payload),
+        Some(key.to_vec()),
+        topic.into(),
+        timestamp,
+        0,
+        offset as i64,
+        None,
+    ))
 }
 
 /// The stream-processor's outputs for `TRADES` synthetic trades: (enriched trades, metrics).
-fn outputs() -> (Vec<Stored>, Vec<Stored>) {
+fn outputs() -> (Vec<OwnedRecord>, Vec<OwnedRecord>) {
     let reference = ReferenceData::bundled().expect("reference data");
     let mut market = SyntheticMarket::new(&reference, SyntheticConfig::default());
     let mut processor = StreamProcessor::new(ProcessorConfig::default(), reference.clone()).expect("config");
@@ -73,18 +47,17 @@ fn outputs() -> (Vec<Stored>, Vec<Stored>) {
         let record = serde_json::to_vec(&market.next_trade()).expect("serializes");
         if let Ok(enriched) = processor.process(&record, &mut emitted) {
             let payload = serde_json::to_vec(&enriched).expect("serializes");
-            let key = enriched.instrument_id.as_bytes().to_vec();
-            trades.push(Stored { offset: trades.len() as i64, key, payload });
+            trades.push(stored(ENRICHED_TRADES, trades.len(), enriched.instrument_id.as_bytes(), payload));
         }
         for metric in emitted.drain(..) {
             let payload = serde_json::to_vec(&metric).expect("serializes");
-            metrics.push(Stored { offset: metrics.len() as i64, key: Vec::new(), payload });
+            metrics.push(stored(REALTIME_METRICS, metrics.len(), b"", payload));
         }
     }
     (trades, metrics)
 }
 
-fn batch(topic: &'static str, records: &[Stored]) -> Batch {
+fn batch(topic: &'static str, records: &[OwnedRecord]) -> Batch {
     let mut batch = Batch::new(topic, 0, None, None);
     for record in records {
         batch.add(record);
@@ -102,7 +75,7 @@ fn per_row(c: &mut Criterion) {
     group.bench_function("parse_only", |b| {
         b.iter(|| {
             for record in trades.iter().chain(&metrics) {
-                let _ = black_box(serde_json::from_slice::<IgnoredAny>(black_box(&record.payload)));
+                let _ = black_box(serde_json::from_slice::<IgnoredAny>(black_box(record.payload())));
             }
         })
     });

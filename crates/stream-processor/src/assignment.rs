@@ -70,6 +70,9 @@ impl AssignmentMetrics {
 /// restart replays them).
 const ACKNOWLEDGE_TIMEOUT: Duration = Duration::from_secs(120);
 
+const FAILED: &str = "a record's processing failed; its partition's state is not saved";
+const UNACKNOWLEDGED: &str = "outputs were not acknowledged; stopping so a restart replays them";
+
 /// A commit under way: the state and position of each partition that had changed when it was
 /// taken, saved once every output sent before `outputs_mark` is acknowledged.
 #[derive(Debug)]
@@ -134,14 +137,14 @@ impl Assignment {
     /// of every partition that changed, with a mark after the outputs sent so far. A crash before
     /// a checkpoint is saved repeats work but loses nothing.
     pub fn commit(&mut self) -> anyhow::Result<Vec<NextOffset>> {
-        anyhow::ensure!(!self.failed, "a record's processing failed; its partition's state is not saved");
+        anyhow::ensure!(!self.failed, FAILED);
         let started = Instant::now();
         let mut offsets = Vec::new();
         if let Some(checkpoint) = self.pending.take() {
             self.setup
                 .producer
                 .wait_acknowledged_before(checkpoint.outputs_mark, ACKNOWLEDGE_TIMEOUT)
-                .context("outputs were not acknowledged; stopping so a restart replays them")?;
+                .context(UNACKNOWLEDGED)?;
             self.own.commit_outputs.observe(started.elapsed().as_secs_f64());
             offsets = self.save(checkpoint.snapshots)?;
         }
@@ -165,12 +168,9 @@ impl Assignment {
     /// changed (and the pending checkpoint, which is now complete), and returns their offsets: a
     /// crash anywhere in between repeats work but loses nothing.
     fn finish(&mut self, chosen: impl Fn(i32) -> bool) -> anyhow::Result<Vec<NextOffset>> {
-        anyhow::ensure!(!self.failed, "a record's processing failed; its partition's state is not saved");
+        anyhow::ensure!(!self.failed, FAILED);
         let started = Instant::now();
-        self.setup
-            .producer
-            .flush(ACKNOWLEDGE_TIMEOUT)
-            .context("outputs were not acknowledged; stopping so a restart replays them")?;
+        self.setup.producer.flush(ACKNOWLEDGE_TIMEOUT).context(UNACKNOWLEDGED)?;
         self.own.commit_outputs.observe(started.elapsed().as_secs_f64());
         let newer = self.checkpoint(chosen).map(|c| c.snapshots).unwrap_or_default();
         let mut snapshots = self.pending.take().map(|c| c.snapshots).unwrap_or_default();

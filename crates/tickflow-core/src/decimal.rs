@@ -206,24 +206,18 @@ fn parse_exponent(text: &[u8]) -> Result<i64, DecimalError> {
 fn write_scaled(f: &mut fmt::Formatter<'_>, units: i128, scale: u32) -> fmt::Result {
     const MAX: usize = 80; // 39 digits of an i128, or `scale` + 1 when that is more
     let scale = (scale as usize).min(MAX - 2);
-    // Digits of the magnitude, least significant first, at least `scale + 1` of them.
+    const CHUNK: u128 = 10_000_000_000_000_000_000; // 10^19, below u64::MAX
+    // Digits of the magnitude, least significant first, at least `scale + 1` of them: 19 at a
+    // time while it does not fit in 64 bits, then the rest.
     let mut digits = [b'0'; MAX];
     let mut len = 0;
-    let magnitude = units.unsigned_abs();
-    if let Ok(mut rest) = u64::try_from(magnitude) {
-        while rest > 0 {
-            digits[len] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            len += 1;
-        }
-    } else {
-        let mut rest = magnitude;
-        while rest > 0 {
-            digits[len] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            len += 1;
-        }
+    let mut magnitude = units.unsigned_abs();
+    while magnitude > u128::from(u64::MAX) {
+        put_digits(&mut digits[len..], (magnitude % CHUNK) as u64);
+        magnitude /= CHUNK;
+        len += 19;
     }
+    len += put_digits(&mut digits[len..], magnitude as u64);
     let len = len.max(scale + 1);
     let zeros = digits[..scale].iter().take_while(|&&d| d == b'0').count();
     let mut text = [0u8; MAX + 2];
@@ -241,6 +235,18 @@ fn write_scaled(f: &mut fmt::Formatter<'_>, units: i128, scale: u32) -> fmt::Res
         digits[zeros..scale].iter().rev().for_each(|&d| push(d));
     }
     f.write_str(std::str::from_utf8(&text[..at]).map_err(|_| fmt::Error)?)
+}
+
+/// Writes the digits of `value` into `digits`, least significant first; returns how many (none
+/// for zero).
+fn put_digits(digits: &mut [u8], mut value: u64) -> usize {
+    let mut len = 0;
+    while value > 0 {
+        digits[len] = b'0' + (value % 10) as u8;
+        value /= 10;
+        len += 1;
+    }
+    len
 }
 
 impl fmt::Display for Decimal {
