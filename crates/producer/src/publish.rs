@@ -132,8 +132,7 @@ impl Publisher {
                     match trade {
                         Ok(trade) => {
                             self.buffer.clear();
-                            serde_json::to_writer(&mut self.buffer, &trade)
-                                .map_err(|cause| PublishError::Encode { what: "trade", cause })?;
+                            trade.write_json(&mut self.buffer);
                             let key = trade.instrument_id.as_bytes();
                             self.producer.send(
                                 Outgoing { topic: RAW_TRADES, partition: None, key, payload: &self.buffer },
@@ -144,7 +143,13 @@ impl Publisher {
                             let latest = progress.map_or(trade.event_time_us, |(t, _)| t.max(trade.event_time_us));
                             *progress = Some((latest, Instant::now()));
                         }
-                        Err(rejection) => self.dead_letter(frame.venue, frame.text.as_bytes(), rejection)?,
+                        Err(rejection) => dead_letter(
+                            &mut self.producer,
+                            &self.metrics,
+                            frame.venue,
+                            frame.text.as_bytes(),
+                            rejection,
+                        )?,
                     }
                 }
             }
@@ -160,20 +165,7 @@ impl Publisher {
     }
 
     fn dead_letter(&mut self, venue: Venue, original: &[u8], rejection: Rejection) -> Result<(), PublishError> {
-        self.metrics.rejection("producer", rejection.reason.as_str()).inc();
-        let letter = DeadLetter {
-            reason: rejection.reason,
-            detail: rejection.detail.to_owned(),
-            stage: Stage::Producer,
-            source_topic: format!("feed:{}", venue.as_str()),
-            source_partition: -1,
-            source_offset: -1,
-            rejected_at_us: now_us(),
-            original_bytes: Vec::new(),
-        };
-        let key = venue.as_str().as_bytes();
-        let record = Outgoing { topic: DEAD_LETTERS, partition: None, key, payload: original };
-        Ok(self.producer.send(record, Some(OutputHeaders::dead_letter(&letter)))?)
+        dead_letter(&mut self.producer, &self.metrics, venue, original, rejection)
     }
 
     /// While a venue's feed is quiet and not held, lets its event time pass at the wall
@@ -214,4 +206,28 @@ impl Publisher {
     pub fn flush(&self, timeout: Duration) -> Result<u64, KafkaError> {
         self.producer.flush(timeout)
     }
+}
+
+/// Sends `original`, refused for `rejection`, to `dead_letters` with the reason in its headers.
+fn dead_letter(
+    producer: &mut OutputProducer,
+    metrics: &ServiceMetrics,
+    venue: Venue,
+    original: &[u8],
+    rejection: Rejection,
+) -> Result<(), PublishError> {
+    metrics.rejection("producer", rejection.reason.as_str()).inc();
+    let letter = DeadLetter {
+        reason: rejection.reason,
+        detail: rejection.detail.to_owned(),
+        stage: Stage::Producer,
+        source_topic: format!("feed:{}", venue.as_str()),
+        source_partition: -1,
+        source_offset: -1,
+        rejected_at_us: now_us(),
+        original_bytes: Vec::new(),
+    };
+    let key = venue.as_str().as_bytes();
+    let record = Outgoing { topic: DEAD_LETTERS, partition: None, key, payload: original };
+    Ok(producer.send(record, Some(OutputHeaders::dead_letter(&letter)))?)
 }

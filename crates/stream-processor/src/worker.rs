@@ -292,17 +292,13 @@ impl PartitionWorker {
                 sink.counters.receive_to_enriched.observe(seconds(sink.now_us - enriched.receive_time_us));
                 let mut encoded = std::mem::take(&mut self.encoded);
                 encoded.clear();
-                let sent = match serde_json::to_writer(&mut encoded, &enriched) {
-                    Ok(()) => {
-                        let record = OutputRecord {
-                            key: enriched.instrument_id.as_bytes(),
-                            payload: &encoded,
-                            headers: OutputHeaders::new(),
-                        };
-                        self.send(Output::Enriched, record, sink)
-                    }
-                    Err(cause) => Err(ProcessorError::Encode { what: "enriched trade", cause }),
+                enriched.write_json(&mut encoded);
+                let record = OutputRecord {
+                    key: enriched.instrument_id.as_bytes(),
+                    payload: &encoded,
+                    headers: OutputHeaders::new(),
                 };
+                let sent = self.send(Output::Enriched, record, sink);
                 self.encoded = encoded;
                 sent
             }

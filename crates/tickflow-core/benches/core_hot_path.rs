@@ -73,7 +73,7 @@ fn hot_path(c: &mut Criterion) {
                 for record in &input.records {
                     if let Ok(enriched) = processor.process(black_box(record), &mut metrics) {
                         buffer.clear();
-                        serde_json::to_writer(&mut buffer, &enriched).expect("encodes");
+                        enriched.write_json(&mut buffer);
                     }
                     for metric in metrics.drain(..) {
                         buffer.clear();

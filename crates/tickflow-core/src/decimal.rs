@@ -203,7 +203,7 @@ fn parse_exponent(text: &[u8]) -> Result<i64, DecimalError> {
 /// Writes `units * 10^-scale` in plain notation with trailing fractional zeros removed. On the
 /// encoding hot path of every service: the digits are made in one pass (in 64-bit arithmetic
 /// whenever the value fits) and written at once.
-fn write_scaled(f: &mut fmt::Formatter<'_>, units: i128, scale: u32) -> fmt::Result {
+pub(crate) fn write_scaled(f: &mut impl fmt::Write, units: i128, scale: u32) -> fmt::Result {
     const MAX: usize = 80; // 39 digits of an i128, or `scale` + 1 when that is more
     let scale = (scale as usize).min(MAX - 2);
     const CHUNK: u128 = 10_000_000_000_000_000_000; // 10^19, below u64::MAX

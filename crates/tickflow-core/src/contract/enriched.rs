@@ -6,7 +6,8 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::trade::{Side, Trade, Venue};
+use super::json::JsonObject;
+use super::trade::{Side, Trade, Venue, write_trade_fields};
 use crate::decimal::{Decimal, Notional};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -75,6 +76,44 @@ pub struct Enrichment {
     pub price_change: Option<Decimal>,
     pub price_change_bps: Option<f64>,
     pub is_late: bool,
+}
+
+impl AssetClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssetClass::Equity => "equity",
+            AssetClass::Crypto => "crypto",
+        }
+    }
+}
+
+impl Session {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Session::Regular => "regular",
+            Session::Extended => "extended",
+            Session::Closed => "closed",
+            Session::Continuous => "continuous",
+        }
+    }
+}
+
+impl EnrichedTrade<'_> {
+    /// Appends the `enriched_trades` record of this trade to `out`: the bytes `serde_json`
+    /// makes of it, written directly.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let mut object = JsonObject::begin(out);
+        write_trade_fields!(object, self);
+        object.str("asset_class", self.asset_class.as_str());
+        object.str("exchange", &self.exchange);
+        object.str("quote_currency", &self.quote_currency);
+        object.str("session", self.session.as_str());
+        object.wide("trade_value", self.trade_value);
+        object.opt_decimal("price_change", self.price_change);
+        object.opt_f64("price_change_bps", self.price_change_bps);
+        object.bool("is_late", self.is_late);
+        object.end();
+    }
 }
 
 impl<'a> EnrichedTrade<'a> {

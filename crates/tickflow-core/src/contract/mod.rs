@@ -5,6 +5,7 @@
 pub mod dead_letter;
 pub mod enriched;
 pub mod gap;
+pub mod json;
 pub mod metric;
 pub mod schema;
 pub mod topics;

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+use super::json::JsonObject;
 use crate::decimal::Decimal;
 
 /// The venue a trade was reported by.
@@ -82,7 +83,45 @@ impl Watermark {
     }
 }
 
+/// Writes the trade contract's fields of `$trade` (a [`Trade`], or an enriched trade, which
+/// carries them first under the same names) into the [`JsonObject`] `$object`, in order.
+macro_rules! write_trade_fields {
+    ($object:expr, $trade:expr) => {
+        $object.str("trade_key", &$trade.trade_key);
+        $object.str("venue", $trade.venue.as_str());
+        $object.str("venue_symbol", &$trade.venue_symbol);
+        $object.str("instrument_id", &$trade.instrument_id);
+        $object.opt_str("trade_id", $trade.trade_id.as_deref());
+        $object.decimal("price", $trade.price);
+        $object.decimal("size", $trade.size);
+        $object.str("side", $trade.side.as_str());
+        $object.str_array("conditions", $trade.conditions.iter().map(|c| c.as_ref()));
+        $object.bool("price_only", $trade.price_only);
+        $object.i64("event_time_us", $trade.event_time_us);
+        $object.i64("receive_time_us", $trade.receive_time_us);
+    };
+}
+pub(crate) use write_trade_fields;
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+            Side::Unknown => "unknown",
+        }
+    }
+}
+
 impl Trade<'_> {
+    /// Appends the `raw_trades` record of this trade to `out`: the bytes `serde_json` makes of
+    /// it, written directly.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let mut object = JsonObject::begin(out);
+        write_trade_fields!(object, self);
+        object.end();
+    }
+
     /// A copy that owns all its text, free of the input buffer's lifetime.
     pub fn into_owned(self) -> Trade<'static> {
         Trade {

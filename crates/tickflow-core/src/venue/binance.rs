@@ -5,7 +5,6 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use super::{NormalizeContext, VenueFrame, millis_to_micros, schema_error};
 use crate::contract::{Rejection, Side, Trade, Venue};
@@ -13,9 +12,9 @@ use crate::validate::{Text, json_rejection, parse_price, parse_size};
 
 #[derive(Deserialize)]
 struct Message<'a> {
-    /// The payload of a combined-stream wrapper.
+    /// The payload of a combined-stream wrapper, read in the same pass as the wrapper.
     #[serde(borrow)]
-    data: Option<&'a RawValue>,
+    data: Option<Box<Message<'a>>>,
     #[serde(rename = "e", borrow)]
     event: Option<Text<'a>>,
     #[serde(borrow)]
@@ -28,7 +27,8 @@ struct Message<'a> {
     #[serde(rename = "T")]
     trade_time_ms: Option<i64>,
     m: Option<bool>,
-    id: Option<serde_json::Value>,
+    /// A request's answer (`{"result":null,"id":1}`): only whether it is there matters.
+    id: Option<serde::de::IgnoredAny>,
     error: Option<ErrorBody>,
 }
 
@@ -38,16 +38,14 @@ struct ErrorBody {
     msg: String,
 }
 
-pub fn normalize_binance<'a>(frame: &'a [u8], context: &NormalizeContext<'_>) -> Result<VenueFrame<'a>, Rejection> {
+pub fn normalize_binance<'a>(frame: &'a [u8], context: &NormalizeContext<'a>) -> Result<VenueFrame<'a>, Rejection> {
     let message: Message<'a> = serde_json::from_slice(frame).map_err(|_| json_rejection(frame))?;
     classify(message, context)
 }
 
-fn classify<'a>(message: Message<'a>, context: &NormalizeContext<'_>) -> Result<VenueFrame<'a>, Rejection> {
+fn classify<'a>(message: Message<'a>, context: &NormalizeContext<'a>) -> Result<VenueFrame<'a>, Rejection> {
     if let Some(inner) = message.data {
-        let inner: Message<'a> =
-            serde_json::from_str(inner.get()).map_err(|_| json_rejection(inner.get().as_bytes()))?;
-        return classify(inner, context);
+        return classify(*inner, context);
     }
     if let Some(error) = message.error {
         return Ok(VenueFrame::VenueError { message: error.msg });
@@ -62,7 +60,7 @@ fn classify<'a>(message: Message<'a>, context: &NormalizeContext<'_>) -> Result<
     })
 }
 
-fn normalize_trade<'a>(message: Message<'a>, context: &NormalizeContext<'_>) -> Result<Trade<'a>, Rejection> {
+fn normalize_trade<'a>(message: Message<'a>, context: &NormalizeContext<'a>) -> Result<Trade<'a>, Rejection> {
     let (Some(symbol), Some(trade_id), Some(price), Some(size), Some(trade_time_ms)) =
         (message.s, message.t, message.p, message.q, message.trade_time_ms)
     else {
@@ -110,8 +108,7 @@ pub enum BinanceEvent<'a> {
 pub fn binance_event(frame: &[u8]) -> BinanceEvent<'_> {
     let Ok(mut message) = serde_json::from_slice::<Message<'_>>(frame) else { return BinanceEvent::Other };
     if let Some(inner) = message.data {
-        let Ok(inner) = serde_json::from_str(inner.get()) else { return BinanceEvent::Other };
-        message = inner;
+        message = *inner;
     }
     match (message.event.as_ref().map(|e| e.0.as_ref()), message.s, message.t) {
         (Some("trade"), Some(symbol), Some(id)) => BinanceEvent::Trade {

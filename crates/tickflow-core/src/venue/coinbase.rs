@@ -75,7 +75,7 @@ struct CoinbaseTrade<'a> {
     time: Text<'a>,
 }
 
-pub fn normalize_coinbase<'a>(frame: &'a [u8], context: &NormalizeContext<'_>) -> Result<VenueFrame<'a>, Rejection> {
+pub fn normalize_coinbase<'a>(frame: &'a [u8], context: &NormalizeContext<'a>) -> Result<VenueFrame<'a>, Rejection> {
     let message: Message<'a> = serde_json::from_slice(frame).map_err(|_| json_rejection(frame))?;
     if message.kind.as_ref().is_some_and(|k| k.0 == "error") {
         return Ok(VenueFrame::VenueError { message: message.message.unwrap_or_default() });
@@ -93,7 +93,7 @@ pub fn normalize_coinbase<'a>(frame: &'a [u8], context: &NormalizeContext<'_>) -
     })
 }
 
-fn normalize_trade<'a>(raw: &'a RawValue, context: &NormalizeContext<'_>) -> Result<Trade<'a>, Rejection> {
+fn normalize_trade<'a>(raw: &'a RawValue, context: &NormalizeContext<'a>) -> Result<Trade<'a>, Rejection> {
     let trade: CoinbaseTrade<'a> = serde_json::from_str(raw.get()).map_err(|_| json_rejection(raw.get().as_bytes()))?;
     if trade.product_id.0.is_empty() || trade.trade_id.0.is_empty() {
         return Err(schema_error("product_id and trade_id must not be empty"));

@@ -37,7 +37,7 @@ struct FinnhubTrade<'a> {
     c: Option<Vec<Text<'a>>>,
 }
 
-pub fn normalize_finnhub<'a>(bytes: &'a [u8], context: &NormalizeContext<'_>) -> Result<VenueFrame<'a>, Rejection> {
+pub fn normalize_finnhub<'a>(bytes: &'a [u8], context: &NormalizeContext<'a>) -> Result<VenueFrame<'a>, Rejection> {
     let frame: Frame<'a> = serde_json::from_slice(bytes).map_err(|_| json_rejection(bytes))?;
     let kind = frame.kind.as_ref().map(|k| k.0.as_ref());
     Ok(match kind {
@@ -61,7 +61,7 @@ pub fn normalize_finnhub<'a>(bytes: &'a [u8], context: &NormalizeContext<'_>) ->
 fn normalize_trade<'a>(
     raw: &'a RawValue,
     place: (u64, u64),
-    context: &NormalizeContext<'_>,
+    context: &NormalizeContext<'a>,
 ) -> Result<Trade<'a>, Rejection> {
     let trade: FinnhubTrade<'a> = serde_json::from_str(raw.get()).map_err(|_| json_rejection(raw.get().as_bytes()))?;
     if trade.s.0.is_empty() {

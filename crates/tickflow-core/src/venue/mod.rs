@@ -51,7 +51,7 @@ pub struct NormalizeContext<'r> {
 pub fn normalize<'a>(
     venue: Venue,
     frame: &'a [u8],
-    context: &NormalizeContext<'_>,
+    context: &NormalizeContext<'a>,
 ) -> Result<VenueFrame<'a>, Rejection> {
     if frame.len() > context.rules.max_message_bytes {
         return Err(TOO_LARGE);
@@ -63,12 +63,13 @@ pub fn normalize<'a>(
     }
 }
 
-impl NormalizeContext<'_> {
-    /// The unified instrument id of a venue symbol, or `unknown_symbol`.
-    fn instrument_id(&self, venue: Venue, venue_symbol: &str) -> Result<Cow<'static, str>, Rejection> {
+impl<'r> NormalizeContext<'r> {
+    /// The unified instrument id of a venue symbol (borrowed from the reference data), or
+    /// `unknown_symbol`.
+    fn instrument_id(&self, venue: Venue, venue_symbol: &str) -> Result<Cow<'r, str>, Rejection> {
         self.reference
             .by_venue_symbol(venue, venue_symbol)
-            .map(|instrument| Cow::Owned(instrument.id.to_string()))
+            .map(|instrument| Cow::Borrowed(instrument.id.as_str()))
             .ok_or(Rejection::new(RejectReason::UnknownSymbol, "venue symbol is not in the reference data"))
     }
 

@@ -6,6 +6,7 @@ mod decimal_property;
 mod dependencies;
 mod docs;
 mod fuzz;
+mod json_writer;
 mod oracle;
 mod support;
 mod venues;

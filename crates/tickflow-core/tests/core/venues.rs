@@ -9,9 +9,10 @@ use crate::support::reference;
 const RECEIVED: i64 = 1_672_515_782_200_000;
 
 fn frame(venue: Venue, text: &str) -> Result<VenueFrame<'static>, RejectReason> {
-    let reference = reference();
-    let rules = ValidationRules { max_past_skew_us: i64::MAX / 4, ..ValidationRules::default() };
-    let context = NormalizeContext { reference: &reference, rules: &rules, receive_time_us: RECEIVED };
+    // Leaked, as the trades borrow from them for the rest of the test.
+    let reference = Box::leak(Box::new(reference()));
+    let rules = Box::leak(Box::new(ValidationRules { max_past_skew_us: i64::MAX / 4, ..ValidationRules::default() }));
+    let context = NormalizeContext { reference, rules, receive_time_us: RECEIVED };
     let bytes: &'static [u8] = Box::leak(text.as_bytes().to_vec().into_boxed_slice());
     normalize(venue, bytes, &context).map_err(|r| r.reason)
 }
