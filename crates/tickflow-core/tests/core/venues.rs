@@ -1,6 +1,9 @@
 //! Venue frames, in the shapes the venues really send, normalized into trades.
 
+use std::sync::OnceLock;
+
 use tickflow_core::contract::{RejectReason, Side, Trade, Venue};
+use tickflow_core::reference::ReferenceData;
 use tickflow_core::validate::ValidationRules;
 use tickflow_core::venue::{NormalizeContext, VenueFrame, normalize};
 
@@ -8,11 +11,20 @@ use crate::support::reference;
 
 const RECEIVED: i64 = 1_672_515_782_200_000;
 
+/// The reference data and rules every frame here is normalized with, made once: the trades
+/// borrow from them for the rest of the test.
+fn context() -> NormalizeContext<'static> {
+    static REFERENCE: OnceLock<ReferenceData> = OnceLock::new();
+    static RULES: OnceLock<ValidationRules> = OnceLock::new();
+    NormalizeContext {
+        reference: REFERENCE.get_or_init(reference),
+        rules: RULES.get_or_init(|| ValidationRules { max_past_skew_us: i64::MAX / 4, ..ValidationRules::default() }),
+        receive_time_us: RECEIVED,
+    }
+}
+
 fn frame(venue: Venue, text: &str) -> Result<VenueFrame<'static>, RejectReason> {
-    // Leaked, as the trades borrow from them for the rest of the test.
-    let reference = Box::leak(Box::new(reference()));
-    let rules = Box::leak(Box::new(ValidationRules { max_past_skew_us: i64::MAX / 4, ..ValidationRules::default() }));
-    let context = NormalizeContext { reference, rules, receive_time_us: RECEIVED };
+    let context = context();
     let bytes: &'static [u8] = Box::leak(text.as_bytes().to_vec().into_boxed_slice());
     normalize(venue, bytes, &context).map_err(|r| r.reason)
 }
