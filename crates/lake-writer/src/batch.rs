@@ -159,7 +159,9 @@ fn route<'a>(topic: &str, record: &'a impl KafkaRecord) -> Result<Route<'a>, Rej
         let line = serde_json::to_vec(&letter).map_err(|_| NO_HEADERS)?;
         return Ok(Route { table: LakeTable::DEAD_LETTERS, time_us: letter.rejected_at_us, symbol, line: line.into() });
     }
-    let locator: Locator<'_> = serde_json::from_slice(payload).map_err(|_| json_rejection(payload))?;
+    // One UTF-8 check of the whole record, then serde_json reads its strings unchecked.
+    let text = std::str::from_utf8(payload).map_err(|_| json_rejection(payload))?;
+    let locator: Locator<'_> = serde_json::from_str(text).map_err(|_| json_rejection(payload))?;
     let symbol = locator.instrument_id.filter(|id| !id.is_empty()).ok_or(NO_INSTRUMENT)?;
     let (table, time) = match (topic, locator.metric) {
         (ENRICHED_TRADES, _) => (LakeTable::TRADES, locator.event_time_us),

@@ -1,21 +1,22 @@
-//! JSON records to Parquet, schema-driven: arrow-json decodes the records against the Arrow
-//! schema derived from the contract, so a record that does not match the contract fails here
-//! rather than landing in the lake. Each file's key-value metadata names the Kafka records it
+//! JSON records to Parquet, schema-driven: the records are decoded against the contract
+//! ([`crate::decode`]), so a record that does not match the contract fails here rather than
+//! landing in the lake. Each file's key-value metadata names the Kafka records it
 //! holds, which is how a retried write recognises its own earlier attempt.
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BinaryArray, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::Schema;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::{KeyValue, ParquetMetaDataReader};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
-use crate::schema::{LakeTable, arrow_schema};
+use crate::decode::{DecodeError, decode_lines};
+use crate::schema::{LakeTable, arrow_field};
 
 /// Which Kafka records a file holds, and the batch it was written in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,77 +69,47 @@ pub enum EncodeError {
     #[error("the {table} contract has no schema: {cause}")]
     Schema { table: &'static str, cause: tickflow_core::contract::schema::SchemaError },
     #[error("records do not match the {table} contract: {cause}")]
-    Records { table: &'static str, cause: arrow_schema::ArrowError },
-    #[error("a {table} column holds text that is not base64")]
-    Base64 { table: &'static str },
+    Records { table: &'static str, cause: DecodeError },
     #[error("writing Parquet for {table}: {cause}")]
     Parquet { table: &'static str, cause: parquet::errors::ParquetError },
 }
 
-/// Encodes newline-separated JSON records of `table` as one zstd Parquet file.
+/// Encodes newline-separated JSON records of `table` as one zstd Parquet file (columns of a
+/// single text value left uncompressed).
 pub fn encode_records(table: LakeTable, json_lines: &[u8], metadata: &FileMetadata) -> Result<Bytes, EncodeError> {
     let name = table.name;
-    let schema = arrow_schema(table.contract).map_err(|cause| EncodeError::Schema { table: name, cause })?;
-    let batch = decode(&schema, json_lines).map_err(|cause| EncodeError::Records { table: name, cause })?;
-    let batch = binary_from_base64(batch, &schema).ok_or(EncodeError::Base64 { table: name })?;
-    let properties = WriterProperties::builder()
+    let columns = table.contract.columns().map_err(|cause| EncodeError::Schema { table: name, cause })?;
+    let schema = Arc::new(Schema::new(columns.iter().map(arrow_field).collect::<Vec<_>>()));
+    let batch = decode_lines(&columns, Arc::clone(&schema), json_lines)
+        .map_err(|cause| EncodeError::Records { table: name, cause })?;
+    let mut properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_key_value_metadata(Some(metadata.key_values()))
-        .build();
+        .set_key_value_metadata(Some(metadata.key_values()));
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if is_one_text_value(column) {
+            properties =
+                properties.set_column_compression(ColumnPath::from(field.name().as_str()), Compression::UNCOMPRESSED);
+        }
+    }
+    let properties = properties.build();
     let parquet = |cause| EncodeError::Parquet { table: name, cause };
-    let mut writer = ArrowWriter::try_new(Vec::new(), Arc::new(schema), Some(properties)).map_err(parquet)?;
+    let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(properties)).map_err(parquet)?;
     writer.write(&batch).map_err(parquet)?;
     Ok(Bytes::from(writer.into_inner().map_err(parquet)?))
 }
 
-/// Decodes JSON lines; binary columns (base64 in JSON) are read as text first.
-fn decode(schema: &Schema, json_lines: &[u8]) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let as_text: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            if f.data_type() == &DataType::Binary {
-                f.as_ref().clone().with_data_type(DataType::Utf8)
-            } else {
-                f.as_ref().clone()
-            }
-        })
-        .collect();
-    let text_schema = Arc::new(Schema::new(as_text));
-    // One batch for the whole file: at most one record per line.
-    let lines = json_lines.iter().filter(|&&b| b == b'\n').count() + 1;
-    let mut decoder = arrow_json::ReaderBuilder::new(text_schema.clone())
-        .with_strict_mode(true)
-        .with_batch_size(lines)
-        .build_decoder()?;
-    let mut rest = json_lines;
-    while !rest.is_empty() {
-        let used = decoder.decode(rest)?;
-        if used == 0 {
-            break;
-        }
-        rest = &rest[used..];
+/// A text column with one value in every row (in a file of one instrument: its venue, exchange,
+/// currency and the like). Its dictionary holds that value once and its pages are a few bytes of
+/// run lengths; zstd cannot shrink them (it made them larger), and each compressed column costs
+/// a compression context whose creation is a large part of writing a small file.
+fn is_one_text_value(column: &ArrayRef) -> bool {
+    let Some(text) = column.as_string_opt::<i32>() else {
+        return false;
+    };
+    if text.null_count() > 0 {
+        return text.null_count() == text.len();
     }
-    Ok(decoder.flush()?.unwrap_or_else(|| RecordBatch::new_empty(text_schema)))
-}
-
-fn binary_from_base64(batch: RecordBatch, schema: &Schema) -> Option<RecordBatch> {
-    let columns: Option<Vec<ArrayRef>> = batch
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(column, field)| {
-            if field.data_type() != &DataType::Binary {
-                return Some(Arc::clone(column));
-            }
-            let text = column.as_any().downcast_ref::<StringArray>()?;
-            let decoded: Option<Vec<Option<Vec<u8>>>> =
-                text.iter().map(|v| v.map(|s| STANDARD.decode(s).ok()).map_or(Some(None), |d| d.map(Some))).collect();
-            let array: ArrayRef = Arc::new(BinaryArray::from_iter(decoded?));
-            Some(array)
-        })
-        .collect();
-    RecordBatch::try_new(Arc::new(schema.clone()), columns?).ok()
+    text.len() > 0 && text.iter().all(|value| value == Some(text.value(0)))
 }
 
 /// The metadata of a Parquet file written by [`encode_records`]; `None` if it has none.

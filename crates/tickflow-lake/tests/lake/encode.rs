@@ -92,3 +92,24 @@ fn dead_letters_keep_their_original_bytes() {
     let bytes = batch.column_by_name("original_bytes").expect("column").as_binary::<i32>();
     assert_eq!(bytes.value(0), letter.original_bytes.as_slice());
 }
+
+#[test]
+fn text_columns_of_one_value_are_left_uncompressed_and_the_rest_is_zstd() {
+    let (lines, values) = enriched_lines(300);
+    let one_instrument: Vec<u8> = lines
+        .split(|&b| b == b'\n')
+        .zip(&values)
+        .filter(|(_, value)| value["instrument_id"] == values[0]["instrument_id"])
+        .flat_map(|(line, _)| line.iter().copied().chain([b'\n']))
+        .collect();
+    let rows = one_instrument.iter().filter(|&&b| b == b'\n').count() as u64;
+    let file = encode_records(LakeTable::TRADES, &one_instrument, &metadata(rows)).expect("encodes");
+    let parquet = parquet::file::metadata::ParquetMetaDataReader::new().parse_and_finish(&file).expect("footer");
+    let group = parquet.row_group(0);
+    let codec =
+        |name: &str| group.columns().iter().find(|c| c.column_path().string() == name).expect("column").compression();
+    assert_eq!(codec("venue"), parquet::basic::Compression::UNCOMPRESSED);
+    assert_eq!(codec("exchange"), parquet::basic::Compression::UNCOMPRESSED);
+    assert!(matches!(codec("trade_key"), parquet::basic::Compression::ZSTD(_)));
+    assert!(matches!(codec("price"), parquet::basic::Compression::ZSTD(_)));
+}

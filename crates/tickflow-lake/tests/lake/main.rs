@@ -1,5 +1,6 @@
 //! The lake crate's integration tests, one binary.
 
+mod decode;
 mod encode;
 mod schema;
 mod store;
