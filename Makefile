@@ -26,9 +26,9 @@ test:
 test-fast:
 	bash scripts/test-fast.sh
 
-# The core's, the producer's and the lake-writer's criterion benchmarks (figures in BENCHMARKS.md).
+# The core's, the producer's, the lake's decoder's and the lake-writer's criterion benchmarks (figures in BENCHMARKS.md).
 bench:
-	bash -c 'source scripts/env.sh && cargo bench -p tickflow-core --bench core_hot_path && cargo bench -p producer --bench producer_frames && cargo bench -p lake-writer --bench lake_rows'
+	bash -c 'source scripts/env.sh && cargo bench -p tickflow-core --bench core_hot_path && cargo bench -p producer --bench producer_frames && cargo bench -p tickflow-lake --bench decode && cargo bench -p lake-writer --bench lake_rows'
 
 # The whole pipeline on a local Apache Kafka: throughput, latency, CPU, RSS (figures in BENCHMARKS.md).
 bench-pipeline:
