@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use tickflow_core::contract::topics::{DEAD_LETTERS, ENRICHED_TRADES, REALTIME_METRICS};
 use tickflow_core::contract::{DeadLetter, MetricKind, RejectReason, Rejection, Stage};
-use tickflow_core::validate::json_rejection;
+use tickflow_core::validate::{from_json, json_rejection};
 use tickflow_kafka::KafkaRecord;
 use tickflow_lake::LakeTable;
 use tickflow_lake::commit::{FileRecords, LakeBatch};
@@ -159,9 +159,7 @@ fn route<'a>(topic: &str, record: &'a impl KafkaRecord) -> Result<Route<'a>, Rej
         let line = serde_json::to_vec(&letter).map_err(|_| NO_HEADERS)?;
         return Ok(Route { table: LakeTable::DEAD_LETTERS, time_us: letter.rejected_at_us, symbol, line: line.into() });
     }
-    // One UTF-8 check of the whole record, then serde_json reads its strings unchecked.
-    let text = std::str::from_utf8(payload).map_err(|_| json_rejection(payload))?;
-    let locator: Locator<'_> = serde_json::from_str(text).map_err(|_| json_rejection(payload))?;
+    let locator: Locator<'_> = from_json(payload).ok_or_else(|| json_rejection(payload))?;
     let symbol = locator.instrument_id.filter(|id| !id.is_empty()).ok_or(NO_INSTRUMENT)?;
     let (table, time) = match (topic, locator.metric) {
         (ENRICHED_TRADES, _) => (LakeTable::TRADES, locator.event_time_us),

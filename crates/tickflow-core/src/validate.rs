@@ -91,6 +91,13 @@ pub fn parse_trade<'a>(bytes: &'a [u8], rules: &ValidationRules) -> Result<Trade
     Ok(trade)
 }
 
+/// Reads JSON as `serde_json::from_slice` does (the same values, the same refusals: bytes that
+/// are not UTF-8 never form JSON), with one UTF-8 check of the whole text instead of one per
+/// string; `None` for anything that does not deserialize.
+pub fn from_json<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
+    serde_json::from_str(std::str::from_utf8(bytes).ok()?).ok()
+}
+
 /// Classifies bytes that did not deserialize: broken JSON is a `parse_error`, JSON of the wrong
 /// shape a `schema_error`. (serde_json's own error categories cannot tell these apart reliably:
 /// a `null` where an enum belongs is reported as a syntax error.) Runs on the error path only.

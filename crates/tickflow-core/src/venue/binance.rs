@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{NormalizeContext, VenueFrame, millis_to_micros, schema_error};
 use crate::contract::{Rejection, Side, Trade, Venue};
-use crate::validate::{Text, json_rejection, parse_price, parse_size};
+use crate::validate::{Text, from_json, json_rejection, parse_price, parse_size};
 
 #[derive(Deserialize)]
 struct Message<'a> {
@@ -39,7 +39,7 @@ struct ErrorBody {
 }
 
 pub fn normalize_binance<'a>(frame: &'a [u8], context: &NormalizeContext<'a>) -> Result<VenueFrame<'a>, Rejection> {
-    let message: Message<'a> = serde_json::from_slice(frame).map_err(|_| json_rejection(frame))?;
+    let message: Message<'a> = from_json(frame).ok_or_else(|| json_rejection(frame))?;
     classify(message, context)
 }
 
@@ -106,7 +106,7 @@ pub enum BinanceEvent<'a> {
 }
 
 pub fn binance_event(frame: &[u8]) -> BinanceEvent<'_> {
-    let Ok(mut message) = serde_json::from_slice::<Message<'_>>(frame) else { return BinanceEvent::Other };
+    let Some(mut message) = from_json::<Message<'_>>(frame) else { return BinanceEvent::Other };
     if let Some(inner) = message.data {
         message = *inner;
     }

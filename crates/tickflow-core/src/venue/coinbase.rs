@@ -37,7 +37,7 @@ pub fn reported_side(aggressor: Side) -> &'static str {
         Side::Sell | Side::Unknown => "BUY",
     }
 }
-use crate::validate::{Text, json_rejection, parse_price, parse_size};
+use crate::validate::{Text, from_json, json_rejection, parse_price, parse_size};
 
 #[derive(Deserialize)]
 struct Message<'a> {
@@ -76,7 +76,7 @@ struct CoinbaseTrade<'a> {
 }
 
 pub fn normalize_coinbase<'a>(frame: &'a [u8], context: &NormalizeContext<'a>) -> Result<VenueFrame<'a>, Rejection> {
-    let message: Message<'a> = serde_json::from_slice(frame).map_err(|_| json_rejection(frame))?;
+    let message: Message<'a> = from_json(frame).ok_or_else(|| json_rejection(frame))?;
     if message.kind.as_ref().is_some_and(|k| k.0 == "error") {
         return Ok(VenueFrame::VenueError { message: message.message.unwrap_or_default() });
     }

@@ -13,7 +13,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use super::{NormalizeContext, VenueFrame, millis_to_micros, schema_error};
 use crate::contract::{Rejection, Side, Trade, Venue};
-use crate::validate::{Text, json_rejection, parse_price, parse_size};
+use crate::validate::{Text, from_json, json_rejection, parse_price, parse_size};
 
 #[derive(Deserialize)]
 struct Frame<'a> {
@@ -38,7 +38,7 @@ struct FinnhubTrade<'a> {
 }
 
 pub fn normalize_finnhub<'a>(bytes: &'a [u8], context: &NormalizeContext<'a>) -> Result<VenueFrame<'a>, Rejection> {
-    let frame: Frame<'a> = serde_json::from_slice(bytes).map_err(|_| json_rejection(bytes))?;
+    let frame: Frame<'a> = from_json(bytes).ok_or_else(|| json_rejection(bytes))?;
     let kind = frame.kind.as_ref().map(|k| k.0.as_ref());
     Ok(match kind {
         Some("trade") => {
@@ -124,7 +124,7 @@ pub enum FinnhubMessage {
 /// Reads a Finnhub message once: its type, and for a trade frame calls `each(symbol, event time
 /// in µs)` for every trade (what the client tracks to bound what an outage may have lost).
 pub fn finnhub_message(frame: &[u8], mut each: impl FnMut(&str, i64)) -> FinnhubMessage {
-    let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(frame) else { return FinnhubMessage::Unreadable };
+    let Some(envelope) = from_json::<Envelope<'_>>(frame) else { return FinnhubMessage::Unreadable };
     match envelope.kind.as_ref().map(|k| k.0.as_ref()) {
         Some("trade") => {
             for trade in envelope.data.iter().flatten() {

@@ -128,3 +128,22 @@ fn a_trade_id_too_long_for_a_record_is_refused_where_it_enters() {
     let record = serde_json::to_vec(trades[0].as_ref().expect("a normal id is accepted")).expect("serializes");
     assert!(tickflow_core::validate::parse_trade(&record, &rules).is_ok());
 }
+
+proptest! {
+    /// `from_json` (one UTF-8 check, then strings read unchecked) takes and refuses exactly what
+    /// `serde_json::from_slice` does: any bytes, and JSON with one byte replaced by any byte
+    /// (inside or outside strings, ASCII or not).
+    #[test]
+    fn from_json_reads_exactly_what_from_slice_reads(
+        value in json_value(), noise in prop::collection::vec(any::<u8>(), 0..64),
+        at in any::<prop::sample::Index>(), byte in any::<u8>(),
+    ) {
+        let mut text = serde_json::to_vec(&value).expect("JSON");
+        let position = at.index(text.len());
+        text[position] = byte;
+        for input in [&text, &noise] {
+            let ours = tickflow_core::validate::from_json::<Value>(input);
+            prop_assert_eq!(ours, serde_json::from_slice::<Value>(input).ok());
+        }
+    }
+}
