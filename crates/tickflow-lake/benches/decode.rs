@@ -6,14 +6,13 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use arrow_schema::Schema;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tickflow_core::processor::{ProcessorConfig, StreamProcessor};
 use tickflow_core::reference::ReferenceData;
 use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket};
 use tickflow_lake::LakeTable;
 use tickflow_lake::decode::decode_lines;
-use tickflow_lake::schema::arrow_field;
+use tickflow_lake::schema::columns_schema;
 
 const TRADES: usize = 20_000;
 
@@ -36,7 +35,7 @@ fn trade_lines() -> Vec<u8> {
 fn decode(c: &mut Criterion) {
     let lines = trade_lines();
     let columns = LakeTable::TRADES.contract.columns().expect("contract");
-    let schema = Arc::new(Schema::new(columns.iter().map(arrow_field).collect::<Vec<_>>()));
+    let schema = Arc::new(columns_schema(&columns));
     let mut group = c.benchmark_group("decode_trades");
     group.throughput(Throughput::Elements(TRADES as u64));
     group.sample_size(20);
@@ -55,9 +54,8 @@ fn decode(c: &mut Criterion) {
             black_box(decoder.flush().expect("flushes"))
         })
     });
-    group.bench_function("contract_decoder", |b| {
-        b.iter(|| black_box(decode_lines(&columns, Arc::clone(&schema), &lines).expect("decodes")))
-    });
+    group
+        .bench_function("contract_decoder", |b| b.iter(|| black_box(decode_lines(&columns, &lines).expect("decodes"))));
     group.finish();
 }
 

@@ -18,13 +18,13 @@ use arrow_array::builder::{
 use arrow_array::types::Decimal128Type;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_cast::parse::parse_decimal;
-use arrow_schema::{ArrowError, Field, Schema};
+use arrow_schema::{ArrowError, Field};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use tickflow_core::contract::schema::{Column, ColumnType};
 
-use crate::schema::UTC;
+use crate::schema::{UTC, columns_schema};
 
 /// Why records could not be decoded: the line (1-based) and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +38,8 @@ pub enum DecodeError {
 }
 
 /// Decodes newline-separated JSON records of a contract with these `columns` into one batch of
-/// `schema` (the Arrow schema of the same columns, in the same order).
-pub fn decode_lines(columns: &[Column], schema: Arc<Schema>, json_lines: &[u8]) -> Result<RecordBatch, DecodeError> {
+/// their Arrow schema ([`columns_schema`]); blank lines are skipped.
+pub fn decode_lines(columns: &[Column], json_lines: &[u8]) -> Result<RecordBatch, DecodeError> {
     let rows = memchr::memchr_iter(b'\n', json_lines).count() + 1;
     let mut table = Table::new(columns, rows);
     for (index, line) in lines(json_lines).filter(|line| !line.iter().all(u8::is_ascii_whitespace)).enumerate() {
@@ -50,7 +50,7 @@ pub fn decode_lines(columns: &[Column], schema: Arc<Schema>, json_lines: &[u8]) 
         Row(&mut table).deserialize(&mut reader).map_err(record)?;
         reader.end().map_err(record)?;
     }
-    Ok(RecordBatch::try_new(schema, table.finish()?)?)
+    Ok(RecordBatch::try_new(Arc::new(columns_schema(columns)), table.finish()?)?)
 }
 
 /// The lines of `text`, found with memchr (a byte-at-a-time split was half the decoding time).

@@ -3,11 +3,8 @@
 //! landing in the lake. Each file's key-value metadata names the Kafka records it
 //! holds, which is how a retried write recognises its own earlier attempt.
 
-use std::sync::Arc;
-
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef};
-use arrow_schema::Schema;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -16,7 +13,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
 use crate::decode::{DecodeError, decode_lines};
-use crate::schema::{LakeTable, arrow_field};
+use crate::schema::LakeTable;
 
 /// Which Kafka records a file holds, and the batch it was written in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,9 +76,8 @@ pub enum EncodeError {
 pub fn encode_records(table: LakeTable, json_lines: &[u8], metadata: &FileMetadata) -> Result<Bytes, EncodeError> {
     let name = table.name;
     let columns = table.contract.columns().map_err(|cause| EncodeError::Schema { table: name, cause })?;
-    let schema = Arc::new(Schema::new(columns.iter().map(arrow_field).collect::<Vec<_>>()));
-    let batch = decode_lines(&columns, Arc::clone(&schema), json_lines)
-        .map_err(|cause| EncodeError::Records { table: name, cause })?;
+    let batch = decode_lines(&columns, json_lines).map_err(|cause| EncodeError::Records { table: name, cause })?;
+    let schema = batch.schema();
     let mut properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_key_value_metadata(Some(metadata.key_values()));

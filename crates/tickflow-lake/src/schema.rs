@@ -49,7 +49,12 @@ pub fn arrow_field(column: &Column) -> Field {
 
 /// The Arrow schema of a contract, columns in the contract's order.
 pub fn arrow_schema(contract: Contract) -> Result<Schema, SchemaError> {
-    Ok(Schema::new(contract.columns()?.iter().map(arrow_field).collect::<Vec<_>>()))
+    Ok(columns_schema(&contract.columns()?))
+}
+
+/// The Arrow schema of these contract columns, in their order.
+pub fn columns_schema(columns: &[Column]) -> Schema {
+    Schema::new(columns.iter().map(arrow_field).collect::<Vec<_>>())
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -19,17 +19,17 @@ use tickflow_core::reference::ReferenceData;
 use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket};
 use tickflow_lake::LakeTable;
 use tickflow_lake::decode::decode_lines;
-use tickflow_lake::schema::arrow_field;
+use tickflow_lake::schema::columns_schema;
 
 fn columns(table: LakeTable) -> (Vec<Column>, Arc<Schema>) {
     let columns = table.contract.columns().expect("contract");
-    let schema = Arc::new(Schema::new(columns.iter().map(arrow_field).collect::<Vec<_>>()));
+    let schema = Arc::new(columns_schema(&columns));
     (columns, schema)
 }
 
 fn decode(table: LakeTable, lines: &[u8]) -> Result<RecordBatch, String> {
-    let (columns, schema) = columns(table);
-    decode_lines(&columns, schema, lines).map_err(|e| e.to_string())
+    let (columns, _) = columns(table);
+    decode_lines(&columns, lines).map_err(|e| e.to_string())
 }
 
 /// arrow-json's reading of the same lines.
