@@ -7,6 +7,10 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 need_cargo
 cd "$TICKFLOW_ROOT"
+if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
+  sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
+  exit 0
+fi
 bash scripts/kafka.sh libs >/dev/null  # fetches the broker's jars on first use
 venv="$(bash scripts/python-env.sh tests/requirements.txt)"
 cargo build --release --locked -p producer -p stream-processor -p lake-writer -p pipeline-bench

@@ -43,7 +43,7 @@ pub fn join(
     writer: LakeWriter,
     policy: FlushPolicy,
 ) -> anyhow::Result<LakeWriterMember> {
-    let tuning = ConsumerTuning { fetch_wait_max_ms: 100 };
+    let tuning = ConsumerTuning { fetch_wait_max_ms: 100, ..ConsumerTuning::default() };
     Ok(GroupConsumer::join(kafka, membership, tuning, &INPUTS, Assignment::new(writer, policy))?)
 }
 

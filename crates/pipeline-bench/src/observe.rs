@@ -93,7 +93,11 @@ impl Latencies {
 
 pub fn run(kafka: &KafkaArgs, args: &ObserveArgs) -> anyhow::Result<ObserveReport> {
     ensure_topics(kafka, &[ENRICHED_TRADES, REALTIME_METRICS], Duration::from_secs(30))?;
-    let reader = consumer::consumer(kafka, "tickflow-pipeline-bench", ConsumerTuning { fetch_wait_max_ms: 1 })?;
+    let reader = consumer::consumer(
+        kafka,
+        "tickflow-pipeline-bench",
+        ConsumerTuning { fetch_wait_max_ms: 1, ..ConsumerTuning::default() },
+    )?;
     let mut starts = Vec::new();
     for topic in [ENRICHED_TRADES, REALTIME_METRICS] {
         for partition in 0..consumer::partition_count(&reader, topic, Duration::from_secs(30))? {

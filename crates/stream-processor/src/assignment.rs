@@ -21,7 +21,7 @@ use tickflow_kafka::{KafkaArgs, KafkaRecord, Record};
 use tickflow_service::metrics::{PartitionLabels, ServiceMetrics, TopicLabel};
 use tickflow_service::now_us;
 
-use crate::changelog::{PartitionSnapshot, StateChangelog};
+use crate::changelog::{EncodedState, PartitionSnapshot, StateChangelog};
 use crate::error::ProcessorError;
 use crate::worker::{Input, Output, PartitionWorker, PerOutput, Sink, WorkerCounters};
 
@@ -78,7 +78,7 @@ const UNACKNOWLEDGED: &str = "outputs were not acknowledged; stopping so a resta
 #[derive(Debug)]
 struct Checkpoint {
     outputs_mark: u64,
-    snapshots: Vec<PartitionSnapshot>,
+    states: Vec<EncodedState>,
 }
 
 #[derive(Debug)]
@@ -146,9 +146,9 @@ impl Assignment {
                 .wait_acknowledged_before(checkpoint.outputs_mark, ACKNOWLEDGE_TIMEOUT)
                 .context(UNACKNOWLEDGED)?;
             self.own.commit_outputs.observe(started.elapsed().as_secs_f64());
-            offsets = self.save(checkpoint.snapshots)?;
+            offsets = self.save(checkpoint.states)?;
         }
-        self.pending = self.checkpoint(|_| true);
+        self.pending = self.checkpoint(|_| true)?;
         self.own.commit.observe(started.elapsed().as_secs_f64());
         Ok(offsets)
     }
@@ -172,45 +172,45 @@ impl Assignment {
         let started = Instant::now();
         self.setup.producer.flush(ACKNOWLEDGE_TIMEOUT).context(UNACKNOWLEDGED)?;
         self.own.commit_outputs.observe(started.elapsed().as_secs_f64());
-        let newer = self.checkpoint(chosen).map(|c| c.snapshots).unwrap_or_default();
-        let mut snapshots = self.pending.take().map(|c| c.snapshots).unwrap_or_default();
-        snapshots.retain(|old| !newer.iter().any(|new| new.partition == old.partition));
-        snapshots.extend(newer);
-        let offsets = self.save(snapshots)?;
+        let newer = self.checkpoint(chosen)?.map(|c| c.states).unwrap_or_default();
+        let mut states = self.pending.take().map(|c| c.states).unwrap_or_default();
+        states.retain(|old| !newer.iter().any(|new| new.partition == old.partition));
+        states.extend(newer);
+        let offsets = self.save(states)?;
         self.own.commit.observe(started.elapsed().as_secs_f64());
         Ok(offsets)
     }
 
     /// The state and position of each chosen partition that changed since its last checkpoint,
     /// with a mark after every output sent so far; `None` when nothing changed.
-    fn checkpoint(&mut self, chosen: impl Fn(i32) -> bool) -> Option<Checkpoint> {
+    fn checkpoint(&mut self, chosen: impl Fn(i32) -> bool) -> anyhow::Result<Option<Checkpoint>> {
         let outputs_mark = self.setup.producer.mark();
-        let mut snapshots = Vec::new();
+        let mut states = Vec::new();
         for worker in self.workers.values_mut().filter(|w| w.dirty && chosen(w.partition)) {
             worker.dirty = false;
             let Some(next_offset) = worker.next_offset else { continue };
-            snapshots.push(PartitionSnapshot {
+            states.push(EncodedState::encode(&PartitionSnapshot {
                 topic: RAW_TRADES.to_owned(),
                 partition: worker.partition,
                 next_offset,
                 processor: worker.processor().snapshot(),
-            });
+            })?);
         }
-        (!snapshots.is_empty()).then(|| Checkpoint { outputs_mark, snapshots })
+        Ok((!states.is_empty()).then_some(Checkpoint { outputs_mark, states }))
     }
 
     /// Sends each snapshot to the changelog and waits for it; returns the offsets they make safe.
-    fn save(&self, snapshots: Vec<PartitionSnapshot>) -> anyhow::Result<Vec<NextOffset>> {
+    fn save(&self, states: Vec<EncodedState>) -> anyhow::Result<Vec<NextOffset>> {
         let started = Instant::now();
         let mut offsets = Vec::new();
-        for snapshot in snapshots {
-            let bytes = self.setup.changelog.save(&snapshot)?;
-            let labels = PartitionLabels { topic: RAW_TRADES.to_owned(), partition: snapshot.partition.to_string() };
-            self.setup.metrics.state_bytes.get_or_create(&labels).set(bytes as i64);
+        for state in states {
+            self.setup.changelog.save(&state)?;
+            let labels = PartitionLabels { topic: RAW_TRADES.to_owned(), partition: state.partition.to_string() };
+            self.setup.metrics.state_bytes.get_or_create(&labels).set(state.compressed_bytes() as i64);
             offsets.push(NextOffset {
                 topic: RAW_TRADES.to_owned(),
-                partition: snapshot.partition,
-                offset: snapshot.next_offset,
+                partition: state.partition,
+                offset: state.next_offset,
             });
         }
         if !offsets.is_empty() {
@@ -223,8 +223,8 @@ impl Assignment {
     /// Forgets the checkpoint under way (its outputs may never be acknowledged): its partitions
     /// that are still owned count as changed again.
     fn drop_pending(&mut self) {
-        for snapshot in self.pending.take().map(|c| c.snapshots).unwrap_or_default() {
-            if let Some(worker) = self.workers.get_mut(&snapshot.partition) {
+        for state in self.pending.take().map(|c| c.states).unwrap_or_default() {
+            if let Some(worker) = self.workers.get_mut(&state.partition) {
                 worker.dirty = true;
             }
         }

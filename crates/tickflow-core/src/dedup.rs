@@ -44,6 +44,9 @@ impl RecentIdentities {
         if watermark_us.saturating_sub(since) > horizon_us {
             std::mem::swap(&mut self.current, &mut self.previous);
             self.current.clear();
+            // Sized for what the last generation needed, not for the busiest one ever: after a
+            // burst an instrument's memory follows its trade rate back down.
+            self.current.shrink_to(self.previous.len());
             self.current_since_us = Some(watermark_us);
         }
     }
@@ -85,5 +88,23 @@ mod tests {
             assert!(recent.insert(i));
         }
         assert!(recent.len() <= 2_002, "kept {}", recent.len());
+    }
+
+    #[test]
+    fn memory_follows_the_rate_back_down_after_a_burst() {
+        let mut recent = RecentIdentities::default();
+        recent.advance(0, 50);
+        for i in 0..10_000u128 {
+            assert!(recent.insert(i));
+        }
+        let burst = recent.current.capacity();
+        for (generation, watermark) in [100i64, 200, 300].into_iter().enumerate() {
+            recent.advance(watermark, 50);
+            for i in 0..10u128 {
+                assert!(recent.insert(1_000_000 * (generation as u128 + 1) + i));
+            }
+        }
+        let quiet = recent.current.capacity() + recent.previous.capacity();
+        assert!(burst >= 10_000 && quiet < 100, "capacity {burst} during the burst, {quiet} after it");
     }
 }

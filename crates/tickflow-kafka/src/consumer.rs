@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::record::{KafkaRecord, OwnedRecord, Record};
 use crate::settings::{KafkaArgs, KafkaError};
@@ -45,11 +45,35 @@ impl std::fmt::Debug for Reader {
 pub struct ConsumerTuning {
     /// How long the broker may hold a fetch waiting for data: small on the latency path.
     pub fetch_wait_max_ms: u32,
+    /// How far librdkafka fetches ahead of the application, in kilobytes
+    /// (`queued.max.messages.kbytes`; librdkafka's default is 64 MB).
+    pub prefetch_kbytes: u32,
+    /// ... and in records (`queued.min.messages`; librdkafka's default is 100 000).
+    pub prefetch_records: u32,
 }
 
 impl Default for ConsumerTuning {
+    /// A prefetch of 8 MB or 20 000 records: measured (BENCHMARKS.md, "P3 and P6, third round"),
+    /// the stream-processor drains as fast with it as with librdkafka's 64 MB and holds half the
+    /// memory.
     fn default() -> Self {
-        ConsumerTuning { fetch_wait_max_ms: 10 }
+        ConsumerTuning { fetch_wait_max_ms: 10, prefetch_kbytes: 8 * 1024, prefetch_records: 20_000 }
+    }
+}
+
+/// How soon a consumer whose prefetch is full looks again (`fetch.queue.backoff.ms`). librdkafka
+/// waits a whole second by default, far longer than our services take to work through a full
+/// prefetch: that wait, not the work, set the pace (with librdkafka's 100 000-record prefetch the
+/// stream-processor took at most about 100 000 records a second).
+const FULL_PREFETCH_BACKOFF_MS: u32 = 10;
+
+impl ConsumerTuning {
+    pub(crate) fn apply(&self, config: &mut ClientConfig) {
+        config
+            .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string())
+            .set("queued.max.messages.kbytes", self.prefetch_kbytes.to_string())
+            .set("queued.min.messages", self.prefetch_records.to_string())
+            .set("fetch.queue.backoff.ms", FULL_PREFETCH_BACKOFF_MS.to_string());
     }
 }
 
@@ -61,8 +85,8 @@ pub fn consumer(args: &KafkaArgs, group_id: &str, tuning: ConsumerTuning) -> Res
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false")
-        .set("fetch.wait.max.ms", tuning.fetch_wait_max_ms.to_string());
+        .set("enable.partition.eof", "false");
+    tuning.apply(&mut config);
     for property in args.extra_properties() {
         config.set(&property.key, &property.value);
     }
@@ -284,4 +308,19 @@ fn read_range(
 pub fn ping(args: &KafkaArgs, timeout: Duration) -> Result<(), KafkaError> {
     let probe = consumer(args, "tickflow-probe", ConsumerTuning::default())?;
     probe.0.fetch_metadata(None, timeout).map(|_| ()).map_err(KafkaError::client("reaching the brokers"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tuning_bounds_the_prefetch_and_shortens_librdkafkas_backoff() {
+        let mut config = ClientConfig::new();
+        ConsumerTuning::default().apply(&mut config);
+        assert_eq!(config.get("queued.max.messages.kbytes"), Some("8192"));
+        assert_eq!(config.get("queued.min.messages"), Some("20000"));
+        assert_eq!(config.get("fetch.queue.backoff.ms"), Some("10"), "not librdkafka's 1000 ms");
+        assert_eq!(config.get("fetch.wait.max.ms"), Some("10"));
+    }
 }

@@ -233,8 +233,8 @@ impl<O: PartitionOwner> GroupConsumer<O> {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
-            .set("fetch.wait.max.ms", tuning.fetch_wait_max_ms.to_string());
+            .set("enable.partition.eof", "false");
+        tuning.apply(&mut config);
         if let Some(instance) = &membership.instance_id {
             config.set("group.instance.id", instance);
         }

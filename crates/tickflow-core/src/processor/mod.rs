@@ -36,7 +36,7 @@ use crate::window::{Tick, WindowSeries};
 
 mod snapshot;
 
-pub use snapshot::{ProcessorSnapshot, RestoreError};
+pub use snapshot::{LiveInstruments, ProcessorSnapshot, RestoreError, SavedInstruments};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProcessorConfig {
@@ -129,7 +129,7 @@ pub struct StreamProcessor {
     reference: ReferenceData,
     sessions: SessionClock,
     /// Indexed like the reference data; created on an instrument's first trade.
-    instruments: Vec<Option<InstrumentState>>,
+    instruments: Vec<Option<Box<InstrumentState>>>,
     /// Indexed by `Venue as usize`.
     sources: [SourceStatus; 3],
     stream_watermark_us: i64,
@@ -267,7 +267,7 @@ impl StreamProcessor {
         let lateness = self.config.allowed_lateness_us;
         let time = trade.event_time_us;
         if self.instruments[ix as usize].is_none() {
-            self.instruments[ix as usize] = Some(self.new_instrument_state(trade.venue));
+            self.instruments[ix as usize] = Some(Box::new(self.new_instrument_state(trade.venue)));
         }
         let horizon = self.horizon(trade.venue);
         let Some(state) = self.instruments[ix as usize].as_mut() else { return Err(UNKNOWN_SYMBOL) };

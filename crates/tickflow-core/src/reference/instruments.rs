@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use smol_str::SmolStr;
 
 use rustc_hash::FxHashMap;
@@ -23,14 +25,16 @@ pub struct Instrument {
     pub venue_symbols: Vec<(Venue, SmolStr)>,
 }
 
-/// The catalogue of instruments and calendars, indexed for lookups on the hot path.
+/// The catalogue of instruments and calendars, indexed for lookups on the hot path. Read-only
+/// once built, and shared: a clone (one per partition the stream-processor owns) costs four
+/// reference counts, not a copy of the catalogue.
 #[derive(Debug, Clone)]
 pub struct ReferenceData {
-    instruments: Vec<Instrument>,
-    calendars: Vec<Calendar>,
-    by_id: FxHashMap<SmolStr, InstrumentIx>,
+    instruments: Arc<[Instrument]>,
+    calendars: Arc<[Calendar]>,
+    by_id: Arc<FxHashMap<SmolStr, InstrumentIx>>,
     /// One map per venue, indexed by `Venue as usize`.
-    by_venue_symbol: [FxHashMap<SmolStr, InstrumentIx>; 3],
+    by_venue_symbol: Arc<[FxHashMap<SmolStr, InstrumentIx>; 3]>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,7 +112,12 @@ impl ReferenceData {
                 }
             }
         }
-        Ok(ReferenceData { instruments, calendars, by_id, by_venue_symbol })
+        Ok(ReferenceData {
+            instruments: instruments.into(),
+            calendars: calendars.into(),
+            by_id: Arc::new(by_id),
+            by_venue_symbol: Arc::new(by_venue_symbol),
+        })
     }
 
     pub fn instruments(&self) -> &[Instrument] {
@@ -123,7 +132,7 @@ impl ReferenceData {
         let header = ["instrument_id", "asset_class", "exchange", "base_asset", "quote_currency", "calendar"];
         let venues = ["finnhub_symbol", "binance_symbol", "coinbase_product"];
         let _ = writer.write_record(header.iter().chain(&venues));
-        for instrument in &self.instruments {
+        for instrument in self.instruments.iter() {
             let symbol = |venue: Venue| {
                 instrument.venue_symbols.iter().find(|(v, _)| *v == venue).map_or("", |(_, s)| s.as_str())
             };

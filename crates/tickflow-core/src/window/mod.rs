@@ -62,6 +62,10 @@ impl WindowSeries {
             _ => {
                 let at = position.map_or(0, |i| i + 1);
                 let builder = CandleBuilder::new(start, self.length_us, tick);
+                // Grown one window at a time: an instrument keeps a few windows open for as long as
+                // it trades, and with thousands of instruments the usual doubling would leave
+                // most of that memory unused.
+                self.open.reserve_exact(1);
                 self.open.insert(at, OpenWindow { builder, emissions: 0 });
             }
         }
