@@ -26,15 +26,18 @@ pub struct Instrument {
 }
 
 /// The catalogue of instruments and calendars, indexed for lookups on the hot path. Read-only
-/// once built, and shared: a clone (one per partition the stream-processor owns) costs four
-/// reference counts, not a copy of the catalogue.
+/// once built, and shared: a clone (one per partition the stream-processor owns) is a reference
+/// count, not a copy of the catalogue.
 #[derive(Debug, Clone)]
-pub struct ReferenceData {
-    instruments: Arc<[Instrument]>,
-    calendars: Arc<[Calendar]>,
-    by_id: Arc<FxHashMap<SmolStr, InstrumentIx>>,
+pub struct ReferenceData(Arc<Catalogue>);
+
+#[derive(Debug)]
+struct Catalogue {
+    instruments: Vec<Instrument>,
+    calendars: Vec<Calendar>,
+    by_id: FxHashMap<SmolStr, InstrumentIx>,
     /// One map per venue, indexed by `Venue as usize`.
-    by_venue_symbol: Arc<[FxHashMap<SmolStr, InstrumentIx>; 3]>,
+    by_venue_symbol: [FxHashMap<SmolStr, InstrumentIx>; 3],
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,16 +115,11 @@ impl ReferenceData {
                 }
             }
         }
-        Ok(ReferenceData {
-            instruments: instruments.into(),
-            calendars: calendars.into(),
-            by_id: Arc::new(by_id),
-            by_venue_symbol: Arc::new(by_venue_symbol),
-        })
+        Ok(ReferenceData(Arc::new(Catalogue { instruments, calendars, by_id, by_venue_symbol })))
     }
 
     pub fn instruments(&self) -> &[Instrument] {
-        &self.instruments
+        &self.0.instruments
     }
 
     /// The instruments as the CSV [`ReferenceData::from_csv`] reads (with the calendars' CSV), for a
@@ -132,7 +130,7 @@ impl ReferenceData {
         let header = ["instrument_id", "asset_class", "exchange", "base_asset", "quote_currency", "calendar"];
         let venues = ["finnhub_symbol", "binance_symbol", "coinbase_product"];
         let _ = writer.write_record(header.iter().chain(&venues));
-        for instrument in self.instruments.iter() {
+        for instrument in &self.0.instruments {
             let symbol = |venue: Venue| {
                 instrument.venue_symbols.iter().find(|(v, _)| *v == venue).map_or("", |(_, s)| s.as_str())
             };
@@ -146,7 +144,7 @@ impl ReferenceData {
                 &instrument.exchange,
                 &instrument.base_asset,
                 &instrument.quote_currency,
-                &self.calendars[instrument.calendar].name,
+                &self.0.calendars[instrument.calendar].name,
                 symbol(Venue::Finnhub),
                 symbol(Venue::Binance),
                 symbol(Venue::Coinbase),
@@ -156,19 +154,19 @@ impl ReferenceData {
     }
 
     pub fn calendars(&self) -> &[Calendar] {
-        &self.calendars
+        &self.0.calendars
     }
 
     pub fn lookup(&self, instrument_id: &str) -> Option<InstrumentIx> {
-        self.by_id.get(instrument_id).copied()
+        self.0.by_id.get(instrument_id).copied()
     }
 
     pub fn instrument(&self, ix: InstrumentIx) -> &Instrument {
-        &self.instruments[ix as usize]
+        &self.0.instruments[ix as usize]
     }
 
     /// The unified instrument for a venue's symbol, if the catalogue lists it.
     pub fn by_venue_symbol(&self, venue: Venue, symbol: &str) -> Option<&Instrument> {
-        self.by_venue_symbol[venue as usize].get(symbol).map(|&ix| self.instrument(ix))
+        self.0.by_venue_symbol[venue as usize].get(symbol).map(|&ix| self.instrument(ix))
     }
 }
