@@ -1,4 +1,4 @@
-.PHONY: run clean marts airflow core-demo test test-fast bench bench-pipeline bench-peers bench-memory bench-marts bench-api fmt
+.PHONY: run clean marts airflow core-demo test test-fast bench bench-instructions bench-pipeline bench-peers bench-memory bench-marts bench-api fmt
 
 # Run the pipeline on embedded defaults (until Ctrl-C; `make run DURATION=60` for a minute;
 # `make run OBSERVE=1` also runs Prometheus on 127.0.0.1:9090 with the alert rules).
@@ -37,6 +37,10 @@ bench-pipeline:
 # Spark, Flink and DuckDB against the stream-processor on the same raw_trades (P2).
 bench-peers:
 	bash scripts/bench-peers.sh $(ARGS)
+
+# The producer's work per trade message in instructions under callgrind (repeatable whatever the machine is doing).
+bench-instructions:
+	bash scripts/bench-producer-instructions.sh
 
 # The stream-processor's memory with 59 and 10 000 instruments, after 1 M and 10 M trades (P6).
 bench-memory:

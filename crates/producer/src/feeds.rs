@@ -175,7 +175,8 @@ pub fn start(plan: &SourcePlan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                 let pace = if plan.original_pace { Pace::Original } else { Pace::Rate(plan.rate) };
                 let replay =
                     ReplaySource::open(path, pace)?.with_tap(plan.tap.clone()).with_metrics(plan.metrics.clone());
-                threads.push(std::thread::spawn(move || replay.run(frames, shutdown)));
+                let reference = plan.reference.clone();
+                threads.push(std::thread::spawn(move || replay.run(reference, frames, shutdown)));
             }
             SourceKind::Binance => {
                 let symbols = chosen(&plan.live.binance_symbols, plan.reference, Venue::Binance);
@@ -191,7 +192,8 @@ pub fn start(plan: &SourcePlan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                     )
                     .with_api_key(finnhub::ApiKey::new(live.binance_api_key.clone()))
                     .with_backfill_budget(Duration::from_millis(live.binance_backfill_budget_ms));
-                    let out = ClientOutput::new(Venue::Binance, frames.clone()).recording(number, plan.tap.clone());
+                    let out = ClientOutput::new(Venue::Binance, plan.reference, frames.clone())
+                        .recording(number, plan.tap.clone());
                     let client = resumed(client, plan.resume, &out);
                     let (options, shutdown, counters) = (options.clone(), shutdown.clone(), counters.clone());
                     clients.push(Box::pin(live::run_recorded(client, options, out, shutdown, counters)));
@@ -201,8 +203,10 @@ pub fn start(plan: &SourcePlan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                 let products = chosen(&plan.live.coinbase_products, plan.reference, Venue::Coinbase);
                 let counters = FeedCounters::new(plan.metrics, "coinbase");
                 let client = coinbase::Coinbase::new(&plan.live.coinbase_ws_url, products, counters.clone());
-                let (options, out) =
-                    (options.clone(), ClientOutput::new(Venue::Coinbase, frames).recording(0, plan.tap.clone()));
+                let (options, out) = (
+                    options.clone(),
+                    ClientOutput::new(Venue::Coinbase, plan.reference, frames).recording(0, plan.tap.clone()),
+                );
                 let client = resumed(client, plan.resume, &out);
                 clients.push(Box::pin(live::run_recorded(client, options, out, shutdown, counters)));
             }
@@ -214,8 +218,10 @@ pub fn start(plan: &SourcePlan<'_>) -> anyhow::Result<Vec<JoinHandle<()>>> {
                 let counters = FeedCounters::new(plan.metrics, "finnhub");
                 let key = finnhub::ApiKey::new(plan.live.finnhub_api_key.clone());
                 let client = finnhub::Finnhub::new(&plan.live.finnhub_ws_url, key, symbols, counters.clone())?;
-                let (options, out) =
-                    (options.clone(), ClientOutput::new(Venue::Finnhub, frames).recording(0, plan.tap.clone()));
+                let (options, out) = (
+                    options.clone(),
+                    ClientOutput::new(Venue::Finnhub, plan.reference, frames).recording(0, plan.tap.clone()),
+                );
                 let client = resumed(client, plan.resume, &out);
                 clients.push(Box::pin(live::run_recorded(client, options, out, shutdown, counters)));
             }

@@ -124,42 +124,42 @@ impl Publisher {
 
     fn publish_frame(&mut self, frame: &Frame) -> Result<(), PublishError> {
         self.frames_in[frame.venue as usize].inc();
+        if let Some(records) = &frame.records {
+            // Normalized and encoded by the live client that read the frame.
+            let progress = &mut self.progress[frame.venue as usize];
+            for record in records.iter() {
+                let (key, payload) = (record.key, record.payload);
+                send_trade(&mut self.producer, &self.trades_out, progress, key, payload, record.event_time_us)?;
+            }
+            self.producer.poll();
+            return Ok(());
+        }
         let context =
             NormalizeContext { reference: &self.reference, rules: &self.rules, receive_time_us: frame.receive_time_us };
-        match normalize(frame.venue, frame.text.as_bytes(), &context) {
-            Ok(VenueFrame::Trades { trades, .. }) => {
-                for trade in trades {
-                    match trade {
-                        Ok(trade) => {
-                            self.buffer.clear();
-                            trade.write_json(&mut self.buffer);
-                            let key = trade.instrument_id.as_bytes();
-                            self.producer.send(
-                                Outgoing { topic: RAW_TRADES, partition: None, key, payload: &self.buffer },
-                                None,
-                            )?;
-                            self.trades_out.inc();
-                            let progress = &mut self.progress[frame.venue as usize];
-                            let latest = progress.map_or(trade.event_time_us, |(t, _)| t.max(trade.event_time_us));
-                            *progress = Some((latest, Instant::now()));
-                        }
-                        Err(rejection) => dead_letter(
-                            &mut self.producer,
-                            &self.metrics,
-                            frame.venue,
-                            frame.text.as_bytes(),
-                            rejection,
-                        )?,
-                    }
+        let (buffer, progress) = (&mut self.buffer, &mut self.progress[frame.venue as usize]);
+        let sent = match normalize(frame.venue, frame.text.as_bytes(), &context) {
+            Ok(VenueFrame::Trades { trades, .. }) => trades.into_iter().try_for_each(|trade| match trade {
+                Ok(trade) => {
+                    buffer.clear();
+                    trade.write_json(buffer);
+                    let key = trade.instrument_id.as_bytes();
+                    send_trade(&mut self.producer, &self.trades_out, progress, key, buffer, trade.event_time_us)
                 }
-            }
+                Err(rejection) => {
+                    dead_letter(&mut self.producer, &self.metrics, frame.venue, frame.text.as_bytes(), rejection)
+                }
+            }),
             Ok(VenueFrame::VenueError { message }) => {
                 tracing::warn!(venue = frame.venue.as_str(), message, "venue reported an error");
                 self.venue_errors.inc();
+                Ok(())
             }
-            Ok(_) => {}
-            Err(rejection) => self.dead_letter(frame.venue, frame.text.as_bytes(), rejection)?,
-        }
+            Ok(_) => Ok(()),
+            Err(rejection) => {
+                dead_letter(&mut self.producer, &self.metrics, frame.venue, frame.text.as_bytes(), rejection)
+            }
+        };
+        sent?;
         self.producer.poll();
         Ok(())
     }
@@ -206,6 +206,23 @@ impl Publisher {
     pub fn flush(&self, timeout: Duration) -> Result<u64, KafkaError> {
         self.producer.flush(timeout)
     }
+}
+
+/// Sends one trade's `raw_trades` record, keyed by its instrument, and counts it in its venue's
+/// `progress` (the latest event time sent, and when).
+fn send_trade(
+    producer: &mut OutputProducer,
+    trades_out: &Counter,
+    progress: &mut Option<(i64, Instant)>,
+    key: &[u8],
+    payload: &[u8],
+    event_time_us: i64,
+) -> Result<(), PublishError> {
+    producer.send(Outgoing { topic: RAW_TRADES, partition: None, key, payload }, None)?;
+    trades_out.inc();
+    let latest = progress.map_or(event_time_us, |(t, _)| t.max(event_time_us));
+    *progress = Some((latest, Instant::now()));
+    Ok(())
 }
 
 /// Sends `original`, refused for `rejection`, to `dead_letters` with the reason in its headers.

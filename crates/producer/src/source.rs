@@ -19,6 +19,7 @@ use tickflow_service::shutdown::Shutdown;
 
 use crate::capture::{CaptureLine, Tap};
 use crate::live::replay::{Lookahead, Replay};
+use crate::records::TradeRecords;
 
 /// One WebSocket text frame from a venue and when it was received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +29,17 @@ pub struct Frame {
     /// The frame's text as the venue sent it (`frame` in replay and capture files).
     #[serde(rename = "frame")]
     pub text: String,
+    /// Its trades as `raw_trades` records, when the live client that read it encoded them (see
+    /// [`TradeRecords`]); never recorded, since a replay reads the frame again.
+    #[serde(skip)]
+    pub records: Option<TradeRecords>,
+}
+
+impl Frame {
+    /// A frame as received, for the publisher to normalize.
+    pub fn new(venue: Venue, receive_time_us: i64, text: String) -> Self {
+        Frame { venue, receive_time_us, text, records: None }
+    }
 }
 
 /// A live client's word on whether its feed is complete: `held` when its connection dropped
@@ -100,8 +112,7 @@ impl SyntheticSource {
                     std::thread::sleep(Duration::from_micros(ahead.unsigned_abs()));
                 }
             }
-            let frame =
-                Frame { venue: trade.venue, receive_time_us: trade.receive_time_us, text: venue_frame(&trade, sent) };
+            let frame = Frame::new(trade.venue, trade.receive_time_us, venue_frame(&trade, sent));
             let frame = Received::Frame(frame);
             self.tap.record(|| CaptureLine::Source(frame.clone()));
             if frames.send(frame).is_err() {
@@ -180,14 +191,14 @@ impl ReplaySource {
         ReplaySource { metrics: Some(metrics), ..self }
     }
 
-    pub fn run(self, frames: SyncSender<Received>, shutdown: Shutdown) {
+    pub fn run(self, reference: ReferenceData, frames: SyncSender<Received>, shutdown: Shutdown) {
         let started = std::time::Instant::now();
         let mut first_us = None;
         let metrics = self
             .metrics
             .unwrap_or_else(|| ServiceMetrics::register(&mut prometheus_client::registry::Registry::default()));
         let lookahead = Arc::new(Mutex::new(Lookahead::new(Box::new(lines(self.reader)), self.tap)));
-        let mut replay = Replay::new(frames.clone(), metrics, lookahead.clone());
+        let mut replay = Replay::new(frames.clone(), reference, metrics, lookahead.clone());
         let mut last_us = 0;
         for number in 0u64.. {
             if shutdown.requested() {

@@ -14,7 +14,7 @@ use crate::capture::VenueEvent;
 use crate::resume::VenueResume;
 use tickflow_core::contract::{GapReason, Venue};
 use tickflow_core::feed::{IdCheck, MissedTrades, RestRetries, RestStep, TradeIds};
-use tickflow_core::venue::{BinanceEvent, BinanceRestTrade, binance_event, binance_stream_path};
+use tickflow_core::venue::{BinanceEvent, BinanceRestTrade, binance_stream_path};
 
 pub const DEFAULT_WS_URL: &str = "wss://stream.binance.com:9443";
 pub const DEFAULT_REST_URL: &str = "https://api.binance.com";
@@ -292,7 +292,8 @@ impl Protocol for Binance {
     }
 
     fn text(&mut self, text: &str, receive_time_us: i64, out: &ClientOutput) -> anyhow::Result<Flow> {
-        let event = binance_event(text.as_bytes());
+        let normalized = out.normalize(text, receive_time_us);
+        let event = BinanceEvent::of(text.as_bytes(), &normalized);
         if let BinanceEvent::Trade { symbol, .. } = &event
             && !self.unconfirmed.is_empty()
         {
@@ -327,7 +328,7 @@ impl Protocol for Binance {
             BinanceEvent::ServerShutdown => return Ok(Flow::Reconnect("the venue announced maintenance")),
             BinanceEvent::Other => {}
         }
-        out.send(text.to_owned(), receive_time_us)?;
+        out.hand_on(text, &normalized, receive_time_us)?;
         Ok(Flow::Continue)
     }
 }

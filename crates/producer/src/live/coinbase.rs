@@ -12,8 +12,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde::Deserialize;
-use tickflow_core::contract::{GapReason, Venue};
+use tickflow_core::contract::{GapReason, Rejection, Trade, Venue};
 use tickflow_core::feed::{IdCheck, MissedTrades, TradeIds};
+use tickflow_core::venue::VenueFrame;
 
 use super::{ClientOutput, FeedCounters, Flow, Protocol};
 use crate::resume::VenueResume;
@@ -57,22 +58,51 @@ impl Coinbase {
 
     /// The trades of a `market_trades` message that are updates only, none delivered before nor
     /// repeated within the message, as (product, id, time) in id order per product; `None`
-    /// otherwise. The venue lists an update's trades newest first, so order inside a message
-    /// says nothing: a message is judged as a set.
+    /// otherwise.
     fn only_new_updates<'m>(&self, view: &'m MessageView<'_>) -> Option<Vec<(&'m str, u64, i64)>> {
         if view.events.iter().any(|event| event.kind.as_deref() == Some("snapshot")) {
             return None;
         }
-        let mut trades: Vec<(&str, u64, i64)> = view
-            .events
-            .iter()
-            .flat_map(|e| &e.trades)
-            .filter_map(|t| Some((t.product_id.as_deref()?, t.id()?, t.time_us())))
-            .collect();
+        let trades = view.events.iter().flat_map(|e| &e.trades);
+        self.only_new(trades.filter_map(|t| Some((t.product_id.as_deref()?, t.id()?, t.time_us()))).collect())
+    }
+
+    /// An update's `trades` (product, id, time) in id order per product, if none was delivered
+    /// before nor is repeated within the message. The venue lists an update's trades newest
+    /// first, so order inside a message says nothing: a message is judged as a set.
+    fn only_new<'m>(&self, mut trades: Vec<(&'m str, u64, i64)>) -> Option<Vec<(&'m str, u64, i64)>> {
         trades.sort_unstable_by_key(|&(product, id, _)| (product, id));
         let repeated_inside = trades.windows(2).any(|w| (w[0].0, w[0].1) == (w[1].0, w[1].1));
         let delivered_before = trades.iter().any(|&(product, id, _)| self.ids.is_repeated(product, id));
         (!repeated_inside && !delivered_before).then_some(trades)
+    }
+
+    /// Checks a message's sequence number: `None` if it repeats one (the message is dropped),
+    /// otherwise whether messages were lost before it.
+    fn sequenced(&mut self, sequence: Option<u64>) -> Option<bool> {
+        let Some(sequence) = sequence else { return Some(false) };
+        let lost = match self.sequence {
+            Some(last) if sequence <= last => {
+                self.counters.repeated.inc();
+                return None;
+            }
+            Some(last) if sequence > last + 1 => {
+                self.counters.gaps.inc();
+                true
+            }
+            _ => false,
+        };
+        self.sequence = Some(sequence);
+        Some(lost)
+    }
+
+    /// Tracks the ids of an update's new trades: whether they show a trade-id gap.
+    fn track(&mut self, new: Vec<(&str, u64, i64)>) -> bool {
+        let mut gap = false;
+        for (product, id, time_us) in new {
+            gap |= matches!(self.ids.check(product, id, time_us), IdCheck::Gap { .. });
+        }
+        gap
     }
 
     /// Drops the trades of a `market_trades` message that were delivered before and puts a
@@ -235,39 +265,50 @@ impl Protocol for Coinbase {
     }
 
     fn text(&mut self, text: &str, receive_time_us: i64, out: &ClientOutput) -> anyhow::Result<Flow> {
+        let normalized = out.normalize(text, receive_time_us);
+        // The common messages are read from what was normalized: heartbeats, and updates whose
+        // trades were all accepted and none delivered before. Anything else is read again.
+        let lost = match &normalized {
+            Ok(VenueFrame::Heartbeat { sequence }) => self.sequenced(*sequence),
+            Ok(VenueFrame::Trades { trades, sequence, snapshot: false }) => {
+                let Some(new) = accepted_ids(trades).and_then(|ids| self.only_new(ids)) else {
+                    return self.read_again(text, receive_time_us, out);
+                };
+                let Some(lost) = self.sequenced(*sequence) else { return Ok(Flow::Continue) };
+                let gap = self.track(new);
+                if !trades.is_empty() {
+                    out.hand_on(text, &normalized, receive_time_us)?;
+                }
+                Some(lost | gap)
+            }
+            _ => return self.read_again(text, receive_time_us, out),
+        };
+        // A skipped sequence number may have been a heartbeat or a trade update, and a trade-id
+        // gap shows trades were lost: a new subscription's snapshot brings the recent trades back.
+        Ok(if lost == Some(true) { self.recover(receive_time_us) } else { Flow::Continue })
+    }
+}
+
+impl Coinbase {
+    /// A message read on its own: a snapshot, an update with trades delivered before or
+    /// rejected, a venue error, or a frame that is not what it should be (handed on for the
+    /// producer to dead-letter).
+    fn read_again(&mut self, text: &str, receive_time_us: i64, out: &ClientOutput) -> anyhow::Result<Flow> {
         let Ok(view) = serde_json::from_str::<MessageView<'_>>(text) else {
-            out.send(text.to_owned(), receive_time_us)?; // for the producer to dead-letter
+            out.send(text.to_owned(), receive_time_us)?;
             return Ok(Flow::Continue);
         };
-        let mut lost = false;
-        if let Some(sequence) = view.sequence_num {
-            match self.sequence {
-                Some(last) if sequence <= last => {
-                    self.counters.repeated.inc();
-                    return Ok(Flow::Continue);
-                }
-                Some(last) if sequence > last + 1 => {
-                    self.counters.gaps.inc();
-                    lost = true;
-                }
-                _ => {}
-            }
-            self.sequence = Some(sequence);
-        }
+        let Some(mut lost) = self.sequenced(view.sequence_num) else { return Ok(Flow::Continue) };
         let new_updates = match view.channel.as_deref() {
             Some("market_trades") => self.only_new_updates(&view),
             _ => None,
         };
         if let Some(trades) = new_updates {
-            // The common case: nothing to drop, so the frame goes on as received.
-            let mut gap = false;
-            for (product, id, time_us) in trades {
-                gap |= matches!(self.ids.check(product, id, time_us), IdCheck::Gap { .. });
-            }
+            // Nothing to drop, so the frame goes on as received.
+            lost |= self.track(trades);
             if view.events.iter().any(|e| !e.trades.is_empty()) {
                 out.send(text.to_owned(), receive_time_us)?;
             }
-            lost |= gap;
         } else if view.channel.as_deref() == Some("market_trades") {
             let mut message: serde_json::Value = serde_json::from_str(text)?;
             let (changed, gap, oldest) = self.new_trades(&mut message);
@@ -287,10 +328,21 @@ impl Protocol for Coinbase {
             tracing::warn!(message = view.message.as_deref().unwrap_or_default(), "Coinbase reported an error");
             return Ok(Flow::Reconnect("the venue reported an error"));
         }
-        // A skipped sequence number may have been a heartbeat or a trade update, and a trade-id
-        // gap shows trades were lost: a new subscription's snapshot brings the recent trades back.
         Ok(if lost { self.recover(receive_time_us) } else { Flow::Continue })
     }
+}
+
+/// The (product, id, time) of an update's trades if all of them were accepted; trade ids that are
+/// not numbers are not tracked.
+fn accepted_ids<'m>(trades: &'m [Result<Trade<'_>, Rejection>]) -> Option<Vec<(&'m str, u64, i64)>> {
+    let mut ids = Vec::with_capacity(trades.len());
+    for trade in trades {
+        let trade = trade.as_ref().ok()?;
+        if let Some(id) = trade.trade_id.as_deref().and_then(|id| id.parse().ok()) {
+            ids.push((trade.venue_symbol.as_ref(), id, trade.event_time_us));
+        }
+    }
+    Some(ids)
 }
 
 /// What the client reads of a message: no more than it needs, borrowed from the frame.

@@ -8,7 +8,7 @@
 use std::time::Duration;
 use tickflow_core::contract::{GapReason, Venue};
 use tickflow_core::feed::{MissedTrades, Outages};
-use tickflow_core::venue::{FinnhubMessage, finnhub_message};
+use tickflow_core::venue::{FinnhubMessage, finnhub_message_of};
 
 pub use super::secret::ApiKey;
 use super::{ClientOutput, FeedCounters, Flow, Protocol};
@@ -84,7 +84,8 @@ impl Protocol for Finnhub {
 
     fn text(&mut self, text: &str, receive_time_us: i64, out: &ClientOutput) -> anyhow::Result<Flow> {
         let mut closed = Vec::new();
-        let message = finnhub_message(text.as_bytes(), |symbol, time_us| {
+        let normalized = out.normalize(text, receive_time_us);
+        let message = finnhub_message_of(text.as_bytes(), &normalized, |symbol, time_us| {
             if let Some((from_us, to_us)) = self.outages.trade(symbol, time_us) {
                 closed.push((symbol.to_owned(), from_us, to_us));
             }
@@ -100,7 +101,7 @@ impl Protocol for Finnhub {
             FinnhubMessage::Trades | FinnhubMessage::Other | FinnhubMessage::Unreadable => {}
         }
         self.report(closed, out)?;
-        out.send(text.to_owned(), receive_time_us)?;
+        out.hand_on(text, &normalized, receive_time_us)?;
         Ok(Flow::Continue)
     }
 

@@ -31,9 +31,11 @@ use futures_util::{SinkExt, StreamExt};
 use prometheus_client::metrics::counter::Counter;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardUniform};
-use tickflow_core::contract::Venue;
+use tickflow_core::contract::{Rejection, Venue};
 use tickflow_core::feed::{Backoff, MissedTrades, Retries};
 use tickflow_core::reference::ReferenceData;
+use tickflow_core::validate::ValidationRules;
+use tickflow_core::venue::{NormalizeContext, VenueFrame, normalize};
 use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::now_us;
 use tickflow_service::shutdown::Shutdown;
@@ -43,6 +45,7 @@ use tungstenite::Message;
 use tungstenite::protocol::WebSocketConfig;
 
 use crate::capture::{CaptureLine, Tap, VenueEvent, VenueRecord};
+use crate::records::TradeRecords;
 use crate::source::{FeedStatus, Frame, Received};
 pub use trust::Trust;
 
@@ -145,6 +148,9 @@ pub struct ClientOutput {
     frames: SyncSender<Received>,
     tap: Tap,
     now_us: AtomicI64,
+    /// What frames are normalized against, as the publisher would.
+    reference: ReferenceData,
+    rules: ValidationRules,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,9 +158,17 @@ pub struct ClientOutput {
 pub struct Closed;
 
 impl ClientOutput {
-    /// Where `venue`'s client puts what it received.
-    pub fn new(venue: Venue, frames: SyncSender<Received>) -> Self {
-        ClientOutput { venue, client: 0, frames, tap: Tap::none(), now_us: AtomicI64::new(0) }
+    /// Where `venue`'s client puts what it received, normalized against `reference`.
+    pub fn new(venue: Venue, reference: &ReferenceData, frames: SyncSender<Received>) -> Self {
+        ClientOutput {
+            venue,
+            client: 0,
+            frames,
+            tap: Tap::none(),
+            now_us: AtomicI64::new(0),
+            reference: reference.clone(),
+            rules: ValidationRules::default(),
+        }
     }
 
     /// Records the connection's events as client `client` of the venue into `tap`.
@@ -185,8 +199,33 @@ impl ClientOutput {
         });
     }
 
+    /// Hands on a frame as it is, for the publisher to normalize (frames a client made itself,
+    /// or changed).
     pub fn send(&self, frame: String, receive_time_us: i64) -> Result<(), Closed> {
-        self.deliver(Received::Frame(Frame { venue: self.venue, receive_time_us, text: frame }))
+        self.deliver(Received::Frame(Frame::new(self.venue, receive_time_us, frame)))
+    }
+
+    /// Normalizes a frame received at `receive_time_us` as the publisher does; what a client
+    /// tracks is read from the result, so the frame is parsed once.
+    pub fn normalize<'a>(&'a self, text: &'a str, receive_time_us: i64) -> Result<VenueFrame<'a>, Rejection> {
+        let context = NormalizeContext { reference: &self.reference, rules: &self.rules, receive_time_us };
+        normalize(self.venue, text.as_bytes(), &context)
+    }
+
+    /// Hands on a frame the client read as `normalized`: when every trade in it was accepted,
+    /// with their `raw_trades` records, which the publisher sends as they are.
+    pub fn hand_on(
+        &self,
+        text: &str,
+        normalized: &Result<VenueFrame<'_>, Rejection>,
+        receive_time_us: i64,
+    ) -> Result<(), Closed> {
+        let records = match normalized {
+            Ok(VenueFrame::Trades { trades, .. }) => TradeRecords::encode(trades),
+            _ => None,
+        };
+        let frame = Frame { records, ..Frame::new(self.venue, receive_time_us, text.to_owned()) };
+        self.deliver(Received::Frame(frame))
     }
 
     /// Reports trades the client gave up on; logged, and counted as unrecovered.
@@ -262,19 +301,8 @@ enum End {
     Reconnect(&'static str),
 }
 
-/// Connects, reads and reconnects until shutdown or until the producer stops taking frames.
-pub async fn run(
-    protocol: impl Protocol + Send,
-    options: LiveOptions,
-    frames: SyncSender<Received>,
-    shutdown: Shutdown,
-    counters: FeedCounters,
-) {
-    let out = ClientOutput::new(protocol.venue(), frames);
-    run_recorded(protocol, options, out, shutdown, counters).await
-}
-
-/// [`run`], handing on and recording through `out` (made with [`ClientOutput::recording`]).
+/// Connects, reads and reconnects until shutdown or until the producer stops taking frames,
+/// handing on and recording through `out`.
 pub async fn run_recorded(
     mut protocol: impl Protocol + Send,
     options: LiveOptions,

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tickflow_core::contract::Venue;
+use tickflow_core::reference::ReferenceData;
 use tickflow_service::metrics::ServiceMetrics;
 
 use super::rest::{Rest, RestAnswer, request_line};
@@ -126,6 +127,7 @@ struct Replayed {
 pub struct Replay {
     clients: Vec<((Venue, u32), Option<Replayed>)>,
     frames: std::sync::mpsc::SyncSender<Received>,
+    reference: ReferenceData,
     metrics: ServiceMetrics,
     lookahead: Arc<Mutex<Lookahead>>,
 }
@@ -139,10 +141,11 @@ impl std::fmt::Debug for Replay {
 impl Replay {
     pub fn new(
         frames: std::sync::mpsc::SyncSender<Received>,
+        reference: ReferenceData,
         metrics: ServiceMetrics,
         lookahead: Arc<Mutex<Lookahead>>,
     ) -> Self {
-        Replay { clients: Vec::new(), frames, metrics, lookahead }
+        Replay { clients: Vec::new(), frames, reference, metrics, lookahead }
     }
 
     fn client(&self, venue: Venue, client: u32, symbols: Vec<String>) -> Option<Replayed> {
@@ -164,7 +167,7 @@ impl Replay {
                 }
             },
         };
-        let out = ClientOutput::new(venue, self.frames.clone()).recording(client, Tap::none());
+        let out = ClientOutput::new(venue, &self.reference, self.frames.clone()).recording(client, Tap::none());
         Some(Replayed { protocol, out, link: Link::default(), stopped: false })
     }
 

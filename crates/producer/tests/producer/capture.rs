@@ -13,13 +13,15 @@ use producer::live::Protocol;
 use producer::source::{Frame, Pace, Received, ReplaySource};
 use tickflow_core::contract::{GapReason, Venue};
 use tickflow_core::feed::MissedTrades;
+use tickflow_core::reference::ReferenceData;
 use tickflow_service::shutdown::Shutdown;
 
 use crate::harness::{Run, Setup, assert_exactly_the_manifest, run_client};
 
 fn replay(path: &std::path::Path) -> Vec<Received> {
     let (frames_tx, frames) = sync_channel(1_000_000);
-    ReplaySource::open(path, Pace::Rate(0.0)).expect("capture").run(frames_tx, Shutdown::manual());
+    let reference = ReferenceData::bundled().expect("reference data");
+    ReplaySource::open(path, Pace::Rate(0.0)).expect("capture").run(reference, frames_tx, Shutdown::manual());
     frames.try_iter().collect()
 }
 
@@ -44,7 +46,7 @@ fn captured_frames_replay_in_order_across_rotations_the_same_every_time() {
                 return Received::Missed { missed };
             }
             let frame = format!(r#"{{"n":{n},"text":"frame {n} with \"quotes\" and ünïcode"}}"#);
-            Received::Frame(Frame { venue, receive_time_us: time_us, text: frame })
+            Received::Frame(Frame::new(venue, time_us, frame))
         })
         .collect();
     for frame in &recorded {

@@ -12,6 +12,7 @@ use producer::source::{Frame, Received};
 use prometheus_client::registry::Registry;
 use tickflow_core::contract::{GapReason, Side, Venue};
 use tickflow_core::feed::Backoff;
+use tickflow_core::reference::ReferenceData;
 use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::shutdown::Shutdown;
 
@@ -123,7 +124,8 @@ fn brief(
     let thread = {
         let (stop, counters) = (shutdown.clone(), counters.clone());
         let runtime = live::venue_runtime().expect("runtime");
-        std::thread::spawn(move || runtime.block_on(live::run(client, options, frames_tx, stop, counters)))
+        let out = live::ClientOutput::new(Venue::Finnhub, &ReferenceData::bundled().expect("reference"), frames_tx);
+        std::thread::spawn(move || runtime.block_on(live::run_recorded(client, options, out, stop, counters)))
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done(&simulator, &counters) && Instant::now() < deadline {
@@ -178,7 +180,7 @@ fn control_frames_are_known_by_their_parsed_type_not_their_spelling() {
     let mut client =
         Finnhub::new("ws://127.0.0.1:1", ApiKey::new(KEY.into()), vec!["AAPL".into()], counters.clone()).expect("ok");
     let (frames, taken) = sync_channel(16);
-    let out = ClientOutput::new(Venue::Finnhub, frames);
+    let out = ClientOutput::new(Venue::Finnhub, &ReferenceData::bundled().expect("reference"), frames);
     for ping in [r#"{"type":"ping"}"#, r#"{"type": "ping"}"#, "{\n  \"type\" : \"ping\"\n}"] {
         client.text(ping, 1, &out).expect("handled");
     }

@@ -8,11 +8,14 @@ use std::time::{Duration, Instant};
 
 use exchange_sim::{Faults, ManifestTrade, Ports, SimConfig, Simulator};
 use producer::live::{self, FeedCounters, LiveOptions, Protocol};
+use producer::records::TradeRecords;
 use producer::source::{Frame, Received};
 use prometheus_client::registry::Registry;
 use tickflow_core::contract::Venue;
 use tickflow_core::feed::{Backoff, MissedTrades};
 use tickflow_core::reference::ReferenceData;
+use tickflow_core::validate::ValidationRules;
+use tickflow_core::venue::{NormalizeContext, VenueFrame, normalize};
 use tickflow_service::metrics::ServiceMetrics;
 use tickflow_service::shutdown::Shutdown;
 
@@ -25,6 +28,9 @@ pub struct Run {
     /// identity -> the trade as the client delivered it, and how many times.
     pub received: BTreeMap<String, (ManifestTrade, u32)>,
     pub other_frames: usize,
+    /// Frames the client handed on with their trades encoded (checked against the publisher's
+    /// own encoding of the frame).
+    pub encoded_frames: usize,
     /// What the client reported as missed and not recoverable.
     pub missed: Vec<MissedTrades>,
     /// The client's feed statuses in order: `true` held, `false` released.
@@ -72,6 +78,10 @@ fn take(run: &mut Run, received: Received, delivered: fn(&Frame) -> Option<Vec<M
         Received::Missed { missed } => return run.missed.push(missed),
         Received::Status { status } => return run.statuses.push(status.held),
     };
+    if let Some(records) = &frame.records {
+        assert_eq!(Some(records), publishers_records(&frame).as_ref(), "the client's records of {}", frame.text);
+        run.encoded_frames += 1;
+    }
     match delivered(&frame) {
         Some(trades) => {
             for trade in trades {
@@ -80,6 +90,16 @@ fn take(run: &mut Run, received: Received, delivered: fn(&Frame) -> Option<Vec<M
             }
         }
         None => run.other_frames += 1,
+    }
+}
+
+/// The records the publisher makes of a frame handed on without them.
+fn publishers_records(frame: &Frame) -> Option<TradeRecords> {
+    let (reference, rules) = (ReferenceData::bundled().expect("reference data"), ValidationRules::default());
+    let context = NormalizeContext { reference: &reference, rules: &rules, receive_time_us: frame.receive_time_us };
+    match normalize(frame.venue, frame.text.as_bytes(), &context) {
+        Ok(VenueFrame::Trades { trades, .. }) => TradeRecords::encode(&trades),
+        _ => None,
     }
 }
 
@@ -192,7 +212,8 @@ pub fn run_client<P: Protocol + Send + 'static>(
     let shutdown = Shutdown::manual();
     let thread = {
         let (counters, stop) = (counters.clone(), shutdown.clone());
-        let out = live::ClientOutput::new(venue, frames_tx).recording(0, tap);
+        let reference = ReferenceData::bundled().expect("reference data");
+        let out = live::ClientOutput::new(venue, &reference, frames_tx).recording(0, tap);
         let runtime = live::venue_runtime().expect("runtime");
         std::thread::spawn(move || runtime.block_on(live::run_recorded(client, options, out, stop, counters)))
     };
@@ -201,6 +222,7 @@ pub fn run_client<P: Protocol + Send + 'static>(
         counters,
         received: BTreeMap::new(),
         other_frames: 0,
+        encoded_frames: 0,
         missed: Vec::new(),
         statuses: Vec::new(),
         handed_on: Vec::new(),
@@ -222,6 +244,7 @@ pub fn run_client<P: Protocol + Send + 'static>(
 }
 
 pub fn assert_exactly_the_manifest(run: &Run) {
+    assert!(run.encoded_frames > 0, "the client hands on trades it normalized itself");
     assert!(run.missed.is_empty(), "reported missed although everything was recovered: {:?}", run.missed);
     assert_delivered_once_and_as_made(run);
     let mut seen = BTreeMap::new();

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::{NormalizeContext, VenueFrame, millis_to_micros, schema_error};
+use super::{NormalizeContext, VenueFrame, millis_to_micros, schema_error, trade_key};
 use crate::contract::{Rejection, Side, Trade, Venue};
 use crate::validate::{Text, from_json, json_rejection, parse_price, parse_size};
 
@@ -75,11 +75,12 @@ fn normalize_trade<'a>(message: Message<'a>, context: &NormalizeContext<'a>) -> 
         None => Side::Unknown,
     };
     let instrument_id = context.instrument_id(Venue::Binance, &symbol.0)?;
+    let trade_id = itoa::Buffer::new().format(trade_id).to_owned();
     context.finish(Trade {
-        trade_key: Cow::Owned(format!("binance:{}:{trade_id}", symbol.0)),
+        trade_key: Cow::Owned(trade_key(Venue::Binance, &symbol.0, &[&trade_id])),
         venue: Venue::Binance,
         instrument_id,
-        trade_id: Some(Cow::Owned(trade_id.to_string())),
+        trade_id: Some(Cow::Owned(trade_id)),
         price: parse_price(&price.0)?,
         size: parse_size(&size.0)?,
         venue_symbol: symbol.0,
@@ -118,6 +119,31 @@ pub fn binance_event(frame: &[u8]) -> BinanceEvent<'_> {
         },
         (Some("serverShutdown"), _, _) => BinanceEvent::ServerShutdown,
         _ => BinanceEvent::Other,
+    }
+}
+
+impl<'a> BinanceEvent<'a> {
+    /// What a frame that normalized as `normalized` means, read from its trade when it was
+    /// accepted; a frame that was refused, or whose trade was, is read again with
+    /// [`binance_event`], which needs less of a trade.
+    pub fn of(frame: &'a [u8], normalized: &Result<VenueFrame<'a>, Rejection>) -> Self {
+        match normalized {
+            Ok(VenueFrame::Trades { trades, .. }) => {
+                if let [Ok(trade)] = trades.as_slice()
+                    && let Some(id) = trade.trade_id.as_deref().and_then(|id| id.parse().ok())
+                {
+                    return BinanceEvent::Trade {
+                        symbol: trade.venue_symbol.clone(),
+                        id,
+                        time_us: trade.event_time_us,
+                    };
+                }
+                binance_event(frame)
+            }
+            Ok(VenueFrame::ServerShutdown) => BinanceEvent::ServerShutdown,
+            Ok(_) => BinanceEvent::Other,
+            Err(_) => binance_event(frame),
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{NormalizeContext, VenueFrame, schema_error};
+use super::{NormalizeContext, VenueFrame, schema_error, trade_key};
 use crate::contract::{Rejection, Side, Trade, Venue};
 
 /// The aggressor (taker) side of a Coinbase trade from the `side` Coinbase reports, which is
@@ -39,24 +39,25 @@ pub fn reported_side(aggressor: Side) -> &'static str {
 }
 use crate::validate::{Text, from_json, json_rejection, parse_price, parse_size};
 
+/// A message whose trades are `T`: parsed with the message, or kept raw to be parsed one by one.
 #[derive(Deserialize)]
-struct Message<'a> {
+struct Message<'a, T> {
     #[serde(borrow)]
     channel: Option<Text<'a>>,
     #[serde(rename = "type", borrow)]
     kind: Option<Text<'a>>,
     sequence_num: Option<u64>,
-    #[serde(borrow, default)]
-    events: Vec<Event<'a>>,
+    #[serde(borrow, default = "Vec::new")]
+    events: Vec<Event<'a, T>>,
     message: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct Event<'a> {
+struct Event<'a, T> {
     #[serde(rename = "type", borrow)]
     kind: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    trades: Vec<&'a RawValue>,
+    #[serde(default = "Vec::new")]
+    trades: Vec<T>,
 }
 
 #[derive(Deserialize)]
@@ -75,26 +76,45 @@ struct CoinbaseTrade<'a> {
     time: Text<'a>,
 }
 
+/// Reads the message and its trades in one pass; a message with a trade that does not read is
+/// read again with its trades kept raw, so that only that trade is refused.
 pub fn normalize_coinbase<'a>(frame: &'a [u8], context: &NormalizeContext<'a>) -> Result<VenueFrame<'a>, Rejection> {
-    let message: Message<'a> = from_json(frame).ok_or_else(|| json_rejection(frame))?;
-    if message.kind.as_ref().is_some_and(|k| k.0 == "error") {
-        return Ok(VenueFrame::VenueError { message: message.message.unwrap_or_default() });
+    if let Some(message) = from_json::<Message<'a, CoinbaseTrade<'a>>>(frame) {
+        return Ok(classify(message, Ok, context));
     }
-    Ok(match message.channel.as_ref().map(|c| c.0.as_ref()) {
+    let message: Message<'a, &'a RawValue> = from_json(frame).ok_or_else(|| json_rejection(frame))?;
+    let read = |raw: &'a RawValue| {
+        serde_json::from_str::<CoinbaseTrade<'a>>(raw.get()).map_err(|_| json_rejection(raw.get().as_bytes()))
+    };
+    Ok(classify(message, read, context))
+}
+
+fn classify<'a, T>(
+    message: Message<'a, T>,
+    read: impl Fn(T) -> Result<CoinbaseTrade<'a>, Rejection>,
+    context: &NormalizeContext<'a>,
+) -> VenueFrame<'a> {
+    if message.kind.as_ref().is_some_and(|k| k.0 == "error") {
+        return VenueFrame::VenueError { message: message.message.unwrap_or_default() };
+    }
+    match message.channel.as_ref().map(|c| c.0.as_ref()) {
         Some("market_trades") => {
             let snapshot = message.events.iter().any(|e| e.kind.as_ref().is_some_and(|k| k.0 == "snapshot"));
-            let trades =
-                message.events.iter().flat_map(|e| e.trades.iter()).map(|raw| normalize_trade(raw, context)).collect();
+            let trades = message
+                .events
+                .into_iter()
+                .flat_map(|e| e.trades)
+                .map(|trade| normalize_trade(read(trade)?, context))
+                .collect();
             VenueFrame::Trades { trades, sequence: message.sequence_num, snapshot }
         }
         Some("heartbeats") => VenueFrame::Heartbeat { sequence: message.sequence_num },
         Some("subscriptions") => VenueFrame::Subscribed,
         _ => VenueFrame::Ignored,
-    })
+    }
 }
 
-fn normalize_trade<'a>(raw: &'a RawValue, context: &NormalizeContext<'a>) -> Result<Trade<'a>, Rejection> {
-    let trade: CoinbaseTrade<'a> = serde_json::from_str(raw.get()).map_err(|_| json_rejection(raw.get().as_bytes()))?;
+fn normalize_trade<'a>(trade: CoinbaseTrade<'a>, context: &NormalizeContext<'a>) -> Result<Trade<'a>, Rejection> {
     if trade.product_id.0.is_empty() || trade.trade_id.0.is_empty() {
         return Err(schema_error("product_id and trade_id must not be empty"));
     }
@@ -104,7 +124,7 @@ fn normalize_trade<'a>(raw: &'a RawValue, context: &NormalizeContext<'a>) -> Res
         .timestamp_micros();
     let instrument_id = context.instrument_id(Venue::Coinbase, &trade.product_id.0)?;
     context.finish(Trade {
-        trade_key: Cow::Owned(format!("coinbase:{}:{}", trade.product_id.0, trade.trade_id.0)),
+        trade_key: Cow::Owned(trade_key(Venue::Coinbase, &trade.product_id.0, &[&trade.trade_id.0])),
         venue: Venue::Coinbase,
         instrument_id,
         price: parse_price(&trade.price.0)?,

@@ -11,16 +11,17 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use xxhash_rust::xxh3::Xxh3;
 
-use super::{NormalizeContext, VenueFrame, millis_to_micros, schema_error};
+use super::{NormalizeContext, VenueFrame, hex16, millis_to_micros, schema_error, trade_key};
 use crate::contract::{Rejection, Side, Trade, Venue};
 use crate::validate::{Text, from_json, json_rejection, parse_price, parse_size};
 
+/// A frame whose trades are `T`: parsed with the frame, or kept raw to be parsed one by one.
 #[derive(Deserialize)]
-struct Frame<'a> {
+struct Frame<'a, T> {
     #[serde(rename = "type", borrow)]
     kind: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    data: Vec<&'a RawValue>,
+    #[serde(default = "Vec::new")]
+    data: Vec<T>,
     msg: Option<String>,
 }
 
@@ -37,33 +38,47 @@ struct FinnhubTrade<'a> {
     c: Option<Vec<Text<'a>>>,
 }
 
+/// Reads the frame and its trades in one pass; a frame with a trade that does not read is read
+/// again with its trades kept raw, so that only that trade is refused.
 pub fn normalize_finnhub<'a>(bytes: &'a [u8], context: &NormalizeContext<'a>) -> Result<VenueFrame<'a>, Rejection> {
-    let frame: Frame<'a> = from_json(bytes).ok_or_else(|| json_rejection(bytes))?;
-    let kind = frame.kind.as_ref().map(|k| k.0.as_ref());
-    Ok(match kind {
+    if let Some(frame) = from_json::<Frame<'a, FinnhubTrade<'a>>>(bytes) {
+        return Ok(classify(bytes, frame.kind, frame.msg, frame.data.into_iter().map(Ok), context));
+    }
+    let frame: Frame<'a, &'a RawValue> = from_json(bytes).ok_or_else(|| json_rejection(bytes))?;
+    let trades = frame.data.into_iter().map(|raw| {
+        serde_json::from_str::<FinnhubTrade<'a>>(raw.get()).map_err(|_| json_rejection(raw.get().as_bytes()))
+    });
+    Ok(classify(bytes, frame.kind, frame.msg, trades, context))
+}
+
+fn classify<'a>(
+    bytes: &'a [u8],
+    kind: Option<Text<'a>>,
+    msg: Option<String>,
+    trades: impl Iterator<Item = Result<FinnhubTrade<'a>, Rejection>>,
+    context: &NormalizeContext<'a>,
+) -> VenueFrame<'a> {
+    match kind.as_ref().map(|k| k.0.as_ref()) {
         Some("trade") => {
             let frame_hash = xxhash_rust::xxh3::xxh3_64(bytes);
-            let trades = frame
-                .data
-                .iter()
+            let trades = trades
                 .enumerate()
-                .map(|(position, raw)| normalize_trade(raw, (frame_hash, position as u64), context))
+                .map(|(position, trade)| normalize_trade(trade?, (frame_hash, position as u64), context))
                 .collect();
             VenueFrame::Trades { trades, sequence: None, snapshot: false }
         }
         Some("ping") => VenueFrame::Ping,
-        Some("error") => VenueFrame::VenueError { message: frame.msg.unwrap_or_default() },
+        Some("error") => VenueFrame::VenueError { message: msg.unwrap_or_default() },
         _ => VenueFrame::Ignored,
-    })
+    }
 }
 
 /// `place`: the hash of the frame's bytes and the trade's position in it.
 fn normalize_trade<'a>(
-    raw: &'a RawValue,
+    trade: FinnhubTrade<'a>,
     place: (u64, u64),
     context: &NormalizeContext<'a>,
 ) -> Result<Trade<'a>, Rejection> {
-    let trade: FinnhubTrade<'a> = serde_json::from_str(raw.get()).map_err(|_| json_rejection(raw.get().as_bytes()))?;
     if trade.s.0.is_empty() {
         return Err(schema_error("symbol must not be empty"));
     }
@@ -73,11 +88,12 @@ fn normalize_trade<'a>(
     let mut identity = Xxh3::new();
     identity.update(&place.0.to_le_bytes());
     identity.update(&place.1.to_le_bytes());
-    let identity = identity.digest();
+    let identity = hex16(identity.digest());
+    let identity = std::str::from_utf8(&identity).unwrap_or_default(); // hex digits are ASCII
 
     let instrument_id = context.instrument_id(Venue::Finnhub, &trade.s.0)?;
     context.finish(Trade {
-        trade_key: Cow::Owned(format!("finnhub:{}:{}:{identity:016x}", trade.s.0, trade.t)),
+        trade_key: Cow::Owned(trade_key(Venue::Finnhub, &trade.s.0, &[itoa::Buffer::new().format(trade.t), identity])),
         venue: Venue::Finnhub,
         venue_symbol: trade.s.0,
         instrument_id,
@@ -135,6 +151,26 @@ pub fn finnhub_message(frame: &[u8], mut each: impl FnMut(&str, i64)) -> Finnhub
         Some("ping") => FinnhubMessage::Ping,
         Some("error") => FinnhubMessage::Error(envelope.msg.unwrap_or_default()),
         _ => FinnhubMessage::Other,
+    }
+}
+
+/// [`finnhub_message`] of a frame that normalized as `normalized`: read from its trades when all
+/// of them were accepted, read again otherwise.
+pub fn finnhub_message_of<'a>(
+    frame: &'a [u8],
+    normalized: &Result<VenueFrame<'a>, Rejection>,
+    mut each: impl FnMut(&str, i64),
+) -> FinnhubMessage {
+    match normalized {
+        Ok(VenueFrame::Trades { trades, .. }) if trades.iter().all(Result::is_ok) => {
+            for trade in trades.iter().flatten() {
+                each(&trade.venue_symbol, trade.event_time_us);
+            }
+            FinnhubMessage::Trades
+        }
+        Ok(VenueFrame::Ping) => FinnhubMessage::Ping,
+        Ok(VenueFrame::VenueError { message }) => FinnhubMessage::Error(message.clone()),
+        _ => finnhub_message(frame, each),
     }
 }
 

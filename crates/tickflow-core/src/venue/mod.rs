@@ -12,7 +12,7 @@ pub use binance::{BinanceEvent, BinanceRestTrade, binance_event, binance_stream_
 pub use coinbase::{
     aggressor_side as coinbase_aggressor_side, normalize_coinbase, reported_side as coinbase_reported_side,
 };
-pub use finnhub::{FinnhubMessage, finnhub_message, normalize_finnhub};
+pub use finnhub::{FinnhubMessage, finnhub_message, finnhub_message_of, normalize_finnhub};
 
 use crate::contract::{RejectReason, Rejection, Trade, Venue};
 use crate::reference::ReferenceData;
@@ -80,6 +80,27 @@ impl<'r> NormalizeContext<'r> {
     }
 }
 
+/// A trade key, `<venue>:<symbol>:` followed by `parts` joined by `:`, built without the
+/// formatting machinery (one is made for every trade).
+fn trade_key(venue: Venue, symbol: &str, parts: &[&str]) -> String {
+    let length = parts.iter().map(|p| p.len() + 1).sum::<usize>();
+    let mut key = String::with_capacity(venue.as_str().len() + 1 + symbol.len() + length);
+    key.push_str(venue.as_str());
+    key.push(':');
+    key.push_str(symbol);
+    for part in parts {
+        key.push(':');
+        key.push_str(part);
+    }
+    key
+}
+
+/// `value` as 16 lowercase hex digits (what `{value:016x}` writes).
+fn hex16(value: u64) -> [u8; 16] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    std::array::from_fn(|at| DIGITS[((value >> (60 - 4 * at)) & 0xf) as usize])
+}
+
 /// Milliseconds since the epoch to microseconds, saturating so range checks catch nonsense.
 fn millis_to_micros(millis: i64) -> i64 {
     millis.saturating_mul(1_000)
@@ -87,4 +108,19 @@ fn millis_to_micros(millis: i64) -> i64 {
 
 fn schema_error(detail: &'static str) -> Rejection {
     Rejection::new(RejectReason::SchemaError, detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trade_keys_are_what_format_would_write() {
+        for value in [0, 1, 0xabc, 0x0123_4567_89ab_cdef, u64::MAX, 1 << 63] {
+            assert_eq!(std::str::from_utf8(&hex16(value)), Ok(format!("{value:016x}").as_str()));
+        }
+        assert_eq!(trade_key(Venue::Binance, "BTCUSDT", &["42"]), "binance:BTCUSDT:42");
+        assert_eq!(trade_key(Venue::Finnhub, "AAPL", &["1000", "00ff"]), "finnhub:AAPL:1000:00ff");
+        assert_eq!(trade_key(Venue::Coinbase, "", &[]), "coinbase:");
+    }
 }

@@ -186,3 +186,42 @@ fn the_synthetic_feed_renders_valid_frames_with_distinct_identities_at_high_rate
         }
     }
 }
+
+#[test]
+fn what_a_client_reads_of_a_normalized_frame_is_what_it_reads_of_the_frame() {
+    use tickflow_core::venue::{BinanceEvent, binance_event, finnhub_message, finnhub_message_of};
+    let binance = [
+        r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":17,"p":"42000.5","q":"0.01","T":1672515782136,"m":true}}"#,
+        r#"{"e":"trade","E":1,"s":"ETHUSDT","t":9,"p":"2200","q":"1","T":1672515782136,"m":false}"#,
+        // Rejected trades are still trades to track by id.
+        r#"{"e":"trade","E":1,"s":"BTCUSDT","t":18,"p":"-1","q":"0.01","T":1672515782136,"m":true}"#,
+        r#"{"e":"trade","E":1,"s":"NOSUCH","t":3,"p":"1","q":"1","T":1672515782136,"m":true}"#,
+        r#"{"e":"trade","s":"BTCUSDT","t":19}"#,
+        r#"{"e":"serverShutdown","E":1}"#,
+        r#"{"result":null,"id":1}"#,
+        r#"{"error":{"code":2,"msg":"Invalid request"}}"#,
+        r#"{"e":"trade","#,
+    ];
+    for text in binance {
+        let normalized =
+            frame(Venue::Binance, text).map_err(|reason| tickflow_core::contract::Rejection::new(reason, ""));
+        assert_eq!(BinanceEvent::of(text.as_bytes(), &normalized), binance_event(text.as_bytes()), "{text}");
+    }
+    let finnhub = [
+        r#"{"type":"trade","data":[{"s":"AAPL","p":129.58,"t":1672515782136,"v":1,"c":["1"]},{"s":"MSFT","p":2,"t":1672515782137,"v":0}]}"#,
+        r#"{"type":"trade","data":[{"s":"AAPL","p":-1,"t":1672515782136,"v":1},{"s":"MSFT","p":2,"t":1672515782137,"v":1}]}"#,
+        r#"{"type":"trade","data":[{"s":"AAPL","p":1,"v":1}]}"#,
+        r#"{"type":"ping"}"#,
+        r#"{"type":"error","msg":"Subscribing to too many symbols"}"#,
+        r#"{"type":"news"}"#,
+        r#"{"type":"trade""#,
+    ];
+    for text in finnhub {
+        let normalized =
+            frame(Venue::Finnhub, text).map_err(|reason| tickflow_core::contract::Rejection::new(reason, ""));
+        let (mut once, mut again) = (Vec::new(), Vec::new());
+        let read_once = finnhub_message_of(text.as_bytes(), &normalized, |s, t| once.push((s.to_owned(), t)));
+        let read_again = finnhub_message(text.as_bytes(), |s, t| again.push((s.to_owned(), t)));
+        assert_eq!((read_once, once), (read_again, again), "{text}");
+    }
+}
