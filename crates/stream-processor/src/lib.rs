@@ -110,6 +110,9 @@ pub fn run(
                     member.with_owner(|assignment| assignment.record_lag(partition, lag));
                 }
             }
+            // Between commits is between batches: what librdkafka's threads and the
+            // checkpoint freed goes back to the system rather than staying in glibc's arenas.
+            tickflow_service::memory::release_freed_memory();
             last_commit = Instant::now();
         }
     }

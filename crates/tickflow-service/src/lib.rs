@@ -2,6 +2,7 @@
 //! logging, graceful shutdown on SIGTERM/SIGINT, and an HTTP listener for `/metrics` (Prometheus
 //! text format), `/healthz` and `/readyz`.
 
+pub mod memory;
 pub mod metrics;
 pub mod process;
 pub mod shutdown;
