@@ -201,52 +201,32 @@ fn parse_exponent(text: &[u8]) -> Result<i64, DecimalError> {
 }
 
 /// Writes `units * 10^-scale` in plain notation with trailing fractional zeros removed. On the
-/// encoding hot path of every service: the digits are made in one pass (in 64-bit arithmetic
-/// whenever the value fits) and written at once.
+/// encoding hot path of every service: `itoa` makes the digits (in 64-bit arithmetic whenever
+/// the value fits), and they are written as they are, split at the decimal point.
 pub(crate) fn write_scaled(f: &mut impl fmt::Write, units: i128, scale: u32) -> fmt::Result {
-    const MAX: usize = 80; // 39 digits of an i128, or `scale` + 1 when that is more
-    let scale = (scale as usize).min(MAX - 2);
-    const CHUNK: u128 = 10_000_000_000_000_000_000; // 10^19, below u64::MAX
-    // Digits of the magnitude, least significant first, at least `scale + 1` of them: 19 at a
-    // time while it does not fit in 64 bits, then the rest.
-    let mut digits = [b'0'; MAX];
-    let mut len = 0;
-    let mut magnitude = units.unsigned_abs();
-    while magnitude > u128::from(u64::MAX) {
-        put_digits(&mut digits[len..], (magnitude % CHUNK) as u64);
-        magnitude /= CHUNK;
-        len += 19;
-    }
-    len += put_digits(&mut digits[len..], magnitude as u64);
-    let len = len.max(scale + 1);
-    let zeros = digits[..scale].iter().take_while(|&&d| d == b'0').count();
-    let mut text = [0u8; MAX + 2];
-    let mut at = 0;
-    let mut push = |byte: u8| {
-        text[at] = byte;
-        at += 1;
+    const ZEROS: &str = "00000000000000000000000000000000000000000000000000000000000000000000000000000000";
+    let scale = (scale as usize).min(ZEROS.len());
+    let mut buffer = itoa::Buffer::new();
+    let digits = match u64::try_from(units.unsigned_abs()) {
+        Ok(magnitude) => buffer.format(magnitude),
+        Err(_) => buffer.format(units.unsigned_abs()),
     };
+    // The whole part, the zeros that open the fraction, and the fraction's other digits.
+    let (whole, leading_zeros, fraction) = match digits.len().checked_sub(scale) {
+        Some(whole_len) if whole_len > 0 => (&digits[..whole_len], 0, &digits[whole_len..]),
+        _ => ("0", scale - digits.len(), digits),
+    };
+    let fraction = fraction.trim_end_matches('0');
     if units < 0 {
-        push(b'-');
+        f.write_str("-")?;
     }
-    digits[scale..len].iter().rev().for_each(|&d| push(d));
-    if zeros < scale {
-        push(b'.');
-        digits[zeros..scale].iter().rev().for_each(|&d| push(d));
+    f.write_str(whole)?;
+    if !fraction.is_empty() {
+        f.write_str(".")?;
+        f.write_str(&ZEROS[..leading_zeros])?;
+        f.write_str(fraction)?;
     }
-    f.write_str(std::str::from_utf8(&text[..at]).map_err(|_| fmt::Error)?)
-}
-
-/// Writes the digits of `value` into `digits`, least significant first; returns how many (none
-/// for zero).
-fn put_digits(digits: &mut [u8], mut value: u64) -> usize {
-    let mut len = 0;
-    while value > 0 {
-        digits[len] = b'0' + (value % 10) as u8;
-        value /= 10;
-        len += 1;
-    }
-    len
+    Ok(())
 }
 
 impl fmt::Display for Decimal {

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::json::JsonObject;
+use super::json::{JsonObject, key};
 use super::trade::{Side, Trade, Venue, write_trade_fields};
 use crate::decimal::{Decimal, Notional};
 
@@ -98,20 +98,23 @@ impl Session {
     }
 }
 
+/// Room reserved for an `enriched_trades` record: a typical one is about 400 bytes.
+const RECORD_LEN: usize = 512;
+
 impl EnrichedTrade<'_> {
     /// Appends the `enriched_trades` record of this trade to `out`: the bytes `serde_json`
     /// makes of it, written directly.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        let mut object = JsonObject::begin(out);
+        let mut object = JsonObject::begin(out, RECORD_LEN);
         write_trade_fields!(object, self);
-        object.str("asset_class", self.asset_class.as_str());
-        object.str("exchange", &self.exchange);
-        object.str("quote_currency", &self.quote_currency);
-        object.str("session", self.session.as_str());
-        object.wide("trade_value", self.trade_value);
-        object.opt_decimal("price_change", self.price_change);
-        object.opt_f64("price_change_bps", self.price_change_bps);
-        object.bool("is_late", self.is_late);
+        object.name(key!("asset_class"), self.asset_class.as_str());
+        object.str(key!("exchange"), &self.exchange);
+        object.str(key!("quote_currency"), &self.quote_currency);
+        object.name(key!("session"), self.session.as_str());
+        object.wide(key!("trade_value"), self.trade_value);
+        object.opt_decimal(key!("price_change"), self.price_change);
+        object.opt_f64(key!("price_change_bps"), self.price_change_bps);
+        object.bool(key!("is_late"), self.is_late);
         object.end();
     }
 }

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::json::JsonObject;
+use super::json::{JsonObject, key};
 use crate::decimal::Decimal;
 
 /// The venue a trade was reported by.
@@ -87,18 +87,18 @@ impl Watermark {
 /// carries them first under the same names) into the [`JsonObject`] `$object`, in order.
 macro_rules! write_trade_fields {
     ($object:expr, $trade:expr) => {
-        $object.str("trade_key", &$trade.trade_key);
-        $object.str("venue", $trade.venue.as_str());
-        $object.str("venue_symbol", &$trade.venue_symbol);
-        $object.str("instrument_id", &$trade.instrument_id);
-        $object.opt_str("trade_id", $trade.trade_id.as_deref());
-        $object.decimal("price", $trade.price);
-        $object.decimal("size", $trade.size);
-        $object.str("side", $trade.side.as_str());
-        $object.str_array("conditions", $trade.conditions.iter().map(|c| c.as_ref()));
-        $object.bool("price_only", $trade.price_only);
-        $object.i64("event_time_us", $trade.event_time_us);
-        $object.i64("receive_time_us", $trade.receive_time_us);
+        $object.str(key!("trade_key"), &$trade.trade_key);
+        $object.name(key!("venue"), $trade.venue.as_str());
+        $object.str(key!("venue_symbol"), &$trade.venue_symbol);
+        $object.str(key!("instrument_id"), &$trade.instrument_id);
+        $object.opt_str(key!("trade_id"), $trade.trade_id.as_deref());
+        $object.decimal(key!("price"), $trade.price);
+        $object.decimal(key!("size"), $trade.size);
+        $object.name(key!("side"), $trade.side.as_str());
+        $object.str_array(key!("conditions"), $trade.conditions.iter().map(|c| c.as_ref()));
+        $object.bool(key!("price_only"), $trade.price_only);
+        $object.i64(key!("event_time_us"), $trade.event_time_us);
+        $object.i64(key!("receive_time_us"), $trade.receive_time_us);
     };
 }
 pub(crate) use write_trade_fields;
@@ -113,11 +113,14 @@ impl Side {
     }
 }
 
+/// Room reserved for a `raw_trades` record: a typical one is about 250 bytes.
+const RECORD_LEN: usize = 320;
+
 impl Trade<'_> {
     /// Appends the `raw_trades` record of this trade to `out`: the bytes `serde_json` makes of
     /// it, written directly.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        let mut object = JsonObject::begin(out);
+        let mut object = JsonObject::begin(out, RECORD_LEN);
         write_trade_fields!(object, self);
         object.end();
     }
