@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
+use super::scan::Scan;
 use super::{NormalizeContext, VenueFrame, millis_to_micros, schema_error, trade_key};
 use crate::contract::{Rejection, Side, Trade, Venue};
 use crate::validate::{Text, from_json, json_rejection, parse_price, parse_size};
@@ -39,8 +40,56 @@ struct ErrorBody {
 }
 
 pub fn normalize_binance<'a>(frame: &'a [u8], context: &NormalizeContext<'a>) -> Result<VenueFrame<'a>, Rejection> {
-    let message: Message<'a> = from_json(frame).ok_or_else(|| json_rejection(frame))?;
+    let message = read_message(frame).ok_or_else(|| json_rejection(frame))?;
     classify(message, context)
+}
+
+/// A frame read as a [`Message`]: a trade frame in the stream's own form by [`trade_frame`],
+/// anything else by serde.
+fn read_message(frame: &[u8]) -> Option<Message<'_>> {
+    trade_frame(frame).or_else(|| from_json(frame))
+}
+
+/// A trade frame exactly as Binance's streams write it, raw or in the combined-stream wrapper
+/// (`{"e":"trade","E":..,"s":"..","t":..,"p":"..","q":"..","T":..,"m":..,"M":..}`, `M`
+/// optional), read without serde; `None` for any other frame, or any other spelling of one.
+fn trade_frame(frame: &[u8]) -> Option<Message<'_>> {
+    let mut scan = Scan::new(frame);
+    let wrapped = scan.literal(br#"{"stream":""#).is_some();
+    if wrapped {
+        scan.string()?;
+        scan.literal(br#","data":"#)?;
+    }
+    scan.literal(br#"{"e":"trade","E":"#)?;
+    scan.signed()?;
+    scan.literal(br#","s":""#)?;
+    let symbol = scan.string()?;
+    scan.literal(br#","t":"#)?;
+    let trade_id = scan.unsigned()?;
+    scan.literal(br#","p":""#)?;
+    let price = scan.string()?;
+    scan.literal(br#","q":""#)?;
+    let size = scan.string()?;
+    scan.literal(br#","T":"#)?;
+    let trade_time_ms = scan.signed()?;
+    scan.literal(br#","m":"#)?;
+    let buyer_is_maker = scan.bool()?;
+    if scan.literal(br#","M":"#).is_some() {
+        scan.bool()?;
+    }
+    scan.literal(if wrapped { b"}}" } else { b"}" })?;
+    scan.is_done().then_some(Message {
+        data: None,
+        event: Some(Text(Cow::Borrowed("trade"))),
+        s: Some(Text(Cow::Borrowed(symbol))),
+        t: Some(trade_id),
+        p: Some(Text(Cow::Borrowed(price))),
+        q: Some(Text(Cow::Borrowed(size))),
+        trade_time_ms: Some(trade_time_ms),
+        m: Some(buyer_is_maker),
+        id: None,
+        error: None,
+    })
 }
 
 fn classify<'a>(message: Message<'a>, context: &NormalizeContext<'a>) -> Result<VenueFrame<'a>, Rejection> {
@@ -107,7 +156,7 @@ pub enum BinanceEvent<'a> {
 }
 
 pub fn binance_event(frame: &[u8]) -> BinanceEvent<'_> {
-    let Some(mut message) = from_json::<Message<'_>>(frame) else { return BinanceEvent::Other };
+    let Some(mut message) = read_message(frame) else { return BinanceEvent::Other };
     if let Some(inner) = message.data {
         message = *inner;
     }
@@ -173,5 +222,111 @@ impl BinanceRestTrade {
             "T": self.time, "m": self.is_buyer_maker, "M": true,
         })
         .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{Message, from_json, trade_frame};
+
+    /// What a [`Message`] says, the combined-stream wrapper taken off.
+    type Said = (
+        Option<String>,
+        Option<String>,
+        Option<u64>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<bool>,
+        bool,
+        bool,
+    );
+
+    fn said(message: Message<'_>) -> Said {
+        let message = match message.data {
+            Some(inner) => *inner,
+            None => message,
+        };
+        let text = |t: Option<super::Text<'_>>| t.map(|t| t.0.into_owned());
+        let (id, error) = (message.id.is_some(), message.error.is_some());
+        (
+            text(message.event),
+            text(message.s),
+            message.t,
+            text(message.p),
+            text(message.q),
+            message.trade_time_ms,
+            message.m,
+            id,
+            error,
+        )
+    }
+
+    /// A value as it may be spelled in a frame: mostly what Binance writes, sometimes what it
+    /// does not (escapes, non-ASCII, null, fractions, exponents, leading zeros, signs, overflow).
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => any::<u64>().prop_map(|n| n.to_string()),
+            2 => any::<i64>().prop_map(|n| n.to_string()),
+            1 => prop::sample::select(vec!["0", "-0", "017", "1.0", "1e3", "null", "\"1\"", "18446744073709551616", "-9223372036854775809"]).prop_map(String::from),
+        ]
+    }
+
+    fn string() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => "\"[A-Z0-9.]{0,12}\"",
+            1 => "\"[a\\\\\"é€\u{1}]{0,4}\"",
+            1 => prop::sample::select(vec!["null", "1", "\"\\u0041\""]).prop_map(String::from),
+        ]
+    }
+
+    prop_compose! {
+        fn frame()(
+            wrapped in any::<bool>(), stream in string(), event_time in number(), symbol in string(), id in number(),
+            price in string(), size in string(), time in number(), maker in prop::sample::select(vec!["true", "false", "null", "1"]),
+            best in prop::option::of(prop::sample::select(vec!["true", "false", "null"])),
+            mutation in prop::option::of((any::<prop::sample::Index>(), prop::sample::select(vec![" ", "", "}", ",\"x\":1", "\"", "\\"]))),
+        ) -> String {
+            let best = best.map(|b| format!(",\"M\":{b}")).unwrap_or_default();
+            let inner = format!(r#"{{"e":"trade","E":{event_time},"s":{symbol},"t":{id},"p":{price},"q":{size},"T":{time},"m":{maker}{best}}}"#);
+            let mut frame = if wrapped { format!(r#"{{"stream":{stream},"data":{inner}}}"#) } else { inner };
+            if let Some((at, text)) = mutation {
+                let at = at.index(frame.len());
+                if frame.is_char_boundary(at) && frame.is_char_boundary(at + 1) {
+                    frame.replace_range(at..at + usize::from(text.is_empty()), text);
+                }
+            }
+            frame
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+
+        /// The fixed-shape reader reads a frame exactly as serde reads it, or leaves it to serde.
+        #[test]
+        fn the_trade_frame_reader_agrees_with_serde(frame in frame()) {
+            if let Some(message) = trade_frame(frame.as_bytes()) {
+                let by_serde = from_json::<Message<'_>>(frame.as_bytes());
+                prop_assert!(by_serde.is_some(), "serde refuses {}", frame);
+                prop_assert_eq!(said(message), said(by_serde.expect("read")), "{}", frame);
+            }
+        }
+    }
+
+    /// Binance's own spelling of a trade, raw and wrapped, is read by the fixed-shape reader.
+    #[test]
+    fn binance_trade_frames_take_the_fixed_shape_reader() {
+        let raw = r#"{"e":"trade","E":1672515782136,"s":"BNBBTC","t":12345,"p":"0.001","q":"100","T":1672515782136,"m":true,"M":true}"#;
+        let wrapped = format!(r#"{{"stream":"bnbbtc@trade","data":{raw}}}"#);
+        for frame in [raw, wrapped.as_str(), r#"{"e":"trade","E":1,"s":"X","t":0,"p":"1","q":"2","T":-5,"m":false}"#] {
+            let message = trade_frame(frame.as_bytes()).expect("read without serde");
+            assert_eq!(said(message), said(from_json(frame.as_bytes()).expect("serde reads it")), "{frame}");
+        }
+        for frame in [&raw[..raw.len() - 1], r#"{"e":"trade", "E":1}"#, r#"{"result":null,"id":1}"#] {
+            assert!(trade_frame(frame.as_bytes()).is_none(), "{frame}");
+        }
     }
 }

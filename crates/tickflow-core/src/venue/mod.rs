@@ -5,6 +5,7 @@
 mod binance;
 mod coinbase;
 mod finnhub;
+mod scan;
 
 use std::borrow::Cow;
 
