@@ -54,7 +54,7 @@ fn read_message(frame: &[u8]) -> Option<Message<'_>> {
 /// (`{"e":"trade","E":..,"s":"..","t":..,"p":"..","q":"..","T":..,"m":..,"M":..}`, `M`
 /// optional), read without serde; `None` for any other frame, or any other spelling of one.
 fn trade_frame(frame: &[u8]) -> Option<Message<'_>> {
-    let mut scan = Scan::new(frame);
+    let mut scan = Scan::new(frame)?;
     let wrapped = scan.literal(br#"{"stream":""#).is_some();
     if wrapped {
         scan.string()?;

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::scan::Scan;
 use super::{NormalizeContext, VenueFrame, schema_error, trade_key};
 use crate::contract::{Rejection, Side, Trade, Venue};
 
@@ -76,10 +77,11 @@ struct CoinbaseTrade<'a> {
     time: Text<'a>,
 }
 
-/// Reads the message and its trades in one pass; a message with a trade that does not read is
-/// read again with its trades kept raw, so that only that trade is refused.
+/// Reads the message and its trades in one pass (a `market_trades` message in its plain form
+/// without serde, see [`trades_message`]); a message with a trade that does not read is read
+/// again with its trades kept raw, so that only that trade is refused.
 pub fn normalize_coinbase<'a>(frame: &'a [u8], context: &NormalizeContext<'a>) -> Result<VenueFrame<'a>, Rejection> {
-    if let Some(message) = from_json::<Message<'a, CoinbaseTrade<'a>>>(frame) {
+    if let Some(message) = trades_message(frame).or_else(|| from_json::<Message<'a, CoinbaseTrade<'a>>>(frame)) {
         return Ok(classify(message, Ok, context));
     }
     let message: Message<'a, &'a RawValue> = from_json(frame).ok_or_else(|| json_rejection(frame))?;
@@ -87,6 +89,76 @@ pub fn normalize_coinbase<'a>(frame: &'a [u8], context: &NormalizeContext<'a>) -
         serde_json::from_str::<CoinbaseTrade<'a>>(raw.get()).map_err(|_| json_rejection(raw.get().as_bytes()))
     };
     Ok(classify(message, read, context))
+}
+
+/// A `market_trades` message in plain JSON (keys in any order, no whitespace, no escapes; the
+/// fields serde reads, plus `client_id` and `timestamp`, which it skips), read without serde;
+/// `None` for any other message or form, which serde reads.
+fn trades_message(frame: &[u8]) -> Option<Message<'_, CoinbaseTrade<'_>>> {
+    let mut scan = Scan::new(frame)?;
+    let (mut channel, mut sequence_num, mut events) = (None, None, None);
+    scan.object(|key, scan| {
+        match key {
+            "channel" if channel.is_none() => channel = Some(scan.quoted()?),
+            "sequence_num" if sequence_num.is_none() => sequence_num = Some(scan.unsigned()?),
+            "events" if events.is_none() => {
+                let mut list = Vec::new();
+                scan.array(|scan| read_event(scan).map(|event| list.push(event)))?;
+                events = Some(list);
+            }
+            "client_id" | "timestamp" => drop(scan.quoted()?),
+            _ => return None,
+        }
+        Some(())
+    })?;
+    if !(channel == Some("market_trades") && scan.is_done()) {
+        return None;
+    }
+    Some(Message {
+        channel: channel.map(|c| Text(Cow::Borrowed(c))),
+        kind: None,
+        sequence_num,
+        events: events?,
+        message: None,
+    })
+}
+
+fn read_event<'a>(scan: &mut Scan<'a>) -> Option<Event<'a, CoinbaseTrade<'a>>> {
+    let (mut kind, mut trades) = (None, None);
+    scan.object(|key, scan| {
+        match key {
+            "type" if kind.is_none() => kind = Some(scan.quoted()?),
+            "trades" if trades.is_none() => {
+                let mut list = Vec::new();
+                scan.array(|scan| read_trade(scan).map(|trade| list.push(trade)))?;
+                trades = Some(list);
+            }
+            _ => return None,
+        }
+        Some(())
+    })?;
+    Some(Event { kind: kind.map(|k| Text(Cow::Borrowed(k))), trades: trades.unwrap_or_default() })
+}
+
+fn read_trade<'a>(scan: &mut Scan<'a>) -> Option<CoinbaseTrade<'a>> {
+    let mut fields: [Option<&'a str>; 6] = [None; 6];
+    scan.object(|key, scan| {
+        let at = ["trade_id", "product_id", "price", "size", "side", "time"].iter().position(|k| *k == key)?;
+        if fields[at].is_some() {
+            return None;
+        }
+        fields[at] = Some(scan.quoted()?);
+        Some(())
+    })?;
+    let text = |at: usize| fields[at].map(|f| Text(Cow::Borrowed(f)));
+    Some(CoinbaseTrade {
+        trade_id: text(0)?,
+        product_id: text(1)?,
+        price: text(2)?,
+        size: text(3)?,
+        side: text(4)?,
+        time: text(5)?,
+    })
 }
 
 fn classify<'a, T>(
@@ -137,4 +209,113 @@ fn normalize_trade<'a>(trade: CoinbaseTrade<'a>, context: &NormalizeContext<'a>)
         event_time_us,
         receive_time_us: context.receive_time_us,
     })
+}
+
+#[cfg(test)]
+mod reader_tests {
+    use proptest::prelude::*;
+
+    use super::{CoinbaseTrade, Message, from_json, trades_message};
+
+    /// What a message says: channel, type, sequence number, events (type and trades), message.
+    type Said = (Option<String>, Option<String>, Option<u64>, Vec<(Option<String>, Vec<[String; 6]>)>, Option<String>);
+
+    fn said(message: Message<'_, CoinbaseTrade<'_>>) -> Said {
+        let text = |t: Option<super::Text<'_>>| t.map(|t| t.0.into_owned());
+        let events = message.events.into_iter().map(|event| {
+            let trades = event
+                .trades
+                .into_iter()
+                .map(|t| [t.trade_id, t.product_id, t.price, t.size, t.side, t.time].map(|f| f.0.into_owned()));
+            (text(event.kind), trades.collect())
+        });
+        (text(message.channel), text(message.kind), message.sequence_num, events.collect(), message.message)
+    }
+
+    /// Any value, as the tests may put one where a field of another type belongs.
+    fn value() -> impl Strategy<Value = String> {
+        prop::sample::select(vec!["null", "1", "-0", "[]", "{}", "\"a\\\"b\"", "\"é\"", "\"\""]).prop_map(String::from)
+    }
+
+    /// An object of `keys` (shuffled, sometimes one dropped or an unknown one added), each key's
+    /// value mostly from `own`, sometimes any value.
+    fn object(
+        keys: Vec<&'static str>,
+        own: impl Fn(&'static str) -> BoxedStrategy<String> + 'static,
+    ) -> BoxedStrategy<String> {
+        let count = keys.len();
+        (Just(keys).prop_shuffle(), count - 1..count + 2)
+            .prop_flat_map(move |(mut keys, n)| {
+                keys.push("x");
+                keys.truncate(n);
+                keys.into_iter()
+                    .map(|key| {
+                        prop_oneof![8 => own(key), 1 => value().boxed()].prop_map(move |v| format!("\"{key}\":{v}"))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .prop_map(|fields| format!("{{{}}}", fields.join(",")))
+            .boxed()
+    }
+
+    fn array(item: BoxedStrategy<String>) -> BoxedStrategy<String> {
+        prop::collection::vec(item, 0..3).prop_map(|items| format!("[{}]", items.join(","))).boxed()
+    }
+
+    fn trade() -> BoxedStrategy<String> {
+        object(vec!["trade_id", "product_id", "price", "size", "side", "time"], |_| "\"[A-Z0-9.:-]{0,6}\"".boxed())
+    }
+
+    fn event() -> BoxedStrategy<String> {
+        object(vec!["type", "trades"], |key| match key {
+            "type" => prop::sample::select(vec!["\"snapshot\"", "\"update\""]).prop_map(String::from).boxed(),
+            _ => array(trade()),
+        })
+    }
+
+    fn message() -> impl Strategy<Value = String> {
+        let message = object(vec!["channel", "client_id", "timestamp", "sequence_num", "events"], |key| match key {
+            "channel" => {
+                prop::sample::select(vec!["\"market_trades\"", "\"heartbeats\""]).prop_map(String::from).boxed()
+            }
+            "sequence_num" => any::<u64>().prop_map(|n| n.to_string()).boxed(),
+            "events" => array(event()),
+            _ => "\"[0-9T:.Z-]{0,8}\"".boxed(),
+        });
+        let mutation = prop::option::of((any::<prop::sample::Index>(), prop::sample::select(vec![" ", "", ",", "\\"])));
+        (message, mutation).prop_map(|(mut message, mutation)| {
+            if let Some((at, text)) = mutation {
+                let at = at.index(message.len());
+                if message.is_char_boundary(at) && message.is_char_boundary(at + 1) {
+                    message.replace_range(at..at + usize::from(text.is_empty()), text);
+                }
+            }
+            message
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+
+        /// The fixed-form reader reads a message exactly as serde reads it, or leaves it to serde.
+        #[test]
+        fn the_trades_message_reader_agrees_with_serde(message in message()) {
+            if let Some(read) = trades_message(message.as_bytes()) {
+                let by_serde = from_json::<Message<'_, CoinbaseTrade<'_>>>(message.as_bytes());
+                prop_assert!(by_serde.is_some(), "serde refuses {}", message);
+                prop_assert_eq!(said(read), said(by_serde.expect("read")), "{}", message);
+            }
+        }
+    }
+
+    /// Coinbase's `market_trades` message as its documentation shows it takes the fixed-form
+    /// reader; other channels do not.
+    #[test]
+    fn coinbase_trades_messages_take_the_fixed_form_reader() {
+        let message = r#"{"channel":"market_trades","client_id":"","timestamp":"2023-02-09T20:19:35.39625135Z","sequence_num":0,"events":[{"type":"snapshot","trades":[{"trade_id":"000000000","product_id":"ETH-USD","price":"1260.01","size":"0.3","side":"BUY","time":"2019-08-14T20:42:27.265Z"}]}]}"#;
+        let read = trades_message(message.as_bytes()).expect("read without serde");
+        assert_eq!(said(read), said(from_json(message.as_bytes()).expect("serde reads it")));
+        let heartbeat = r#"{"channel":"heartbeats","client_id":"","timestamp":"2023-06-23T20:31:26.122969572Z","sequence_num":0,"events":[]}"#;
+        assert!(trades_message(heartbeat.as_bytes()).is_none());
+    }
 }

@@ -5,46 +5,129 @@
 //! serde would refuse, nor reads one differently; it only skips serde's general machinery for
 //! the frames that make up nearly all of a feed (the performance notes' schema-specific scanner).
 
-/// The unread rest of a frame.
+/// A frame, validated as UTF-8 once, and how far it has been read.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Scan<'a> {
-    rest: &'a [u8],
+    text: &'a str,
+    at: usize,
 }
 
 impl<'a> Scan<'a> {
-    pub(super) fn new(frame: &'a [u8]) -> Self {
-        Scan { rest: frame }
+    /// `None` when the frame is not UTF-8 (serde refuses it too).
+    pub(super) fn new(frame: &'a [u8]) -> Option<Self> {
+        Some(Scan { text: std::str::from_utf8(frame).ok()?, at: 0 })
+    }
+
+    fn rest(&self) -> &'a [u8] {
+        &self.text.as_bytes()[self.at..]
+    }
+
+    /// The next `len` bytes as text, read. Only called on lengths that end before an ASCII byte
+    /// or at the end, so the slice is on character boundaries.
+    fn take(&mut self, len: usize) -> &'a str {
+        let text = &self.text[self.at..self.at + len];
+        self.at += len;
+        text
     }
 
     /// Reads `expected` exactly, or reads nothing.
     pub(super) fn literal(&mut self, expected: &[u8]) -> Option<()> {
-        self.rest = self.rest.strip_prefix(expected)?;
-        Some(())
+        self.rest().starts_with(expected).then(|| self.at += expected.len())
     }
 
     /// The text of a string whose opening quote was read, and its closing quote: text without
     /// escapes or control characters (else `None`: serde reads those).
     pub(super) fn string(&mut self) -> Option<&'a str> {
-        let end = self.rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        if self.rest[end] != b'"' {
+        let rest = self.rest();
+        let end = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest[end] != b'"' {
             return None;
         }
-        let text = std::str::from_utf8(&self.rest[..end]).ok()?;
-        self.rest = &self.rest[end + 1..];
+        let text = self.take(end);
+        self.at += 1;
         Some(text)
+    }
+
+    /// A string, its quotes included (see [`Scan::string`]).
+    pub(super) fn quoted(&mut self) -> Option<&'a str> {
+        let mut scan = *self;
+        scan.literal(b"\"")?;
+        let text = scan.string()?;
+        *self = scan;
+        Some(text)
+    }
+
+    /// The text of a JSON number, exactly as written (`-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`).
+    pub(super) fn number(&mut self) -> Option<&'a str> {
+        let bytes = self.rest();
+        let digits_from = |at: usize| bytes[at.min(bytes.len())..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let mut at = usize::from(bytes.first() == Some(&b'-'));
+        match digits_from(at) {
+            0 => return None,
+            n if n > 1 && bytes[at] == b'0' => return None,
+            n => at += n,
+        }
+        if bytes.get(at) == Some(&b'.') {
+            let n = digits_from(at + 1);
+            if n == 0 {
+                return None;
+            }
+            at += 1 + n;
+        }
+        if matches!(bytes.get(at), Some(b'e' | b'E')) {
+            at += 1 + usize::from(matches!(bytes.get(at + 1), Some(b'+' | b'-')));
+            let n = digits_from(at);
+            if n == 0 {
+                return None;
+            }
+            at += n;
+        }
+        Some(self.take(at))
+    }
+
+    /// An object: `field(key, scan)` reads each key's value (and may refuse the key), in the
+    /// order written. Keys are plain strings.
+    pub(super) fn object(&mut self, mut field: impl FnMut(&'a str, &mut Scan<'a>) -> Option<()>) -> Option<()> {
+        self.literal(b"{")?;
+        if self.literal(b"}").is_some() {
+            return Some(());
+        }
+        loop {
+            let key = self.quoted()?;
+            self.literal(b":")?;
+            field(key, self)?;
+            if self.literal(b",").is_none() {
+                return self.literal(b"}");
+            }
+        }
+    }
+
+    /// An array: `item(scan)` reads each item.
+    pub(super) fn array(&mut self, mut item: impl FnMut(&mut Scan<'a>) -> Option<()>) -> Option<()> {
+        self.literal(b"[")?;
+        if self.literal(b"]").is_some() {
+            return Some(());
+        }
+        loop {
+            item(self)?;
+            if self.literal(b",").is_none() {
+                return self.literal(b"]");
+            }
+        }
     }
 
     /// A JSON number that is a whole non-negative number in `u64`, written without a fraction
     /// or exponent (`0`, `17`; not `017`, `1.0`, `1e3`: the next literal refuses what follows).
     pub(super) fn unsigned(&mut self) -> Option<u64> {
-        let digits = self.rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        if digits == 0 || (digits > 1 && self.rest[0] == b'0') {
+        let rest = self.rest();
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || (digits > 1 && rest[0] == b'0') {
             return None;
         }
-        let value = self.rest[..digits]
+        let value = rest[..digits]
             .iter()
             .try_fold(0u64, |value, &digit| value.checked_mul(10)?.checked_add(u64::from(digit - b'0')))?;
-        self.rest = &self.rest[digits..];
+        self.at += digits;
         Some(value)
     }
 
@@ -68,7 +151,7 @@ impl<'a> Scan<'a> {
 
     /// Whether the whole frame was read.
     pub(super) fn is_done(&self) -> bool {
-        self.rest.is_empty()
+        self.at == self.text.len()
     }
 }
 
@@ -77,7 +160,7 @@ mod tests {
     use super::Scan;
 
     fn all<'t, T>(text: &'t str, read: impl Fn(&mut Scan<'t>) -> Option<T>) -> Option<T> {
-        let mut scan = Scan::new(text.as_bytes());
+        let mut scan = Scan::new(text.as_bytes())?;
         let value = read(&mut scan)?;
         scan.is_done().then_some(value)
     }
