@@ -101,11 +101,7 @@ fn trades_message(frame: &[u8]) -> Option<Message<'_, CoinbaseTrade<'_>>> {
         match key {
             "channel" if channel.is_none() => channel = Some(scan.quoted()?),
             "sequence_num" if sequence_num.is_none() => sequence_num = Some(scan.unsigned()?),
-            "events" if events.is_none() => {
-                let mut list = Vec::new();
-                scan.array(|scan| read_event(scan).map(|event| list.push(event)))?;
-                events = Some(list);
-            }
+            "events" if events.is_none() => events = Some(scan.list(read_event)?),
             "client_id" | "timestamp" => drop(scan.quoted()?),
             _ => return None,
         }
@@ -128,11 +124,7 @@ fn read_event<'a>(scan: &mut Scan<'a>) -> Option<Event<'a, CoinbaseTrade<'a>>> {
     scan.object(|key, scan| {
         match key {
             "type" if kind.is_none() => kind = Some(scan.quoted()?),
-            "trades" if trades.is_none() => {
-                let mut list = Vec::new();
-                scan.array(|scan| read_trade(scan).map(|trade| list.push(trade)))?;
-                trades = Some(list);
-            }
+            "trades" if trades.is_none() => trades = Some(scan.list(read_trade)?),
             _ => return None,
         }
         Some(())
@@ -215,6 +207,7 @@ fn normalize_trade<'a>(trade: CoinbaseTrade<'a>, context: &NormalizeContext<'a>)
 mod reader_tests {
     use proptest::prelude::*;
 
+    use super::super::scan::testing::mutated;
     use super::{CoinbaseTrade, Message, from_json, trades_message};
 
     /// What a message says: channel, type, sequence number, events (type and trades), message.
@@ -282,16 +275,7 @@ mod reader_tests {
             "events" => array(event()),
             _ => "\"[0-9T:.Z-]{0,8}\"".boxed(),
         });
-        let mutation = prop::option::of((any::<prop::sample::Index>(), prop::sample::select(vec![" ", "", ",", "\\"])));
-        (message, mutation).prop_map(|(mut message, mutation)| {
-            if let Some((at, text)) = mutation {
-                let at = at.index(message.len());
-                if message.is_char_boundary(at) && message.is_char_boundary(at + 1) {
-                    message.replace_range(at..at + usize::from(text.is_empty()), text);
-                }
-            }
-            message
-        })
+        mutated(message)
     }
 
     proptest! {

@@ -102,16 +102,17 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// An array: `item(scan)` reads each item.
-    pub(super) fn array(&mut self, mut item: impl FnMut(&mut Scan<'a>) -> Option<()>) -> Option<()> {
+    /// An array, each item read by `item`.
+    pub(super) fn list<T>(&mut self, mut item: impl FnMut(&mut Scan<'a>) -> Option<T>) -> Option<Vec<T>> {
         self.literal(b"[")?;
+        let mut items = Vec::new();
         if self.literal(b"]").is_some() {
-            return Some(());
+            return Some(items);
         }
         loop {
-            item(self)?;
+            items.push(item(self)?);
             if self.literal(b",").is_none() {
-                return self.literal(b"]");
+                return self.literal(b"]").map(|()| items);
             }
         }
     }
@@ -152,6 +153,29 @@ impl<'a> Scan<'a> {
     /// Whether the whole frame was read.
     pub(super) fn is_done(&self) -> bool {
         self.at == self.text.len()
+    }
+}
+
+/// What the readers' property tests share.
+#[cfg(test)]
+pub(super) mod testing {
+    use proptest::prelude::*;
+
+    /// Frames of `frames`, some with one change at a random place (a byte dropped, or a space,
+    /// comma, brace, quote, backslash or unknown field put in), so that the readers meet forms
+    /// they must leave to serde.
+    pub(in crate::venue) fn mutated(frames: impl Strategy<Value = String>) -> impl Strategy<Value = String> {
+        let inserted = prop::sample::select(vec!["", " ", ",", "}", "\"", "\\", ",\"x\":1"]);
+        let mutation = prop::option::of((any::<prop::sample::Index>(), inserted));
+        (frames, mutation).prop_map(|(mut frame, mutation)| {
+            if let Some((at, text)) = mutation {
+                let at = at.index(frame.len().max(1));
+                if frame.is_char_boundary(at) && frame.is_char_boundary((at + 1).min(frame.len())) {
+                    frame.replace_range(at..(at + usize::from(text.is_empty())).min(frame.len()), text);
+                }
+            }
+            frame
+        })
     }
 }
 
