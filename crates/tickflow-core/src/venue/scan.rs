@@ -1,9 +1,11 @@
-//! A reader for frames of one exact, expected byte shape: the venue's own serialization of its
-//! most frequent frame, matched byte by byte, its values read as they are. Whatever it does not
-//! expect (whitespace, another key order, an extra field, an escape, `null`, a fraction) makes it
-//! give up, and the caller reads the frame with serde as before. So it never accepts a frame
-//! serde would refuse, nor reads one differently; it only skips serde's general machinery for
-//! the frames that make up nearly all of a feed (the performance notes' schema-specific scanner).
+//! Readers for each venue's most frequent frame in the plain form the venue writes it (no
+//! whitespace, no escapes; Binance's trade frame in Binance's own key order, Finnhub's and
+//! Coinbase's trade messages with keys in any order), its values read as they are. Whatever a
+//! reader does not expect (whitespace, an unknown or repeated key, an escape, `null`, a number
+//! serde would read otherwise) makes it give up, and the caller reads the frame with serde as
+//! before. So it never accepts a frame serde would refuse, nor reads one differently (property
+//! tests in each venue module); it only skips serde's general machinery for the frames that make
+//! up nearly all of a feed (the performance notes' schema-specific scanner).
 
 /// A frame, validated as UTF-8 once, and how far it has been read.
 #[derive(Debug, Clone, Copy)]
