@@ -20,8 +20,8 @@ use crate::decimal::{Decimal, SCALE, WideDecimal, write_scaled};
 pub struct Key(&'static [u8]);
 
 impl Key {
-    #[doc(hidden)]
-    pub const fn new(written: &'static str) -> Self {
+    /// Only through [`key!`], which writes the name's quotes, colon and comma.
+    pub(crate) const fn new(written: &'static str) -> Self {
         Key(written.as_bytes())
     }
 }
