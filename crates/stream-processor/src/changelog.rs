@@ -45,7 +45,9 @@ impl EncodedState {
         // Serialized straight into the compressor: no uncompressed copy of the state is made.
         let mut compressor = zstd::Encoder::new(Vec::new(), 1).context("compressing a state snapshot")?;
         postcard::to_io(snapshot, &mut compressor).context("encoding a state snapshot")?;
-        let compressed = compressor.finish().context("compressing a state snapshot")?;
+        let mut compressed = compressor.finish().context("compressing a state snapshot")?;
+        // Held until the checkpoint's outputs are acknowledged: without the room its doubling left.
+        compressed.shrink_to_fit();
         if compressed.len() > MAX_STATE_BYTES {
             bail!(
                 "the state of {RAW_TRADES} partition {} is {} bytes, over the changelog's {MAX_STATE_BYTES}",
@@ -95,7 +97,7 @@ impl StateChangelog {
                 "the state changelog {topic} has {partitions} partitions, fewer than {RAW_TRADES}'s {input_partitions}"
             );
         }
-        let tuning = ProducerTuning { linger_ms: 5, max_record_bytes: MAX_STATE_BYTES };
+        let tuning = ProducerTuning { linger_ms: 5, max_record_bytes: MAX_STATE_BYTES, max_queued_kbytes: None };
         let producer = OutputProducer::new(kafka, tuning)?;
         Ok(StateChangelog { kafka: kafka.clone(), topic, producer })
     }

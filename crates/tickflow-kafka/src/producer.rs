@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
@@ -120,11 +121,34 @@ pub struct ProducerTuning {
     pub linger_ms: u32,
     /// The largest record it may send (librdkafka's `message.max.bytes`).
     pub max_record_bytes: usize,
+    /// How much librdkafka may hold waiting for delivery (`queue.buffering.max.kbytes`), never
+    /// less than two of the largest records; beyond it `send` waits. `None`: librdkafka's bound
+    /// (1 GB or 100 000 records).
+    pub max_queued_kbytes: Option<u32>,
 }
 
 impl Default for ProducerTuning {
     fn default() -> Self {
-        ProducerTuning { linger_ms: 1, max_record_bytes: 1_000_000 }
+        ProducerTuning { linger_ms: 1, max_record_bytes: 1_000_000, max_queued_kbytes: None }
+    }
+}
+
+impl ProducerTuning {
+    fn apply(&self, config: &mut ClientConfig) {
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", self.linger_ms.to_string())
+            .set("message.max.bytes", self.max_record_bytes.to_string())
+            // The idempotent producer keeps a partition's records in the order sent with up to
+            // five requests in flight (the broker checks their sequence numbers), which the
+            // stream-processor's restart relies on.
+            .set("max.in.flight.requests.per.connection", "5")
+            .set("message.timeout.ms", "300000");
+        if let Some(kbytes) = self.max_queued_kbytes {
+            let two_records = u32::try_from(self.max_record_bytes.div_ceil(1024) * 2).unwrap_or(u32::MAX);
+            config.set("queue.buffering.max.kbytes", kbytes.max(two_records).to_string());
+        }
     }
 }
 
@@ -141,16 +165,7 @@ impl std::fmt::Debug for OutputProducer {
 impl OutputProducer {
     pub fn new(args: &KafkaArgs, tuning: ProducerTuning) -> Result<Self, KafkaError> {
         let mut config = args.client_config();
-        config
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", tuning.linger_ms.to_string())
-            .set("message.max.bytes", tuning.max_record_bytes.to_string())
-            // The idempotent producer keeps a partition's records in the order sent with up to
-            // five requests in flight (the broker checks their sequence numbers), which the
-            // stream-processor's restart relies on.
-            .set("max.in.flight.requests.per.connection", "5")
-            .set("message.timeout.ms", "300000");
+        tuning.apply(&mut config);
         for property in args.extra_properties() {
             config.set(&property.key, &property.value); // explicit properties win
         }
@@ -246,7 +261,23 @@ impl OutputProducer {
 
 #[cfg(test)]
 mod tests {
-    use super::Outstanding;
+    use rdkafka::config::ClientConfig;
+
+    use super::{Outstanding, ProducerTuning};
+
+    #[test]
+    fn a_queue_bound_is_set_only_when_asked_and_always_takes_two_of_the_largest_records() {
+        let queued = |tuning: ProducerTuning| {
+            let mut config = ClientConfig::new();
+            tuning.apply(&mut config);
+            config.get("queue.buffering.max.kbytes").map(str::to_owned)
+        };
+        assert_eq!(queued(ProducerTuning::default()), None, "librdkafka's own bound");
+        let bounded = ProducerTuning { max_queued_kbytes: Some(16 * 1024), ..ProducerTuning::default() };
+        assert_eq!(queued(bounded).as_deref(), Some("16384"));
+        let large_records = ProducerTuning { max_record_bytes: 64 * 1024 * 1024, ..bounded };
+        assert_eq!(queued(large_records).as_deref(), Some("131072"), "room for two 64 MB records");
+    }
 
     #[test]
     fn the_first_waiting_record_moves_only_when_everything_before_it_is_reported() {

@@ -18,10 +18,12 @@ pub struct Tick {
     pub log_price: f64,
 }
 
+/// Its length is the series', passed in where it is needed: a window keeps no copy of it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CandleBuilder {
     start_us: i64,
-    length_us: i64,
+    /// The first and last trade by (event time, arrival), with its price: their event times are
+    /// the candle's first and last event times.
     open: (i64, u64, Decimal),
     close: (i64, u64, Decimal),
     high: Decimal,
@@ -31,19 +33,16 @@ pub struct CandleBuilder {
     sell_volume: i128,
     quote_volume: i128,
     trade_count: u64,
-    first_event_time_us: i64,
-    last_event_time_us: i64,
     sum_squared_log_returns: f64,
     last_arrival_log_price: f64,
 }
 
 impl CandleBuilder {
-    pub fn new(start_us: i64, length_us: i64, first: &Tick) -> Self {
+    pub fn new(start_us: i64, first: &Tick) -> Self {
         let key = (first.event_time_us, first.arrival, first.price);
         let size = i128::from(first.size.units());
         CandleBuilder {
             start_us,
-            length_us,
             open: key,
             close: key,
             high: first.price,
@@ -53,8 +52,6 @@ impl CandleBuilder {
             sell_volume: if first.side == Side::Sell { size } else { 0 },
             quote_volume: first.price.mul_exact(first.size).units(),
             trade_count: 1,
-            first_event_time_us: first.event_time_us,
-            last_event_time_us: first.event_time_us,
             sum_squared_log_returns: 0.0,
             last_arrival_log_price: first.log_price,
         }
@@ -64,8 +61,8 @@ impl CandleBuilder {
         self.start_us
     }
 
-    pub fn end_us(&self) -> i64 {
-        self.start_us.saturating_add(self.length_us)
+    pub fn end_us(&self, length_us: i64) -> i64 {
+        self.start_us.saturating_add(length_us)
     }
 
     pub fn add(&mut self, tick: &Tick) {
@@ -87,20 +84,18 @@ impl CandleBuilder {
         }
         self.quote_volume = self.quote_volume.saturating_add(tick.price.mul_exact(tick.size).units());
         self.trade_count += 1;
-        self.first_event_time_us = self.first_event_time_us.min(tick.event_time_us);
-        self.last_event_time_us = self.last_event_time_us.max(tick.event_time_us);
         let log_return = tick.log_price - self.last_arrival_log_price;
         self.sum_squared_log_returns += log_return * log_return;
         self.last_arrival_log_price = tick.log_price;
     }
 
-    pub fn to_candle(&self, instrument_id: &SmolStr, revision: u32, is_final: bool) -> Candle {
+    pub fn to_candle(&self, instrument_id: &SmolStr, length_us: i64, revision: u32, is_final: bool) -> Candle {
         let volume = Volume::from_units(self.volume);
         let quote_volume = Notional::from_units(self.quote_volume);
         Candle {
             instrument_id: instrument_id.clone(),
             window_start_us: self.start_us,
-            window_length_us: self.length_us,
+            window_length_us: length_us,
             open: self.open.2,
             high: self.high,
             low: self.low,
@@ -112,8 +107,8 @@ impl CandleBuilder {
             buy_volume: Volume::from_units(self.buy_volume),
             sell_volume: Volume::from_units(self.sell_volume),
             realized_volatility: self.sum_squared_log_returns.sqrt(),
-            first_event_time_us: self.first_event_time_us,
-            last_event_time_us: self.last_event_time_us,
+            first_event_time_us: self.open.0,
+            last_event_time_us: self.close.0,
             revision,
             is_final,
         }

@@ -55,13 +55,18 @@ impl WindowSeries {
                 let window = &mut self.open[i];
                 window.builder.add(tick);
                 if window.emissions > 0 {
-                    out.push(Metric::Candle(window.builder.to_candle(instrument_id, window.emissions, false)));
+                    out.push(Metric::Candle(window.builder.to_candle(
+                        instrument_id,
+                        self.length_us,
+                        window.emissions,
+                        false,
+                    )));
                     window.emissions += 1;
                 }
             }
             _ => {
                 let at = position.map_or(0, |i| i + 1);
-                let builder = CandleBuilder::new(start, self.length_us, tick);
+                let builder = CandleBuilder::new(start, tick);
                 // Grown one window at a time: an instrument keeps a few windows open for as long as
                 // it trades, and with thousands of instruments the usual doubling would leave
                 // most of that memory unused.
@@ -83,18 +88,18 @@ impl WindowSeries {
     ) {
         let mut finished = 0;
         for window in &mut self.open {
-            let end = window.builder.end_us();
+            let end = window.builder.end_us(self.length_us);
             if end > watermark_us {
                 break;
             }
             if end.saturating_add(allowed_lateness_us) <= watermark_us {
-                let candle = window.builder.to_candle(instrument_id, window.emissions, true);
+                let candle = window.builder.to_candle(instrument_id, self.length_us, window.emissions, true);
                 let anomalies = self.detector.on_final(&candle, anomaly);
                 out.push(Metric::Candle(candle));
                 out.extend(anomalies.into_iter().flatten().map(Metric::Anomaly));
                 finished += 1;
             } else if window.emissions == 0 {
-                out.push(Metric::Candle(window.builder.to_candle(instrument_id, 0, false)));
+                out.push(Metric::Candle(window.builder.to_candle(instrument_id, self.length_us, 0, false)));
                 window.emissions = 1;
             }
         }
