@@ -55,7 +55,7 @@ pub struct ConsumerTuning {
 impl Default for ConsumerTuning {
     /// A prefetch of 8 MB or 20 000 records: measured (BENCHMARKS.md, "P3 and P6, third round"),
     /// the stream-processor drains as fast with it as with librdkafka's 64 MB and holds half the
-    /// memory. Smaller saves more memory at a cost in throughput ("P6, fifth round").
+    /// memory. Smaller saves more memory at a cost in throughput ("P6 and P3, fifth round").
     fn default() -> Self {
         ConsumerTuning { fetch_wait_max_ms: 10, prefetch_kbytes: 8 * 1024, prefetch_records: 20_000 }
     }
