@@ -22,6 +22,7 @@ from tickflow_ops.kline_sources import open_source
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STARTUP_S = 300
 RUN_S = 600
+CALL_S = 120
 
 
 def free_port():
@@ -55,7 +56,9 @@ class Api:
             headers["Authorization"] = f"Bearer {self.token}"
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
-        with urllib.request.urlopen(request, timeout=30) as response:
+        # Generous: on two busy cores Airflow's API server has taken over 30 s to answer while the
+        # scheduler starts a DAG's first tasks; this test is about what the runs do, not how fast.
+        with urllib.request.urlopen(request, timeout=CALL_S) as response:
             return json.loads(response.read() or b"null")
 
     def wait_until_up(self, process, deadline):
