@@ -23,7 +23,8 @@ use tickflow_service::now_us;
 
 use crate::changelog::{EncodedState, PartitionSnapshot, StateChangelog};
 use crate::error::ProcessorError;
-use crate::worker::{Input, Output, PartitionWorker, PerOutput, Sink, WorkerCounters};
+use crate::outputs::{Output, PerOutput};
+use crate::worker::{Input, PartitionWorker, Sink, WorkerCounters};
 
 /// What a partition's worker is built from.
 #[derive(Debug)]

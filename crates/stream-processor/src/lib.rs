@@ -9,6 +9,7 @@
 pub mod assignment;
 pub mod changelog;
 pub mod error;
+pub mod outputs;
 pub mod worker;
 
 use std::time::{Duration, Instant};
@@ -27,7 +28,7 @@ use tickflow_service::shutdown::Shutdown;
 
 use crate::assignment::{Assignment, Setup};
 use crate::changelog::StateChangelog;
-use crate::worker::Output;
+use crate::outputs::Output;
 
 /// A member of the processor group, ready to run.
 pub type ProcessorMember = GroupConsumer<Assignment>;

@@ -31,7 +31,9 @@ impl OutputHeaders {
 
     /// These headers and the provenance of a stream-processor output.
     pub fn with_provenance(self, provenance: &Provenance) -> Self {
-        self.with(PROVENANCE, provenance.header().as_bytes())
+        let mut text = [0u8; Provenance::MAX_HEADER_BYTES];
+        let length = provenance.write_header(&mut text);
+        self.with(PROVENANCE, &text[..length])
     }
 
     /// The headers of a dead letter; its value is the original bytes.
@@ -131,8 +133,31 @@ pub struct Provenance {
 }
 
 impl Provenance {
+    /// The longest header value: three numbers of at most 11, 20 and 10 characters, two slashes.
+    const MAX_HEADER_BYTES: usize = 11 + 20 + 10 + 2;
+
+    /// The header value, `partition/offset/index`.
     pub fn header(&self) -> String {
-        format!("{}/{}/{}", self.partition, self.offset, self.index)
+        let mut text = [0u8; Self::MAX_HEADER_BYTES];
+        let length = self.write_header(&mut text);
+        String::from_utf8_lossy(&text[..length]).into_owned()
+    }
+
+    /// Writes the header value into `text` (sent with every output, so without allocating) and
+    /// returns its length.
+    fn write_header(&self, text: &mut [u8; Self::MAX_HEADER_BYTES]) -> usize {
+        let mut numbers = itoa::Buffer::new();
+        let mut length = 0;
+        let mut put = |bytes: &[u8]| {
+            text[length..length + bytes.len()].copy_from_slice(bytes);
+            length += bytes.len();
+        };
+        put(numbers.format(self.partition).as_bytes());
+        put(b"/");
+        put(numbers.format(self.offset).as_bytes());
+        put(b"/");
+        put(numbers.format(self.index).as_bytes());
+        length
     }
 
     pub(crate) fn from_headers(headers: Option<&impl Headers>) -> Option<Provenance> {
@@ -166,8 +191,13 @@ mod tests {
         let headers = OutputHeaders::dead_letter(&letter).0;
         assert_eq!(dead_letter_from(Some(&headers), b"{}"), Some(letter));
         let provenance = Provenance { partition: 3, offset: 1234, index: 2 };
-        let headers = OutputHeaders::new().with_provenance(&provenance).0;
-        assert_eq!(Provenance::from_headers(Some(&headers)), Some(provenance));
+        assert_eq!(provenance.header(), "3/1234/2");
+        let longest = Provenance { partition: i32::MIN, offset: i64::MIN, index: u32::MAX };
+        assert_eq!(longest.header(), format!("{}/{}/{}", i32::MIN, i64::MIN, u32::MAX));
+        for provenance in [provenance, longest, Provenance { partition: 0, offset: 0, index: 0 }] {
+            let headers = OutputHeaders::new().with_provenance(&provenance).0;
+            assert_eq!(Provenance::from_headers(Some(&headers)), Some(provenance));
+        }
     }
 
     #[test]

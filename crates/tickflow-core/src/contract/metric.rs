@@ -46,6 +46,19 @@ impl Metric {
     }
 }
 
+/// Where the processor puts the metrics it emits, in order. A `Vec` collects them; the
+/// stream-processor encodes and sends each as it comes, so a sweep that closes every
+/// instrument's windows at once never holds all of its metrics.
+pub trait MetricSink {
+    fn emit(&mut self, metric: Metric);
+}
+
+impl MetricSink for Vec<Metric> {
+    fn emit(&mut self, metric: Metric) {
+        self.push(metric);
+    }
+}
+
 /// An OHLCV candle of the event-time window `[window_start_us, window_start_us + window_length_us)`,
 /// labelled by its start.
 ///

@@ -14,5 +14,5 @@ pub mod trade;
 pub use dead_letter::{DeadLetter, RejectReason, Rejection, Stage};
 pub use enriched::{AssetClass, EnrichedTrade, Enrichment, Session};
 pub use gap::{FeedGap, GapReason};
-pub use metric::{Anomaly, AnomalyKind, Candle, Metric, MetricKind};
+pub use metric::{Anomaly, AnomalyKind, Candle, Metric, MetricKind, MetricSink};
 pub use trade::{Side, Trade, Venue, Watermark};

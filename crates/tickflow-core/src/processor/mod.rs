@@ -25,7 +25,7 @@
 
 use crate::anomaly::AnomalyConfig;
 use crate::contract::{
-    EnrichedTrade, Enrichment, FeedGap, GapReason, Metric, RejectReason, Rejection, Trade, Venue, Watermark,
+    EnrichedTrade, Enrichment, FeedGap, GapReason, Metric, MetricSink, RejectReason, Rejection, Trade, Venue, Watermark,
 };
 use crate::decimal::Decimal;
 use crate::dedup::{RecentIdentities, trade_identity};
@@ -165,7 +165,11 @@ impl StreamProcessor {
     }
 
     /// Processes one `raw_trades` record.
-    pub fn process<'a>(&mut self, bytes: &'a [u8], metrics: &mut Vec<Metric>) -> Result<EnrichedTrade<'a>, Rejection> {
+    pub fn process<'a>(
+        &mut self,
+        bytes: &'a [u8],
+        metrics: &mut impl MetricSink,
+    ) -> Result<EnrichedTrade<'a>, Rejection> {
         let trade = parse_trade(bytes, &self.config.validation)?;
         self.accept(trade, metrics)
     }
@@ -174,7 +178,7 @@ impl StreamProcessor {
     pub fn process_trade<'a>(
         &mut self,
         trade: Trade<'a>,
-        metrics: &mut Vec<Metric>,
+        metrics: &mut impl MetricSink,
     ) -> Result<EnrichedTrade<'a>, Rejection> {
         check_values(&trade, &self.config.validation)?;
         self.accept(trade, metrics)
@@ -182,23 +186,23 @@ impl StreamProcessor {
 
     /// Checks a `raw_trades` feed-gap record; the accepted gap goes on to `realtime_metrics` as it
     /// is. A gap changes no state: its trades are missing, not late.
-    pub fn feed_gap(&self, bytes: &[u8], metrics: &mut Vec<Metric>) -> Result<(), Rejection> {
+    pub fn feed_gap(&self, bytes: &[u8], metrics: &mut impl MetricSink) -> Result<(), Rejection> {
         if bytes.len() > self.config.validation.max_message_bytes {
             return Err(Rejection::new(RejectReason::TooLarge, "message is larger than the limit"));
         }
-        metrics.push(Metric::FeedGap(check_gap(bytes, &self.reference)?));
+        metrics.emit(Metric::FeedGap(check_gap(bytes, &self.reference)?));
         Ok(())
     }
 
     /// Moves the stream watermark to at least `time_us` (every source has reached it), closing
     /// the windows that this closes.
-    pub fn advance_stream_time(&mut self, time_us: i64, metrics: &mut Vec<Metric>) {
+    pub fn advance_stream_time(&mut self, time_us: i64, metrics: &mut impl MetricSink) {
         self.watermark(&Watermark::all(time_us), metrics);
     }
 
     /// A watermark record from the input: progress of one source or of all, a hold of a source
     /// that cannot promise more, or the release of that hold. Emits what this closes.
-    pub fn watermark(&mut self, watermark: &Watermark, metrics: &mut Vec<Metric>) {
+    pub fn watermark(&mut self, watermark: &Watermark, metrics: &mut impl MetricSink) {
         self.stream_watermark_us = self.stream_watermark_us.max(watermark.watermark_us);
         match watermark.venue.map(|venue| &mut self.sources[venue as usize]) {
             Some(source) if watermark.held => {
@@ -227,7 +231,7 @@ impl StreamProcessor {
     }
 
     /// Closes every open window as if the input had ended (for bounded inputs and tests).
-    pub fn finish(&mut self, metrics: &mut Vec<Metric>) {
+    pub fn finish(&mut self, metrics: &mut impl MetricSink) {
         self.stream_watermark_us = i64::MAX;
         self.sources = [SourceStatus::default(); 3];
         self.sweep(metrics);
@@ -262,7 +266,7 @@ impl StreamProcessor {
         }
     }
 
-    fn accept<'a>(&mut self, trade: Trade<'a>, metrics: &mut Vec<Metric>) -> Result<EnrichedTrade<'a>, Rejection> {
+    fn accept<'a>(&mut self, trade: Trade<'a>, metrics: &mut impl MetricSink) -> Result<EnrichedTrade<'a>, Rejection> {
         let ix = self.reference.lookup(&trade.instrument_id).ok_or(UNKNOWN_SYMBOL)?;
         let lateness = self.config.allowed_lateness_us;
         let time = trade.event_time_us;
@@ -333,7 +337,7 @@ impl StreamProcessor {
     }
 
     /// Advances one instrument's windows and dedup horizon to its effective watermark.
-    fn close_windows(&mut self, ix: InstrumentIx, metrics: &mut Vec<Metric>) {
+    fn close_windows(&mut self, ix: InstrumentIx, metrics: &mut impl MetricSink) {
         let Some(state) = self.instruments[ix as usize].as_ref() else { return };
         let watermark = self.effective_watermark(state);
         let lateness = self.config.allowed_lateness_us;
@@ -349,7 +353,7 @@ impl StreamProcessor {
     /// Declares lost every held source the stream has run more than the bound ahead of: a
     /// `source_lost` gap for each of its instruments, from the time it was complete up to to
     /// the stream's time now. Its windows then close with the stream.
-    fn expire_holds(&mut self, metrics: &mut Vec<Metric>) -> bool {
+    fn expire_holds(&mut self, metrics: &mut impl MetricSink) -> bool {
         let mut expired = false;
         for venue in Venue::ALL {
             let source = &mut self.sources[venue as usize];
@@ -366,7 +370,7 @@ impl StreamProcessor {
                 let Some((_, symbol)) = instrument.venue_symbols.iter().find(|(v, _)| *v == venue) else { continue };
                 // Its own trades up to its own watermark were delivered.
                 let from_us = held.max(state.watermark_us).min(to_us);
-                metrics.push(Metric::FeedGap(FeedGap {
+                metrics.emit(Metric::FeedGap(FeedGap {
                     gap_key: FeedGap::key(venue, symbol, from_us, to_us),
                     venue,
                     venue_symbol: symbol.clone(),
@@ -385,7 +389,7 @@ impl StreamProcessor {
     }
 
     /// Sweeps all instruments once the stream watermark has moved a smallest window further.
-    fn sweep_if_due(&mut self, metrics: &mut Vec<Metric>) {
+    fn sweep_if_due(&mut self, metrics: &mut impl MetricSink) {
         if self.sources.iter().any(|s| s.held_at_us.is_some() && !s.lost) && self.expire_holds(metrics) {
             self.sweep(metrics);
         }
@@ -397,7 +401,7 @@ impl StreamProcessor {
         }
     }
 
-    fn sweep(&mut self, metrics: &mut Vec<Metric>) {
+    fn sweep(&mut self, metrics: &mut impl MetricSink) {
         for ix in 0..self.instruments.len() {
             if self.instruments[ix].is_some() {
                 let ix = InstrumentIx::try_from(ix).unwrap_or(InstrumentIx::MAX);

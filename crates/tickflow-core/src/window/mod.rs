@@ -14,7 +14,7 @@ use smol_str::SmolStr;
 pub use builder::{CandleBuilder, Tick, vwap};
 
 use crate::anomaly::{AnomalyConfig, AnomalyDetector};
-use crate::contract::Metric;
+use crate::contract::{Metric, MetricSink};
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct OpenWindow {
@@ -47,7 +47,7 @@ impl WindowSeries {
     }
 
     /// Adds a trade to its window. A window already emitted is revised at once.
-    pub fn add(&mut self, tick: &Tick, instrument_id: &SmolStr, out: &mut Vec<Metric>) {
+    pub fn add(&mut self, tick: &Tick, instrument_id: &SmolStr, out: &mut impl MetricSink) {
         let start = self.window_start(tick.event_time_us);
         let position = self.open.iter().rposition(|w| w.builder.start_us() <= start);
         match position {
@@ -55,7 +55,7 @@ impl WindowSeries {
                 let window = &mut self.open[i];
                 window.builder.add(tick);
                 if window.emissions > 0 {
-                    out.push(Metric::Candle(window.builder.to_candle(
+                    out.emit(Metric::Candle(window.builder.to_candle(
                         instrument_id,
                         self.length_us,
                         window.emissions,
@@ -84,7 +84,7 @@ impl WindowSeries {
         allowed_lateness_us: i64,
         anomaly: &AnomalyConfig,
         instrument_id: &SmolStr,
-        out: &mut Vec<Metric>,
+        out: &mut impl MetricSink,
     ) {
         let mut finished = 0;
         for window in &mut self.open {
@@ -95,11 +95,11 @@ impl WindowSeries {
             if end.saturating_add(allowed_lateness_us) <= watermark_us {
                 let candle = window.builder.to_candle(instrument_id, self.length_us, window.emissions, true);
                 let anomalies = self.detector.on_final(&candle, anomaly);
-                out.push(Metric::Candle(candle));
-                out.extend(anomalies.into_iter().flatten().map(Metric::Anomaly));
+                out.emit(Metric::Candle(candle));
+                anomalies.into_iter().flatten().for_each(|anomaly| out.emit(Metric::Anomaly(anomaly)));
                 finished += 1;
             } else if window.emissions == 0 {
-                out.push(Metric::Candle(window.builder.to_candle(instrument_id, self.length_us, 0, false)));
+                out.emit(Metric::Candle(window.builder.to_candle(instrument_id, self.length_us, 0, false)));
                 window.emissions = 1;
             }
         }
