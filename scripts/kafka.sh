@@ -52,8 +52,23 @@ libs() {
   echo "$dir"
 }
 
+# A free port below the kernel's ephemeral range: one the kernel picks itself may be taken as the
+# local port of any outgoing connection before the broker listens on it (or listens again after
+# a restart).
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 - <<'PY'
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+while True:
+    port = random.randrange(20000, min(low, 32768))
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    print(port)
+    break
+PY
 }
 
 broker() {

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -17,18 +16,13 @@ import urllib.request
 import pytest
 
 from fake_venues import FakeBinanceRest
+from pipeline import free_port
 from tickflow_ops.kline_sources import open_source
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STARTUP_S = 300
 RUN_S = 600
 CALL_S = 120
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def airflow_processes(group):

@@ -3,6 +3,7 @@ its log in the test's folder) and the three services as separate processes, each
 log file."""
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -15,9 +16,35 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port():
+    """A free loopback port below the kernel's ephemeral range, and not handed out before. A port
+    the kernel picks itself (bind to 0) is an ephemeral one, which any outgoing connection (a Kafka
+    client's, say) may take as its own before the service that was meant to listen on it starts."""
+    while True:
+        port = _ports.randrange(20_000, min(_EPHEMERAL_LOW, 32_768))
+        if port not in _handed_out and _bindable(port):
+            _handed_out.add(port)
+            return port
+
+
+def _ephemeral_low():
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+def _bindable(port):
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+_EPHEMERAL_LOW = _ephemeral_low()
+_ports = random.Random()
+_handed_out = set()
 
 
 def binary(name):
