@@ -81,6 +81,8 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<()> {
     args.kafka.validate()?;
+    // Before librdkafka's threads start: its fetch buffers then never stay resident once freed.
+    tickflow_service::memory::keep_large_blocks_out_of_the_arenas();
     let config = ProcessorConfig {
         windows_us: args.windows.clone(),
         allowed_lateness_us: args.allowed_lateness,
