@@ -30,6 +30,10 @@ export PATH="$venv/bin:$PATH"  # airflow standalone starts its parts as `airflow
 # the DAG processor, the API server and task processes writing at once on a busy machine, 5 s
 # ran out and the scheduler died ("database is locked"), leaving triggered runs queued forever.
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$AIRFLOW_HOME/airflow.db?timeout=60}"
+# So a task's calls to the API server outlast that wait: with Airflow's 5 s, a task whose start
+# (PATCH .../run) waited on the lock failed its five retries within 35 s and was killed, while
+# every Airflow process resumed 61 s later.
+export AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT="${AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT:-90}"
 mkdir -p "$AIRFLOW_HOME"
 "$venv/bin/airflow" db migrate >/dev/null
 # Sized for the machine: the LocalExecutor starts `parallelism` worker processes (Airflow's
