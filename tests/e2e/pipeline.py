@@ -21,7 +21,7 @@ def free_port():
     client's, say) may take as its own before the service that was meant to listen on it starts."""
     while True:
         port = _ports.randrange(20_000, min(_EPHEMERAL_LOW, 32_768))
-        if port not in _handed_out and _bindable(port):
+        if port not in _handed_out and port_free(port):
             _handed_out.add(port)
             return port
 
@@ -33,7 +33,7 @@ def _ephemeral_low():
         return 32_768
 
 
-def _bindable(port):
+def port_free(port):
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))

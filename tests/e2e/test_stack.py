@@ -10,7 +10,6 @@ fresh pipeline (a replay hands on exactly what the live clients did; test_captur
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from browser import CANDLE_TIMES, candle_times, chromium, open_page, screenshot
 from observability import alert_rules, instant_query, panel_queries, selectors
-from pipeline import REPO, Pipeline, free_port, metric_sum, scrape
+from pipeline import REPO, Pipeline, free_port, metric_sum, port_free, scrape
 
 BIN_DIR = os.environ.get("TICKFLOW_BIN_DIR", str(REPO / "target/debug"))
 
@@ -213,11 +212,3 @@ def free_port_run(count):
         if first + count < 65536 and all(port_free(first + i) for i in range(count)):
             return first
 
-
-def port_free(port):
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False

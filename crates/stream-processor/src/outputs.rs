@@ -109,14 +109,10 @@ impl PartitionOutputs {
     }
 
     pub fn enriched(&mut self, enriched: &EnrichedTrade<'_>, sink: Sink<'_>) -> Result<(), ProcessorError> {
-        let mut encoded = std::mem::take(&mut self.encoded);
-        encoded.clear();
-        enriched.write_json(&mut encoded);
-        let record =
-            OutputRecord { key: enriched.instrument_id.as_bytes(), payload: &encoded, headers: OutputHeaders::new() };
-        let sent = self.send(Output::Enriched, record, sink);
-        self.encoded = encoded;
-        sent
+        self.send_encoded(Output::Enriched, enriched.instrument_id.as_bytes(), sink, |buffer| {
+            enriched.write_json(buffer);
+            Ok(())
+        })
     }
 
     pub fn metric(&mut self, metric: &Metric, sink: Sink<'_>) -> Result<(), ProcessorError> {
@@ -126,19 +122,10 @@ impl PartitionOutputs {
             let closed = candle.window_start_us + candle.window_length_us + self.lateness_us;
             sink.counters.window_close_to_final_candle.observe(seconds(sink.now_us - closed));
         }
-        let mut encoded = std::mem::take(&mut self.encoded);
-        encoded.clear();
-        let written = serde_json::to_writer(&mut encoded, metric);
-        let sent = written.map_err(|cause| ProcessorError::Encode { what: "realtime metric", cause }).and_then(|()| {
-            let record = OutputRecord {
-                key: metric.instrument_id().as_bytes(),
-                payload: &encoded,
-                headers: OutputHeaders::new(),
-            };
-            self.send(Output::Realtime, record, sink)
-        });
-        self.encoded = encoded;
-        sent
+        self.send_encoded(Output::Realtime, metric.instrument_id().as_bytes(), sink, |buffer| {
+            serde_json::to_writer(buffer, metric)
+                .map_err(|cause| ProcessorError::Encode { what: "realtime metric", cause })
+        })
     }
 
     /// The input record goes to the dead letters as it is, with `letter`'s headers.
@@ -156,6 +143,24 @@ impl PartitionOutputs {
     /// A sink that sends each metric the processor emits as it comes.
     pub fn realtime<'s>(&'s mut self, sink: Sink<'s>) -> RealtimeSender<'s> {
         RealtimeSender { outputs: self, sink, failed: None }
+    }
+
+    /// Encodes an output into the reused buffer and sends it.
+    fn send_encoded(
+        &mut self,
+        output: Output,
+        key: &[u8],
+        sink: Sink<'_>,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), ProcessorError>,
+    ) -> Result<(), ProcessorError> {
+        let mut encoded = std::mem::take(&mut self.encoded);
+        encoded.clear();
+        let sent = encode(&mut encoded).and_then(|()| {
+            let record = OutputRecord { key, payload: &encoded, headers: OutputHeaders::new() };
+            self.send(output, record, sink)
+        });
+        self.encoded = encoded;
+        sent
     }
 
     /// Sends an output of the current input record, unless the topic already has it.

@@ -136,14 +136,7 @@ impl Provenance {
     /// The longest header value: three numbers of at most 11, 20 and 10 characters, two slashes.
     const MAX_HEADER_BYTES: usize = 11 + 20 + 10 + 2;
 
-    /// The header value, `partition/offset/index`.
-    pub fn header(&self) -> String {
-        let mut text = [0u8; Self::MAX_HEADER_BYTES];
-        let length = self.write_header(&mut text);
-        String::from_utf8_lossy(&text[..length]).into_owned()
-    }
-
-    /// Writes the header value into `text` (sent with every output, so without allocating) and
+    /// Writes the header value, `partition/offset/index`, into `text` (sent with every output, so without allocating) and
     /// returns its length.
     fn write_header(&self, text: &mut [u8; Self::MAX_HEADER_BYTES]) -> usize {
         let mut numbers = itoa::Buffer::new();
@@ -176,6 +169,13 @@ impl Provenance {
 mod tests {
     use super::*;
 
+    /// The provenance header's value as sent.
+    fn header_text(provenance: &Provenance) -> String {
+        let headers = OutputHeaders::new().with_provenance(provenance).0;
+        let value = headers.iter().find(|h| h.key == PROVENANCE).and_then(|h| h.value).expect("a provenance header");
+        String::from_utf8(value.to_vec()).expect("text")
+    }
+
     #[test]
     fn dead_letters_and_provenance_round_trip_through_headers() {
         let letter = DeadLetter {
@@ -191,9 +191,9 @@ mod tests {
         let headers = OutputHeaders::dead_letter(&letter).0;
         assert_eq!(dead_letter_from(Some(&headers), b"{}"), Some(letter));
         let provenance = Provenance { partition: 3, offset: 1234, index: 2 };
-        assert_eq!(provenance.header(), "3/1234/2");
+        assert_eq!(header_text(&provenance), "3/1234/2");
         let longest = Provenance { partition: i32::MIN, offset: i64::MIN, index: u32::MAX };
-        assert_eq!(longest.header(), format!("{}/{}/{}", i32::MIN, i64::MIN, u32::MAX));
+        assert_eq!(header_text(&longest), format!("{}/{}/{}", i32::MIN, i64::MIN, u32::MAX));
         for provenance in [provenance, longest, Provenance { partition: 0, offset: 0, index: 0 }] {
             let headers = OutputHeaders::new().with_provenance(&provenance).0;
             assert_eq!(Provenance::from_headers(Some(&headers)), Some(provenance));
