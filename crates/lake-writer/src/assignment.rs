@@ -71,13 +71,22 @@ impl Assignment {
         Ok(None)
     }
 
-    /// Writes every batch the policy says is due (`all`: every batch with records). Returns the
-    /// positions to commit.
-    pub fn flush(&mut self, all: bool) -> anyhow::Result<Vec<NextOffset>> {
+    /// Writes every batch the policy says is due at `now`. Returns the positions to commit.
+    pub fn flush_due(&mut self, now: Instant) -> anyhow::Result<Vec<NextOffset>> {
+        let policy = self.policy;
+        self.flush_where(|batch| policy.due(batch, now))
+    }
+
+    /// Writes every batch with records, except one completing an interrupted batch (the next
+    /// owner replays that whole). Returns the positions to commit.
+    pub fn flush_all(&mut self) -> anyhow::Result<Vec<NextOffset>> {
+        self.flush_where(|batch| !batch.is_empty() && batch.forced_last.is_none())
+    }
+
+    fn flush_where(&mut self, due: impl Fn(&Batch) -> bool) -> anyhow::Result<Vec<NextOffset>> {
         let mut written = Vec::new();
         for batch in self.batches.values_mut() {
-            let due = if all { !batch.is_empty() && batch.forced_last.is_none() } else { self.policy.due(batch) };
-            if due {
+            if due(batch) {
                 written.push(write(&mut self.writer, batch, &mut self.failed)?);
             }
         }

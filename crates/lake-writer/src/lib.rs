@@ -53,18 +53,20 @@ pub fn run(member: LakeWriterMember, shutdown: &Shutdown, readiness: &Readiness)
     let mut lag_measured = Instant::now();
     while !shutdown.requested() {
         let mut written = poll_once(&member)?;
+        // One clock read per record serves every batch's age and the lag's period.
+        let now = Instant::now();
         written.extend(member.with_owner(|assignment| {
             readiness.set(assignment.joined);
-            assignment.flush(false)
+            assignment.flush_due(now)
         })?);
         member.commit(&written)?;
-        if lag_measured.elapsed() >= Duration::from_secs(1) {
+        if now.saturating_duration_since(lag_measured) >= Duration::from_secs(1) {
             record_lag(&member);
             member.with_owner(|assignment| assignment.record_oldest_unwritten());
-            lag_measured = Instant::now();
+            lag_measured = now;
         }
     }
-    let written = member.with_owner(|assignment| assignment.flush(true))?;
+    let written = member.with_owner(|assignment| assignment.flush_all())?;
     member.commit(&written)?;
     member.leave();
     tracing::info!("lake-writer stopped; every buffered record was written");
