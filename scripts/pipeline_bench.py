@@ -4,7 +4,8 @@ stream-processor and the lake-writer on a local Apache Kafka broker (scripts/kaf
 Drain runs (throughput, repeated, medians reported): the producer writes N synthetic trades to
 raw_trades as fast as it can; then the baseline, a bare consume-and-produce copy of raw_trades
 (`pipeline-bench copy`); then the stream-processor alone drains raw_trades; then the lake-writer
-alone drains its three topics. Each stage has the machine to itself next to the broker, and
+alone drains its three topics; then the lake-writer's floor, the same three topics only read
+(`pipeline-bench read`, the row `lake-read`). Each stage has the machine to itself next to the broker, and
 each is timed from its first record to its last, with CPU (utime + stime) and peak RSS read
 from /proc.
 
@@ -182,6 +183,10 @@ def drain_run(bench, index, trades):
         rows, seconds, cpu, rss, _ = drain(bench.lake_writer(run), "tickflow_records_in_total",
                                            "tickflow_rows_written_total", expected=outputs)
         result["lake-writer"] = {"records": rows, "seconds": seconds, "cpu": cpu, "rss_mb": rss}
+
+        # The lake-writer's floor: its inputs read with its consumer settings, and nothing else.
+        read = bench.tool("read")
+        result["lake-read"] = {key: read[key] for key in ["records", "seconds", "cpu", "rss_mb"]}
     finally:
         broker.stop()
     return result
@@ -322,8 +327,10 @@ def rate(stage):
 def report(drains, paced, trades):
     lines = [f"## Drain runs: {trades:,} trades, median of {len(drains)}", "",
              "| stage | records | records/s | CPU core-s per M records | peak RSS MB |", "|---|---|---|---|---|"]
-    for stage in ["producer", "copy", "stream-processor", "lake-writer"]:
-        rows = [d[stage] for d in drains]
+    for stage in ["producer", "copy", "stream-processor", "lake-writer", "lake-read"]:
+        rows = [d[stage] for d in drains if stage in d]
+        if not rows:
+            continue
         per_m = [r["cpu"] / r["records"] * 1e6 for r in rows if "cpu" in r]
         lines.append(f"| {stage} | {statistics.median(r['records'] for r in rows):,.0f} "
                      f"| {statistics.median(rate(r) for r in rows):,.0f} "

@@ -4,7 +4,9 @@
 //! committed to an in-memory lake (`commit_batch`: marker, JSON decoded against the contract,
 //! zstd Parquet). One batch per topic, as one partition's batch at about 100 K trades/s over four
 //! partitions with the 5 s flush interval. Baseline in the same run: parsing each record as JSON
-//! into nothing. Run: `cargo bench -p lake-writer --bench lake_rows`.
+//! into nothing; and the commit's halves alone over the same files: `decode_only` (JSON lines to
+//! Arrow columns) and `parquet_only` (those columns to zstd Parquet, no JSON at all). Run:
+//! `cargo bench -p lake-writer --bench lake_rows`.
 
 use std::hint::black_box;
 
@@ -20,6 +22,8 @@ use tickflow_core::reference::ReferenceData;
 use tickflow_core::synthetic::{SyntheticConfig, SyntheticMarket};
 use tickflow_kafka::{KafkaRecord, OwnedRecord};
 use tickflow_lake::commit::commit_batch;
+use tickflow_lake::decode::decode_lines;
+use tickflow_lake::encode::{FileMetadata, encode_batch};
 
 const TRADES: usize = 120_000;
 
@@ -90,6 +94,39 @@ fn per_row(c: &mut Criterion) {
                 let report = runtime.block_on(commit_batch(&store, &batch.to_lake(), false)).expect("commits");
                 assert_eq!(report.rejected_rows, 0);
                 black_box(report);
+            }
+        })
+    });
+    // The commit's two halves over the same files: the JSON lines decoded against the contract,
+    // and the decoded columns written as zstd Parquet (what a row costs without any JSON).
+    let batches = [batch(ENRICHED_TRADES, &trades), batch(REALTIME_METRICS, &metrics)];
+    let files: Vec<_> = batches.iter().flat_map(|batch| batch.files.values()).collect();
+    let columns: Vec<_> = files.iter().map(|file| file.table.contract.columns().expect("contract")).collect();
+    group.bench_function("decode_only", |b| {
+        b.iter(|| {
+            for (file, columns) in files.iter().zip(&columns) {
+                black_box(decode_lines(columns, &file.lines).expect("decodes"));
+            }
+        })
+    });
+    let decoded: Vec<_> = files
+        .iter()
+        .zip(&columns)
+        .map(|(file, columns)| decode_lines(columns, &file.lines).expect("decodes"))
+        .collect();
+    group.bench_function("parquet_only", |b| {
+        b.iter(|| {
+            for (file, records) in files.iter().zip(&decoded) {
+                let metadata = FileMetadata {
+                    topic: "bench".to_owned(),
+                    partition: 0,
+                    first_offset: file.first_offset,
+                    last_offset: file.last_offset,
+                    records: file.records,
+                    batch_first: 0,
+                    batch_last: 0,
+                };
+                black_box(encode_batch(file.table, records, &metadata).expect("encodes"));
             }
         })
     });

@@ -5,12 +5,15 @@
 //!   long after its close each candle became visible.
 //! - `copy`: the baseline, a bare consume-and-produce copy of `raw_trades` to another topic with
 //!   the same client settings the services use, and no processing at all.
+//! - `read`: the lake-writer's floor, its input topics read with its consumer settings and
+//!   nothing else.
 //! - `peers-input`: the peers benchmark's `raw_trades` (`scripts/peers_bench.py`): the synthetic
 //!   market with duplicates, stragglers, late trades and invalid records mixed in.
 
 mod copy;
 mod observe;
 mod peers_input;
+mod read;
 
 use std::process::ExitCode;
 
@@ -22,7 +25,7 @@ use tickflow_service::{ServiceArgs, run_service};
 #[command(
     name = "pipeline-bench",
     version,
-    about = "tickflow benchmark helpers: the latency observer, the copy baseline, the peers input"
+    about = "tickflow benchmark helpers: the latency observer, the copy and read baselines, the peers input"
 )]
 struct Args {
     #[command(flatten)]
@@ -39,6 +42,8 @@ enum Command {
     Observe(observe::ObserveArgs),
     /// The baseline: a bare consume-and-produce copy of raw_trades.
     Copy(copy::CopyArgs),
+    /// The lake-writer's floor: read its input topics, and nothing else.
+    Read(read::ReadArgs),
     /// Write the peers benchmark's raw_trades: the synthetic market with faults mixed in.
     PeersInput(peers_input::PeersInputArgs),
 }
@@ -51,6 +56,7 @@ fn main() -> ExitCode {
             let report = match args.command {
                 Command::Observe(observe) => serde_json::to_value(observe::run(&args.kafka, &observe)?)?,
                 Command::Copy(copy) => serde_json::to_value(copy::run(&args.kafka, &copy)?)?,
+                Command::Read(read) => serde_json::to_value(read::run(&args.kafka, &read)?)?,
                 Command::PeersInput(input) => serde_json::to_value(peers_input::run(&args.kafka, &input)?)?,
             };
             println!("{}", serde_json::to_string_pretty(&report)?);

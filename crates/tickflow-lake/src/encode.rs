@@ -4,7 +4,7 @@
 //! holds, which is how a retried write recognises its own earlier attempt.
 
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -77,6 +77,13 @@ pub fn encode_records(table: LakeTable, json_lines: &[u8], metadata: &FileMetada
     let name = table.name;
     let columns = table.contract.columns().map_err(|cause| EncodeError::Schema { table: name, cause })?;
     let batch = decode_lines(&columns, json_lines).map_err(|cause| EncodeError::Records { table: name, cause })?;
+    encode_batch(table, &batch, metadata)
+}
+
+/// Encodes decoded records of `table` as one zstd Parquet file, as [`encode_records`] does
+/// after decoding them.
+pub fn encode_batch(table: LakeTable, batch: &RecordBatch, metadata: &FileMetadata) -> Result<Bytes, EncodeError> {
+    let name = table.name;
     let schema = batch.schema();
     let mut properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
@@ -90,7 +97,7 @@ pub fn encode_records(table: LakeTable, json_lines: &[u8], metadata: &FileMetada
     let properties = properties.build();
     let parquet = |cause| EncodeError::Parquet { table: name, cause };
     let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(properties)).map_err(parquet)?;
-    writer.write(&batch).map_err(parquet)?;
+    writer.write(batch).map_err(parquet)?;
     Ok(Bytes::from(writer.into_inner().map_err(parquet)?))
 }
 
