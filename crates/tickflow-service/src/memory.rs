@@ -48,6 +48,12 @@ pub fn keep_large_blocks_out_of_the_arenas() -> bool {
 
 #[cfg(all(test, target_os = "linux", target_env = "gnu"))]
 mod tests {
+    use std::sync::Mutex;
+
+    /// The tests read the whole process's resident memory: one at a time, or one's allocations
+    /// show in the other's figures (the 32 MB of the first once hid a 4 MB free of the second).
+    static MEASURING: Mutex<()> = Mutex::new(());
+
     /// Resident bytes, from `/proc/self/statm` (pages, 4 KiB on the machines this runs on).
     fn resident_bytes() -> usize {
         let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
@@ -57,6 +63,7 @@ mod tests {
 
     #[test]
     fn memory_freed_below_a_live_allocation_goes_back_to_the_system() {
+        let _alone = MEASURING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         // 32 MB in blocks below the mmap threshold, each followed by a small block that stays:
         // glibc can neither merge the freed blocks nor give them back by shrinking its heap.
         let (mut blocks, mut pinned) = (Vec::new(), Vec::new());
@@ -74,6 +81,7 @@ mod tests {
 
     #[test]
     fn a_large_block_goes_back_to_the_system_when_freed_even_after_larger_ones() {
+        let _alone = MEASURING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         assert!(super::keep_large_blocks_out_of_the_arenas(), "glibc took the setting");
         // Without the setting, freeing this 8 MB block would make glibc serve blocks up to 8 MB
         // from an arena from then on.
