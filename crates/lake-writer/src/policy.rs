@@ -40,20 +40,24 @@ mod tests {
 
     const POLICY: FlushPolicy = FlushPolicy { interval: Duration::from_secs(5), max_records: 3, max_bytes: 1 << 20 };
 
+    /// A record of `enriched_trades` partition 0 at `offset`.
+    fn record(offset: i64, payload: &[u8]) -> OwnedRecord {
+        let message = OwnedMessage::new(
+            Some(payload.to_vec()),
+            None,
+            ENRICHED_TRADES.into(),
+            Timestamp::NotAvailable,
+            0,
+            offset,
+            None,
+        );
+        OwnedRecord::from(message)
+    }
+
     fn batch_of(records: i64) -> Batch {
         let mut batch = Batch::new(ENRICHED_TRADES, 0, None, None);
         for offset in 0..records {
-            let payload = br#"{"instrument_id":"BTC-USD","event_time_us":1700000000000000}"#.to_vec();
-            let message = OwnedMessage::new(
-                Some(payload),
-                None,
-                ENRICHED_TRADES.into(),
-                Timestamp::NotAvailable,
-                0,
-                offset,
-                None,
-            );
-            batch.add(&OwnedRecord::from(message));
+            batch.add(&record(offset, br#"{"instrument_id":"BTC-USD","event_time_us":1700000000000000}"#));
         }
         batch
     }
@@ -74,9 +78,7 @@ mod tests {
         assert!(!POLICY.due(&batch_of(2), now));
         assert!(POLICY.due(&batch_of(3), now));
         let mut counted = batch_of(2);
-        let again =
-            OwnedMessage::new(Some(b"{}".to_vec()), None, ENRICHED_TRADES.into(), Timestamp::NotAvailable, 0, 1, None);
-        counted.add(&OwnedRecord::from(again)); // a redelivery: not a record of the batch
+        counted.add(&record(1, b"{}")); // a redelivery: not a record of the batch
         assert_eq!(counted.records(), 2);
         assert!(!POLICY.due(&batch_of(0), now + Duration::from_secs(3600)));
     }
