@@ -63,9 +63,8 @@ pub fn run(member: LakeWriterMember, shutdown: &Shutdown, readiness: &Readiness)
         if now.saturating_duration_since(lag_measured) >= Duration::from_secs(1) {
             record_lag(&member);
             member.with_owner(|assignment| assignment.record_oldest_unwritten());
-            // A second from the end of the measurement: asking the broker for every partition's
-            // end can take a second itself, and timed from its start the loop would then read
-            // one record per measurement.
+            // A second from the end of the measurement, so that however long it takes the loop
+            // reads for a second between two.
             lag_measured = Instant::now();
         }
     }
@@ -91,7 +90,7 @@ fn poll_once(member: &LakeWriterMember) -> anyhow::Result<Vec<NextOffset>> {
 }
 
 /// Sets `consumer_lag` of each owned partition: records not read yet (what was read is written
-/// at the latest by the next flush or the stop).
+/// at the latest by the next flush or the stop), against the ends the consumer last fetched.
 fn record_lag(member: &LakeWriterMember) {
     for next in member.with_owner(|assignment| assignment.positions()) {
         if let Some(lag) = member.lag(&next.topic, next.partition, next.offset) {

@@ -195,6 +195,25 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The end of `partition` as of the consumer's last fetch of it, if it has fetched it.
+#[allow(unsafe_code)] // rust-rdkafka wraps only the variant that asks the broker
+fn cached_high_watermark<C: ConsumerContext>(consumer: &BaseConsumer<C>, topic: &str, partition: i32) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer is valid while `consumer` lives, `topic` is a NUL-terminated
+    // string that outlives the call, and librdkafka only writes the two offsets it is given.
+    let error = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &raw mut low,
+            &raw mut high,
+        )
+    };
+    (error == RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
+}
+
 fn offset_list(offsets: &[NextOffset]) -> Result<TopicPartitionList, KafkaError> {
     let mut list = TopicPartitionList::new();
     for next in offsets {
@@ -284,9 +303,15 @@ impl<O: PartitionOwner> GroupConsumer<O> {
             .map_err(KafkaError::client("committing offsets"))
     }
 
-    /// Records behind the end of a partition for a reader whose next record is `next`.
+    /// Records behind the end of an assigned partition for a reader whose next record is `next`;
+    /// `None` until the partition's end is known.
+    ///
+    /// The end is the one the broker gave with the last fetch of the partition (librdkafka
+    /// keeps it, and fetches at least every `fetch.wait.max.ms` while the partition is
+    /// assigned), so this asks the broker nothing: asking it for the end of each partition
+    /// in turn took the services' loop away from reading for a second and more.
     pub fn lag(&self, topic: &str, partition: i32, next: i64) -> Option<i64> {
-        let (_, high) = self.consumer.fetch_watermarks(topic, partition, Duration::from_millis(500)).ok()?;
+        let high = cached_high_watermark(&self.consumer, topic, partition)?;
         Some((high - next).max(0))
     }
 

@@ -124,7 +124,7 @@ impl ServiceMetrics {
     }
 
     /// Sets `consumer_lag` of a partition: records between the reader's position and the end
-    /// of the partition, as the broker reports it.
+    /// of the partition, as the broker last reported it.
     pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
         let labels = PartitionLabels { topic: topic.to_owned(), partition: partition.to_string() };
         self.consumer_lag.get_or_create(&labels).set(lag);

@@ -1,11 +1,13 @@
 //! Consumer-group members against a real broker: the owner decides where an assigned partition
 //! starts, a member joining takes partitions over only after the current owner finished them,
-//! and what the owner returns on revocation is committed before they move.
+//! and what the owner returns on revocation is committed before they move; a member's lag
+//! follows the ends its fetches bring back, without asking the broker.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tickflow_kafka::admin::ensure_topics;
 use tickflow_kafka::consumer::{self, ConsumerTuning};
 use tickflow_kafka::group::{GroupConsumer, Membership, NextOffset, OwnerError, PartitionOwner, TopicPartition};
 use tickflow_kafka::producer::{Outgoing, OutputProducer, ProducerTuning};
@@ -108,4 +110,44 @@ fn members_share_partitions_start_where_the_owner_says_and_commit_on_revocation(
     let committed = consumer::committed_offsets(&probe, &topic, &moved, TIMEOUT).expect("committed");
     assert_eq!(committed, vec![Some(20)], "the revoked partition's next offset was committed");
     drop((first, second));
+}
+
+#[test]
+fn a_members_lag_follows_the_ends_its_fetches_bring_back_and_needs_no_broker() {
+    let mut broker = Broker::kafka(); // killed below
+    let mut args = broker.args();
+    args.topic_partitions = 2;
+    let topic = unique_name("lag");
+    ensure_topics(&args, &[&topic], TIMEOUT).expect("creates the topic");
+    let producer = OutputProducer::new(&args, ProducerTuning::default()).expect("producer");
+    let send = |partition: i32, count: usize| {
+        for i in 0..count {
+            let payload = format!("record-{i}");
+            let record = Outgoing { topic: &topic, partition: Some(partition), key: b"k", payload: payload.as_bytes() };
+            producer.send(record, None).expect("queued");
+        }
+        producer.flush(TIMEOUT).expect("acknowledged");
+    };
+    send(0, 20);
+    send(1, 20);
+    let (member, journal) = member(&args, &unique_name("lag"), &topic);
+    let read = |at_least: usize| {
+        let deadline = Instant::now() + TIMEOUT;
+        while journal.lock().expect("journal").read.values().map(Vec::len).sum::<usize>() < at_least {
+            assert!(Instant::now() < deadline, "the member reads {:?}", journal.lock().expect("journal"));
+            poll(&member, &journal);
+        }
+    };
+    read(30); // from offset 5 of each partition (the owner's start)
+    assert_eq!(member.lag(&topic, 0, 20), Some(0));
+    assert_eq!(member.lag(&topic, 1, 12), Some(8), "20 records, the next to read is 12");
+    assert_eq!(member.lag(&topic, 2, 0), None, "the topic has two partitions");
+
+    send(0, 6);
+    read(36);
+    assert_eq!(member.lag(&topic, 0, 20), Some(6), "the end moved with the fetch that brought the new records");
+
+    // The ends are the member's own: with the broker gone the lag is still known, at once.
+    broker.kill();
+    assert_eq!(member.lag(&topic, 0, 23), Some(3));
 }
