@@ -19,6 +19,7 @@ pub mod dedup;
 pub mod feed;
 pub mod processor;
 pub mod reference;
+mod scan;
 pub mod synthetic;
 pub mod validate;
 pub mod venue;

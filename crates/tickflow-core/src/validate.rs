@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::contract::{RejectReason, Rejection, Side, Trade, Venue};
 use crate::decimal::{Decimal, DecimalError};
+use crate::scan::Scan;
 
 /// Limits applied to every trade.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +70,7 @@ pub fn parse_trade<'a>(bytes: &'a [u8], rules: &ValidationRules) -> Result<Trade
     }
     // Validating UTF-8 once for the whole record is cheaper than string by string.
     let text = std::str::from_utf8(bytes).map_err(|_| Rejection::new(RejectReason::ParseError, "not UTF-8"))?;
-    let wire: TradeWire<'a> = serde_json::from_str(text).map_err(|_| json_rejection(bytes))?;
+    let wire = producer_form(text).or_else(|| serde_json::from_str(text).ok()).ok_or_else(|| json_rejection(bytes))?;
     if wire.trade_key.0.is_empty() || wire.instrument_id.0.is_empty() || wire.venue_symbol.0.is_empty() {
         return Err(Rejection::new(RejectReason::SchemaError, "identity fields must not be empty"));
     }
@@ -89,6 +90,55 @@ pub fn parse_trade<'a>(bytes: &'a [u8], rules: &ValidationRules) -> Result<Trade
     };
     check_values(&trade, rules)?;
     Ok(trade)
+}
+
+/// A `raw_trades` record exactly as the producer writes it ([`Trade::write_json`]: its keys in
+/// order, no whitespace, no escapes), read without serde; `None` for any other spelling, which
+/// serde then reads (or refuses) as before.
+fn producer_form(text: &str) -> Option<TradeWire<'_>> {
+    let borrowed = |text| Text(Cow::Borrowed(text));
+    let mut scan = Scan::text(text);
+    scan.literal(br#"{"trade_key":""#)?;
+    let trade_key = scan.string()?;
+    scan.literal(br#","venue":""#)?;
+    let venue_name = scan.string()?;
+    let venue = Venue::ALL.into_iter().find(|venue| venue.as_str() == venue_name)?;
+    scan.literal(br#","venue_symbol":""#)?;
+    let venue_symbol = scan.string()?;
+    scan.literal(br#","instrument_id":""#)?;
+    let instrument_id = scan.string()?;
+    scan.literal(br#","trade_id":"#)?;
+    let trade_id = if scan.literal(b"null").is_some() { None } else { Some(scan.quoted()?) };
+    scan.literal(br#","price":""#)?;
+    let price = scan.string()?;
+    scan.literal(br#","size":""#)?;
+    let size = scan.string()?;
+    scan.literal(br#","side":""#)?;
+    let side_name = scan.string()?;
+    let side = Side::ALL.into_iter().find(|side| side.as_str() == side_name)?;
+    scan.literal(br#","conditions":"#)?;
+    let conditions = scan.list(|scan| scan.quoted().map(borrowed))?;
+    scan.literal(br#","price_only":"#)?;
+    let price_only = scan.bool()?;
+    scan.literal(br#","event_time_us":"#)?;
+    let event_time_us = scan.signed()?;
+    scan.literal(br#","receive_time_us":"#)?;
+    let receive_time_us = scan.signed()?;
+    scan.literal(b"}")?;
+    scan.is_done().then(|| TradeWire {
+        trade_key: borrowed(trade_key),
+        venue,
+        venue_symbol: borrowed(venue_symbol),
+        instrument_id: borrowed(instrument_id),
+        trade_id: trade_id.map(borrowed),
+        price: borrowed(price),
+        size: borrowed(size),
+        side,
+        conditions,
+        price_only,
+        event_time_us,
+        receive_time_us,
+    })
 }
 
 /// Reads JSON as `serde_json::from_slice` does (the same values, the same refusals: bytes that
@@ -176,4 +226,98 @@ pub fn check_values(trade: &Trade<'_>, rules: &ValidationRules) -> Result<(), Re
         return Err(Rejection::new(RejectReason::ClockSkew, "event time is too far behind receive time"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{TradeWire, ValidationRules, parse_trade, producer_form};
+    use crate::scan::testing::mutated;
+    use crate::synthetic::{SyntheticConfig, SyntheticMarket, synthetic_reference};
+
+    /// Everything a [`TradeWire`] says, owned and comparable.
+    fn said(wire: TradeWire<'_>) -> String {
+        let text = |t: super::Text<'_>| t.0.into_owned();
+        format!(
+            "{:?}",
+            (
+                text(wire.trade_key),
+                wire.venue,
+                text(wire.venue_symbol),
+                text(wire.instrument_id),
+                wire.trade_id.map(text),
+                text(wire.price),
+                text(wire.size),
+                wire.side,
+                wire.conditions.into_iter().map(text).collect::<Vec<_>>(),
+                wire.price_only,
+                wire.event_time_us,
+                wire.receive_time_us,
+            )
+        )
+    }
+
+    /// A string value as the producer writes it, or as it does not (escapes, non-ASCII, control
+    /// characters, `null`, a number).
+    fn string() -> impl Strategy<Value = String> {
+        prop_oneof![
+            12 => "\"[A-Za-z0-9.:_-]{0,12}\"",
+            1 => "\"[a\\\\\"é€\u{1}]{0,4}\"",
+            1 => prop::sample::select(vec!["null", "1", "\"\\u0041\"", "\"\""]).prop_map(String::from),
+        ]
+    }
+
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => any::<i64>().prop_map(|n| n.to_string()),
+            1 => prop::sample::select(vec!["0", "-0", "017", "1.0", "1e3", "null", "\"1\"", "9223372036854775808"]).prop_map(String::from),
+        ]
+    }
+
+    prop_compose! {
+        fn record()(
+            key in string(), venue in prop::sample::select(vec!["\"binance\"", "\"finnhub\"", "\"coinbase\"", "\"kraken\"", "null"]),
+            symbol in string(), instrument in string(), id in string(), price in string(), size in string(),
+            side in prop::sample::select(vec!["\"buy\"", "\"sell\"", "\"unknown\"", "\"BUY\"", "null"]),
+            conditions in prop::collection::vec(string(), 0..3),
+            price_only in prop::sample::select(vec!["true", "false", "null", "0"]),
+            event_time in number(), receive_time in number(),
+        ) -> String {
+            let conditions = conditions.join(",");
+            format!(r#"{{"trade_key":{key},"venue":{venue},"venue_symbol":{symbol},"instrument_id":{instrument},"trade_id":{id},"price":{price},"size":{size},"side":{side},"conditions":[{conditions}],"price_only":{price_only},"event_time_us":{event_time},"receive_time_us":{receive_time}}}"#)
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+
+        /// The producer-form reader reads a record exactly as serde reads it, or leaves it to serde.
+        #[test]
+        fn the_producer_form_reader_agrees_with_serde(record in mutated(record())) {
+            if let Some(wire) = producer_form(&record) {
+                let by_serde = serde_json::from_str::<TradeWire<'_>>(&record);
+                prop_assert!(by_serde.is_ok(), "serde refuses {}", record);
+                prop_assert_eq!(said(wire), said(by_serde.expect("read")), "{}", record);
+            }
+        }
+    }
+
+    /// Every record the producer writes takes the producer-form reader and parses back to its trade.
+    #[test]
+    fn the_producers_records_take_the_producer_form_reader() {
+        let reference = synthetic_reference(60);
+        let mut market = SyntheticMarket::new(&reference, SyntheticConfig::default());
+        let mut record = Vec::new();
+        for _ in 0..5_000 {
+            let trade = market.next_trade();
+            record.clear();
+            trade.write_json(&mut record);
+            let text = std::str::from_utf8(&record).expect("UTF-8");
+            assert!(producer_form(text).is_some(), "{text}");
+            assert_eq!(parse_trade(&record, &ValidationRules::default()).map(|t| t.into_owned()), Ok(trade), "{text}");
+        }
+        let spaced = r#"{"trade_key": "k","venue":"binance"}"#;
+        assert!(producer_form(spaced).is_none(), "any other spelling is left to serde");
+    }
 }

@@ -104,6 +104,8 @@ macro_rules! write_trade_fields {
 pub(crate) use write_trade_fields;
 
 impl Side {
+    pub const ALL: [Side; 3] = [Side::Buy, Side::Sell, Side::Unknown];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Side::Buy => "buy",

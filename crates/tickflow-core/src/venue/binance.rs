@@ -6,9 +6,9 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::scan::Scan;
 use super::{NormalizeContext, VenueFrame, millis_to_micros, schema_error, trade_key};
 use crate::contract::{Rejection, Side, Trade, Venue};
+use crate::scan::Scan;
 use crate::validate::{Text, from_json, json_rejection, parse_price, parse_size};
 
 #[derive(Deserialize)]
@@ -229,8 +229,8 @@ impl BinanceRestTrade {
 mod tests {
     use proptest::prelude::*;
 
-    use super::super::scan::testing::mutated;
     use super::{Message, from_json, trade_frame};
+    use crate::scan::testing::mutated;
 
     /// What a [`Message`] says, the combined-stream wrapper taken off.
     type Said = (

@@ -8,9 +8,9 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::scan::Scan;
 use super::{NormalizeContext, VenueFrame, schema_error, trade_key};
 use crate::contract::{Rejection, Side, Trade, Venue};
+use crate::scan::Scan;
 
 /// The aggressor (taker) side of a Coinbase trade from the `side` Coinbase reports, which is
 /// the side of the resting (maker) order, so the aggressor's is the opposite.
@@ -207,8 +207,8 @@ fn normalize_trade<'a>(trade: CoinbaseTrade<'a>, context: &NormalizeContext<'a>)
 mod reader_tests {
     use proptest::prelude::*;
 
-    use super::super::scan::testing::mutated;
     use super::{CoinbaseTrade, Message, from_json, trades_message};
+    use crate::scan::testing::mutated;
 
     /// What a message says: channel, type, sequence number, events (type and trades), message.
     type Said = (Option<String>, Option<String>, Option<u64>, Vec<(Option<String>, Vec<[String; 6]>)>, Option<String>);

@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use xxhash_rust::xxh3::Xxh3;
 
-use super::scan::Scan;
 use super::{NormalizeContext, VenueFrame, hex16, millis_to_micros, schema_error, trade_key};
 use crate::contract::{Rejection, Side, Trade, Venue};
+use crate::scan::Scan;
 use crate::validate::{Text, from_json, json_rejection, parse_price, parse_size};
 
 /// A frame whose trades are `T`: parsed with the frame, or kept raw to be parsed one by one.
@@ -296,8 +296,8 @@ mod tests {
 mod reader_tests {
     use proptest::prelude::*;
 
-    use super::super::scan::testing::mutated;
     use super::{FinnhubTrade, Frame, TradeFields, from_json, trade_frame};
+    use crate::scan::testing::mutated;
 
     /// What serde reads of a trade frame, as the fixed-form reader gives it.
     fn by_serde(frame: &str) -> Option<Vec<TradeFields<'_>>> {

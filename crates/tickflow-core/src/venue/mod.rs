@@ -5,7 +5,6 @@
 mod binance;
 mod coinbase;
 mod finnhub;
-mod scan;
 
 use std::borrow::Cow;
 

@@ -1,23 +1,29 @@
-//! Readers for each venue's most frequent frame in the plain form the venue writes it (no
-//! whitespace, no escapes; Binance's trade frame in Binance's own key order, Finnhub's and
-//! Coinbase's trade messages with keys in any order), its values read as they are. Whatever a
-//! reader does not expect (whitespace, an unknown or repeated key, an escape, `null`, a number
-//! serde would read otherwise) makes it give up, and the caller reads the frame with serde as
-//! before. So it never accepts a frame serde would refuse, nor reads one differently (property
-//! tests in each venue module); it only skips serde's general machinery for the frames that make
-//! up nearly all of a feed (the performance notes' schema-specific scanner).
+//! Readers of JSON in one plain form, for the messages that make up nearly all of a stream: each
+//! venue's most frequent frame as the venue writes it (no whitespace, no escapes; Binance's trade
+//! frame in Binance's own key order, Finnhub's and Coinbase's trade messages with keys in any
+//! order), and a `raw_trades` record as the producer writes it (`validate`). Values are read as
+//! they are. Whatever a reader does not expect (whitespace, an unknown or repeated key, an
+//! escape, a `null` where none is written, a number serde would read otherwise) makes it give up,
+//! and the caller reads the message with serde as before. So it never accepts a message serde
+//! would refuse, nor reads one differently (property tests next to each reader); it only skips
+//! serde's general machinery (the performance notes' schema-specific scanner).
 
 /// A frame, validated as UTF-8 once, and how far it has been read.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Scan<'a> {
+pub(crate) struct Scan<'a> {
     text: &'a str,
     at: usize,
 }
 
 impl<'a> Scan<'a> {
     /// `None` when the frame is not UTF-8 (serde refuses it too).
-    pub(super) fn new(frame: &'a [u8]) -> Option<Self> {
-        Some(Scan { text: std::str::from_utf8(frame).ok()?, at: 0 })
+    pub(crate) fn new(frame: &'a [u8]) -> Option<Self> {
+        Some(Scan::text(std::str::from_utf8(frame).ok()?))
+    }
+
+    /// A message already validated as UTF-8.
+    pub(crate) fn text(text: &'a str) -> Self {
+        Scan { text, at: 0 }
     }
 
     fn rest(&self) -> &'a [u8] {
@@ -33,13 +39,13 @@ impl<'a> Scan<'a> {
     }
 
     /// Reads `expected` exactly, or reads nothing.
-    pub(super) fn literal(&mut self, expected: &[u8]) -> Option<()> {
+    pub(crate) fn literal(&mut self, expected: &[u8]) -> Option<()> {
         self.rest().starts_with(expected).then(|| self.at += expected.len())
     }
 
     /// The text of a string whose opening quote was read, and its closing quote: text without
     /// escapes or control characters (else `None`: serde reads those).
-    pub(super) fn string(&mut self) -> Option<&'a str> {
+    pub(crate) fn string(&mut self) -> Option<&'a str> {
         let rest = self.rest();
         let end = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
         if rest[end] != b'"' {
@@ -51,7 +57,7 @@ impl<'a> Scan<'a> {
     }
 
     /// A string, its quotes included (see [`Scan::string`]).
-    pub(super) fn quoted(&mut self) -> Option<&'a str> {
+    pub(crate) fn quoted(&mut self) -> Option<&'a str> {
         let mut scan = *self;
         scan.literal(b"\"")?;
         let text = scan.string()?;
@@ -60,7 +66,7 @@ impl<'a> Scan<'a> {
     }
 
     /// The text of a JSON number, exactly as written (`-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`).
-    pub(super) fn number(&mut self) -> Option<&'a str> {
+    pub(crate) fn number(&mut self) -> Option<&'a str> {
         let bytes = self.rest();
         let digits_from = |at: usize| bytes[at.min(bytes.len())..].iter().take_while(|b| b.is_ascii_digit()).count();
         let mut at = usize::from(bytes.first() == Some(&b'-'));
@@ -89,7 +95,7 @@ impl<'a> Scan<'a> {
 
     /// An object: `field(key, scan)` reads each key's value (and may refuse the key), in the
     /// order written. Keys are plain strings.
-    pub(super) fn object(&mut self, mut field: impl FnMut(&'a str, &mut Scan<'a>) -> Option<()>) -> Option<()> {
+    pub(crate) fn object(&mut self, mut field: impl FnMut(&'a str, &mut Scan<'a>) -> Option<()>) -> Option<()> {
         self.literal(b"{")?;
         if self.literal(b"}").is_some() {
             return Some(());
@@ -105,7 +111,7 @@ impl<'a> Scan<'a> {
     }
 
     /// An array, each item read by `item`.
-    pub(super) fn list<T>(&mut self, mut item: impl FnMut(&mut Scan<'a>) -> Option<T>) -> Option<Vec<T>> {
+    pub(crate) fn list<T>(&mut self, mut item: impl FnMut(&mut Scan<'a>) -> Option<T>) -> Option<Vec<T>> {
         self.literal(b"[")?;
         let mut items = Vec::new();
         if self.literal(b"]").is_some() {
@@ -121,7 +127,7 @@ impl<'a> Scan<'a> {
 
     /// A JSON number that is a whole non-negative number in `u64`, written without a fraction
     /// or exponent (`0`, `17`; not `017`, `1.0`, `1e3`: the next literal refuses what follows).
-    pub(super) fn unsigned(&mut self) -> Option<u64> {
+    pub(crate) fn unsigned(&mut self) -> Option<u64> {
         let rest = self.rest();
         let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
         if digits == 0 || (digits > 1 && rest[0] == b'0') {
@@ -136,7 +142,7 @@ impl<'a> Scan<'a> {
 
     /// A whole number in `i64`, as [`Scan::unsigned`] with an optional `-` (not `-0`, which
     /// serde_json reads as a float).
-    pub(super) fn signed(&mut self) -> Option<i64> {
+    pub(crate) fn signed(&mut self) -> Option<i64> {
         let mut scan = *self;
         let negative = scan.literal(b"-").is_some();
         let magnitude = i128::from(scan.unsigned()?);
@@ -148,25 +154,25 @@ impl<'a> Scan<'a> {
         Some(value)
     }
 
-    pub(super) fn bool(&mut self) -> Option<bool> {
+    pub(crate) fn bool(&mut self) -> Option<bool> {
         if self.literal(b"true").is_some() { Some(true) } else { self.literal(b"false").map(|()| false) }
     }
 
     /// Whether the whole frame was read.
-    pub(super) fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.at == self.text.len()
     }
 }
 
 /// What the readers' property tests share.
 #[cfg(test)]
-pub(super) mod testing {
+pub(crate) mod testing {
     use proptest::prelude::*;
 
     /// Frames of `frames`, some with one change at a random place (a byte dropped, or a space,
     /// comma, brace, quote, backslash or unknown field put in), so that the readers meet forms
     /// they must leave to serde.
-    pub(in crate::venue) fn mutated(frames: impl Strategy<Value = String>) -> impl Strategy<Value = String> {
+    pub(crate) fn mutated(frames: impl Strategy<Value = String>) -> impl Strategy<Value = String> {
         let inserted = prop::sample::select(vec!["", " ", ",", "}", "\"", "\\", ",\"x\":1"]);
         let mutation = prop::option::of((any::<prop::sample::Index>(), inserted));
         (frames, mutation).prop_map(|(mut frame, mutation)| {
