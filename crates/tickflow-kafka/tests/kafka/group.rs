@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tickflow_kafka::admin::ensure_topics;
 use tickflow_kafka::consumer::{self, ConsumerTuning};
 use tickflow_kafka::group::{GroupConsumer, Membership, NextOffset, OwnerError, PartitionOwner, TopicPartition};
 use tickflow_kafka::producer::{Outgoing, OutputProducer, ProducerTuning};
@@ -114,11 +113,8 @@ fn members_share_partitions_start_where_the_owner_says_and_commit_on_revocation(
 
 #[test]
 fn a_members_lag_follows_the_ends_its_fetches_bring_back_and_needs_no_broker() {
-    let mut broker = Broker::kafka(); // killed below
-    let mut args = broker.args();
-    args.topic_partitions = 2;
-    let topic = unique_name("lag");
-    ensure_topics(&args, &[&topic], TIMEOUT).expect("creates the topic");
+    let mut broker = Broker::kafka(); // its own: killed below
+    let (args, topic) = crate::new_topic(&broker, "lag", 2);
     let producer = OutputProducer::new(&args, ProducerTuning::default()).expect("producer");
     let send = |partition: i32, count: usize| {
         for i in 0..count {
