@@ -66,26 +66,37 @@ fn poll(consumer: &GroupConsumer<Owner>, journal: &Mutex<Journal>) {
         .expect("no rebalance failed");
 }
 
+/// Polls `consumer` until its journal holds at least `records` records read.
+fn read_at_least(consumer: &GroupConsumer<Owner>, journal: &Mutex<Journal>, records: usize) {
+    let deadline = Instant::now() + TIMEOUT;
+    while journal.lock().expect("journal").read.values().map(Vec::len).sum::<usize>() < records {
+        assert!(Instant::now() < deadline, "the member reads {:?}", journal.lock().expect("journal"));
+        poll(consumer, journal);
+    }
+}
+
+/// `count` records to one partition of `topic`, acknowledged.
+fn send(producer: &OutputProducer, topic: &str, partition: i32, count: usize) {
+    for i in 0..count {
+        let payload = format!("record-{i}");
+        let record = Outgoing { topic, partition: Some(partition), key: b"k", payload: payload.as_bytes() };
+        producer.send(record, None).expect("queued");
+    }
+    producer.flush(TIMEOUT).expect("acknowledged");
+}
+
 #[test]
 fn members_share_partitions_start_where_the_owner_says_and_commit_on_revocation() {
     let broker = Broker::start();
     let (args, topic) = crate::new_topic(&broker, "group", 2);
     let producer = OutputProducer::new(&args, ProducerTuning::default()).expect("producer");
-    for i in 0..40 {
-        let payload = format!("record-{i}");
-        let record = Outgoing { topic: &topic, partition: Some(i % 2), key: b"k", payload: payload.as_bytes() };
-        producer.send(record, None).expect("queued");
-    }
-    producer.flush(TIMEOUT).expect("acknowledged");
+    send(&producer, &topic, 0, 20);
+    send(&producer, &topic, 1, 20);
     let group = unique_name("members");
 
     // Alone, the first member gets both partitions and reads each from offset 5 on.
     let (first, first_journal) = member(&args, &group, &topic);
-    let deadline = Instant::now() + TIMEOUT;
-    while first_journal.lock().expect("journal").read.values().map(Vec::len).sum::<usize>() < 30 {
-        assert!(Instant::now() < deadline, "the first member reads {:?}", first_journal.lock().expect("journal"));
-        poll(&first, &first_journal);
-    }
+    read_at_least(&first, &first_journal, 30);
     {
         let journal = first_journal.lock().expect("journal");
         assert_eq!(journal.assigned, vec![0, 1]);
@@ -116,31 +127,16 @@ fn a_members_lag_follows_the_ends_its_fetches_bring_back_and_needs_no_broker() {
     let mut broker = Broker::kafka(); // its own: killed below
     let (args, topic) = crate::new_topic(&broker, "lag", 2);
     let producer = OutputProducer::new(&args, ProducerTuning::default()).expect("producer");
-    let send = |partition: i32, count: usize| {
-        for i in 0..count {
-            let payload = format!("record-{i}");
-            let record = Outgoing { topic: &topic, partition: Some(partition), key: b"k", payload: payload.as_bytes() };
-            producer.send(record, None).expect("queued");
-        }
-        producer.flush(TIMEOUT).expect("acknowledged");
-    };
-    send(0, 20);
-    send(1, 20);
+    send(&producer, &topic, 0, 20);
+    send(&producer, &topic, 1, 20);
     let (member, journal) = member(&args, &unique_name("lag"), &topic);
-    let read = |at_least: usize| {
-        let deadline = Instant::now() + TIMEOUT;
-        while journal.lock().expect("journal").read.values().map(Vec::len).sum::<usize>() < at_least {
-            assert!(Instant::now() < deadline, "the member reads {:?}", journal.lock().expect("journal"));
-            poll(&member, &journal);
-        }
-    };
-    read(30); // from offset 5 of each partition (the owner's start)
+    read_at_least(&member, &journal, 30); // from offset 5 of each partition (the owner's start)
     assert_eq!(member.lag(&topic, 0, 20), Some(0));
     assert_eq!(member.lag(&topic, 1, 12), Some(8), "20 records, the next to read is 12");
     assert_eq!(member.lag(&topic, 2, 0), None, "the topic has two partitions");
 
-    send(0, 6);
-    read(36);
+    send(&producer, &topic, 0, 6);
+    read_at_least(&member, &journal, 36);
     assert_eq!(member.lag(&topic, 0, 20), Some(6), "the end moved with the fetch that brought the new records");
 
     // The ends are the member's own: with the broker gone the lag is still known, at once.
